@@ -1,0 +1,90 @@
+import { decrypt, encrypt, IV_BYTES, TAG_BYTES } from './aead.js';
+import { SealedFieldError } from './errors.js';
+import type { KeyVault } from './vault.js';
+
+/** Where a sealed value lives; bound into the ciphertext so it cannot be moved elsewhere. */
+export interface FieldRef {
+  table: string;
+  column: string;
+  rowId: string;
+}
+
+/**
+ * Sealed value format, version 1:
+ *   byte 0      format version (1)
+ *   bytes 1-4   DEK version, unsigned big-endian
+ *   bytes 5-16  random IV (96 bits)
+ *   then        AES-256-GCM ciphertext, then the 16-byte tag
+ * The KEK version lives with the wrapped DEK in the key vault, so rotating KEKs never touches sealed values.
+ */
+export const SEALED_FORMAT_VERSION = 1;
+const HEADER_BYTES = 5;
+
+function associatedData(subject: string, field: FieldRef): Buffer {
+  return Buffer.from(
+    JSON.stringify(['hearth-field', SEALED_FORMAT_VERSION, field.table, field.column, field.rowId, subject]),
+  );
+}
+
+export function describeSealed(sealed: Buffer): { formatVersion: number; dekVersion: number } {
+  if (sealed.length < HEADER_BYTES + IV_BYTES + TAG_BYTES || sealed[0] !== SEALED_FORMAT_VERSION) {
+    throw new SealedFieldError('Not a sealed value of a known format', 'format');
+  }
+  return { formatVersion: SEALED_FORMAT_VERSION, dekVersion: sealed.readUInt32BE(1) };
+}
+
+/** Encrypts personal fields under their subject's data key before they reach the database. */
+export class Sealer {
+  constructor(private readonly vault: KeyVault) {}
+
+  async seal(subject: string, field: FieldRef, plaintext: Buffer | string): Promise<Buffer> {
+    const { version, key } = await this.vault.currentKey(subject);
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header[0] = SEALED_FORMAT_VERSION;
+    header.writeUInt32BE(version, 1);
+    const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+    return encrypt(key, data, associatedData(subject, field), header);
+  }
+
+  async open(subject: string, field: FieldRef, sealed: Buffer): Promise<Buffer> {
+    const { dekVersion } = describeSealed(sealed);
+    const key = await this.vault.keyFor(subject, dekVersion);
+    const plaintext = decrypt(key, sealed, associatedData(subject, field), HEADER_BYTES);
+    if (!plaintext) {
+      throw new SealedFieldError(
+        `Sealed value of ${field.table}.${field.column} does not open: it was altered, moved from another row or column, or sealed under another key`,
+        'unauthentic',
+      );
+    }
+    return plaintext;
+  }
+
+  sealString(subject: string, field: FieldRef, value: string): Promise<Buffer> {
+    return this.seal(subject, field, value);
+  }
+
+  async openString(subject: string, field: FieldRef, sealed: Buffer): Promise<string> {
+    return (await this.open(subject, field, sealed)).toString('utf8');
+  }
+
+  sealNumber(subject: string, field: FieldRef, value: number): Promise<Buffer> {
+    if (!Number.isFinite(value)) throw new RangeError('Only finite numbers can be sealed');
+    const data = Buffer.allocUnsafe(8);
+    data.writeDoubleBE(value);
+    return this.seal(subject, field, data);
+  }
+
+  async openNumber(subject: string, field: FieldRef, sealed: Buffer): Promise<number> {
+    const data = await this.open(subject, field, sealed);
+    if (data.length !== 8) throw new SealedFieldError('Sealed value is not a number', 'format');
+    return data.readDoubleBE();
+  }
+
+  sealJson(subject: string, field: FieldRef, value: unknown): Promise<Buffer> {
+    return this.seal(subject, field, JSON.stringify(value));
+  }
+
+  async openJson<T = unknown>(subject: string, field: FieldRef, sealed: Buffer): Promise<T> {
+    return JSON.parse(await this.openString(subject, field, sealed)) as T;
+  }
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../store/database.js';
+import { DekCache } from './dek-cache.js';
+import { KeyError, SealedFieldError } from './errors.js';
+import type { Keyring } from './keyring.js';
+
+export const DEK_BYTES = 32;
+const CURRENT_DEK_VERSION = 1;
+
+/** Subjects the system itself owns (blind-index and audit roots); they can never be destroyed. */
+export const SYSTEM_SUBJECT_PREFIX = 'system:';
+
+export interface DataKey {
+  version: number;
+  key: Buffer;
+}
+
+export interface KeyVaultOptions {
+  db: Db;
+  keyring: Keyring;
+  cache?: { size: number; ttlMs: number };
+}
+
+const SUBJECT_PATTERN = /^[a-z]+:[A-Za-z0-9._-]{1,128}$/;
+
+export function assertSubject(subject: string): void {
+  if (!SUBJECT_PATTERN.test(subject)) {
+    throw new KeyError(`A key subject is written kind:id, such as user:42 (got an invalid subject)`);
+  }
+}
+
+/**
+ * One data-encryption key per subject (a user, a home), stored wrapped by the current KEK. Destroying a
+ * subject's key crypto-shreds every value sealed under it, in this database and in every copy of it.
+ */
+export class KeyVault {
+  private readonly db: Db;
+  readonly keyring: Keyring;
+  private readonly cache: DekCache;
+
+  constructor(options: KeyVaultOptions) {
+    this.db = options.db;
+    this.keyring = options.keyring;
+    this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
+  }
+
+  /** The key to seal new values with: the subject's current DEK, created on first use. */
+  async currentKey(subject: string): Promise<DataKey> {
+    const cached = this.cache.get(cacheId(subject, CURRENT_DEK_VERSION));
+    if (cached) return { version: CURRENT_DEK_VERSION, key: cached };
+    const existing = await this.load(subject, CURRENT_DEK_VERSION);
+    if (existing) return { version: CURRENT_DEK_VERSION, key: existing };
+    return { version: CURRENT_DEK_VERSION, key: await this.create(subject, CURRENT_DEK_VERSION) };
+  }
+
+  /** The key a stored value names; fails clearly when the subject was erased or never had one. */
+  async keyFor(subject: string, version: number): Promise<Buffer> {
+    const cached = this.cache.get(cacheId(subject, version));
+    if (cached) return cached;
+    const key = await this.load(subject, version);
+    if (!key) throw new SealedFieldError('No data key exists for this value', 'missing-key');
+    return key;
+  }
+
+  private async load(subject: string, version: number): Promise<Buffer | null> {
+    assertSubject(subject);
+    const row = await this.db
+      .selectFrom('key_vault')
+      .select(['kek_version', 'wrapped_dek', 'destroyed_at'])
+      .where('subject', '=', subject)
+      .where('dek_version', '=', version)
+      .executeTakeFirst();
+    if (!row) return null;
+    if (row.wrapped_dek === null) {
+      throw new SealedFieldError('This subject was erased; its data can no longer be opened', 'erased');
+    }
+    const key = await this.keyring.unwrap(row.wrapped_dek, row.kek_version, { subject, dekVersion: version });
+    this.cache.set(cacheId(subject, version), key);
+    return key;
+  }
+
+  private async create(subject: string, version: number): Promise<Buffer> {
+    const dek = randomBytes(DEK_BYTES);
+    const { kekVersion, wrapped } = await this.keyring.wrap(dek, { subject, dekVersion: version });
+    const inserted = await this.db
+      .insertInto('key_vault')
+      .values({ subject, dek_version: version, kek_version: kekVersion, wrapped_dek: wrapped })
+      .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
+      .executeTakeFirst();
+    if (inserted.numInsertedOrUpdatedRows === 0n) {
+      // Another request created the key first (or the subject was erased): use what is stored.
+      const stored = await this.load(subject, version);
+      if (!stored) throw new KeyError(`The data key of ${subject} vanished while being created`);
+      return stored;
+    }
+    this.cache.set(cacheId(subject, version), dek);
+    return dek;
+  }
+
+  /** Crypto-shreds a subject: every value sealed under its keys becomes unreadable for good. */
+  async destroy(subject: string): Promise<{ keysDestroyed: number }> {
+    assertSubject(subject);
+    if (subject.startsWith(SYSTEM_SUBJECT_PREFIX)) {
+      throw new KeyError(`${subject} belongs to the system and cannot be destroyed`);
+    }
+    const now = new Date();
+    const destroyed = await this.db
+      .updateTable('key_vault')
+      .set({ wrapped_dek: null, destroyed_at: now })
+      .where('subject', '=', subject)
+      .where('wrapped_dek', 'is not', null)
+      .executeTakeFirst();
+    // A tombstone keeps the subject from quietly getting a fresh key and looking alive again.
+    await this.db
+      .insertInto('key_vault')
+      .values({
+        subject,
+        dek_version: CURRENT_DEK_VERSION,
+        kek_version: 0,
+        wrapped_dek: null,
+        destroyed_at: now,
+      })
+      .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
+      .execute();
+    this.cache.deleteWhere((id) => id.startsWith(`${subject}\u0000`));
+    return { keysDestroyed: Number(destroyed.numUpdatedRows) };
+  }
+}
+
+function cacheId(subject: string, version: number): string {
+  return `${subject}\u0000${version}`;
+}

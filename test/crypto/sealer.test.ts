@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SealedFieldError } from '../../src/crypto/errors.js';
+import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
+import { Keyring } from '../../src/crypto/keyring.js';
+import { describeSealed, Sealer } from '../../src/crypto/sealer.js';
+import { KeyVault } from '../../src/crypto/vault.js';
+import { buildTestServices, type TestServices } from '../helpers/services.js';
+
+const nickname = { table: 'devices', column: 'nickname', rowId: 'd-1' };
+
+describe('sealer', () => {
+  let services: TestServices;
+  beforeAll(async () => {
+    services = await buildTestServices();
+  });
+  afterAll(() => services.close());
+
+  it('opens what it sealed, and the stored bytes do not contain the value', async () => {
+    const sealed = await services.sealer.sealString('user:alice', nickname, 'Baby monitor');
+    expect(sealed.includes(Buffer.from('Baby monitor'))).toBe(false);
+    expect(await services.sealer.openString('user:alice', nickname, sealed)).toBe('Baby monitor');
+  });
+
+  it('writes a self-describing format with a fresh IV each time', async () => {
+    const a = await services.sealer.sealString('user:alice', nickname, 'same');
+    const b = await services.sealer.sealString('user:alice', nickname, 'same');
+    expect(describeSealed(a)).toEqual({ formatVersion: 1, dekVersion: 1 });
+    expect(a.equals(b)).toBe(false);
+    expect(a.length).toBe(5 + 12 + 4 + 16);
+  });
+
+  it('round-trips numbers and JSON', async () => {
+    const weight = { table: 'scale_readings', column: 'weight', rowId: 'r-1' };
+    expect(
+      await services.sealer.openNumber(
+        'user:bob',
+        weight,
+        await services.sealer.sealNumber('user:bob', weight, 81.4),
+      ),
+    ).toBe(81.4);
+    const details = { table: 'events', column: 'details', rowId: 'e-1' };
+    const value = { ssid: 'Home-5G', rssi: -61, tags: ['a'] };
+    expect(
+      await services.sealer.openJson(
+        'user:bob',
+        details,
+        await services.sealer.sealJson('user:bob', details, value),
+      ),
+    ).toEqual(value);
+  });
+
+  it('refuses a tampered ciphertext', async () => {
+    const sealed = await services.sealer.sealString('user:alice', nickname, 'Front door');
+    for (const index of [sealed.length - 1, 20, 8]) {
+      const tampered = Buffer.from(sealed);
+      tampered[index] = (tampered[index] as number) ^ 0x01;
+      await expect(services.sealer.open('user:alice', nickname, tampered)).rejects.toThrow(
+        /does not open: it was altered/,
+      );
+    }
+  });
+
+  it('refuses a ciphertext moved to another row, column or table', async () => {
+    const sealed = await services.sealer.sealString('user:alice', nickname, 'Front door');
+    for (const elsewhere of [
+      { ...nickname, rowId: 'd-2' },
+      { ...nickname, column: 'room' },
+      { ...nickname, table: 'homes' },
+    ]) {
+      const error = await services.sealer.open('user:alice', elsewhere, sealed).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SealedFieldError);
+      expect((error as SealedFieldError).reason).toBe('unauthentic');
+    }
+  });
+
+  it('refuses to open under another subject or with another master key', async () => {
+    const sealed = await services.sealer.sealString('user:alice', nickname, 'Front door');
+    await services.sealer.sealString('user:mallory', nickname, 'x');
+    await expect(services.sealer.open('user:mallory', nickname, sealed)).rejects.toThrow(SealedFieldError);
+
+    // Same database, a different KEK: the stored data keys do not unwrap.
+    const otherKeyring = new Keyring(new EnvKeyProvider(randomBytes(32).toString('base64')));
+    const otherSealer = new Sealer(new KeyVault({ db: services.database.db, keyring: otherKeyring }));
+    await expect(otherSealer.open('user:alice', nickname, sealed)).rejects.toThrow(
+      /does not unwrap under KEK version 1/,
+    );
+  });
+
+  it('refuses bytes that are not a sealed value', async () => {
+    await expect(services.sealer.open('user:alice', nickname, Buffer.from('plain text'))).rejects.toThrow(
+      /known format/,
+    );
+    const wrongVersion = await services.sealer.sealString('user:alice', nickname, 'x');
+    wrongVersion[0] = 9;
+    await expect(services.sealer.open('user:alice', nickname, wrongVersion)).rejects.toThrow(/known format/);
+  });
+});

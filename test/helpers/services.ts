@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { type BuildOptions, buildServices, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
+import { createLogger } from '../../src/log.js';
+import { openTestDatabase, type TestDatabase } from './database.js';
+
+export interface TestServices extends Services {
+  database: TestDatabase;
+}
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ HEARTH_DATA_DIR: '/nonexistent/hearth-test', LOG_LEVEL: 'silent', ...env });
+}
+
+/** The same composition root as production, on a fresh test database with a throw-away master key. */
+export async function buildTestServices(
+  options: BuildOptions & { env?: Record<string, string> } = {},
+): Promise<TestServices> {
+  const database = await openTestDatabase();
+  const services = await buildServices(testConfig(options.env), {
+    database,
+    keyProvider: options.keyProvider ?? new EnvKeyProvider(randomBytes(32).toString('base64')),
+    logger: options.logger ?? createLogger('silent'),
+    migrate: false,
+  });
+  return services as TestServices;
+}
