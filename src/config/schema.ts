@@ -10,8 +10,10 @@ const port = z.coerce
 const positiveInt = (what: string) =>
   z.coerce
     .number({ message: `must be ${what}` })
-    .int()
-    .positive(what);
+    .int(`must be ${what}`)
+    .positive(`must be ${what}`);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const databaseUrl = z
   .string()
@@ -31,7 +33,7 @@ export const configSchema = z.object({
   HEARTH_DEK_CACHE_SIZE: positiveInt('a positive whole number of keys').default(10_000),
   HEARTH_DEK_CACHE_TTL_SECONDS: positiveInt('a positive whole number of seconds').default(300),
   HEARTH_BODY_LIMIT_BYTES: positiveInt('a positive whole number of bytes').default(1024 * 1024),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,80 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+function configError(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('runs on embedded defaults with no variables set', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      logLevel: 'info',
+      bodyLimitBytes: 1048576,
+    });
+    expect(config.dataDir).toBe(path.resolve('.hearth'));
+    expect(config.database).toEqual({ kind: 'pglite', dataDir: path.resolve('.hearth/pgdata') });
+    expect(config.keys).toEqual({ kind: 'file', path: path.resolve('.hearth/master.key') });
+  });
+
+  it('uses PostgreSQL and the master key from the environment when given', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://db/hearth',
+      HEARTH_MASTER_KEY: 'k',
+      PORT: '9000',
+      HOST: '0.0.0.0',
+    });
+    expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://db/hearth' });
+    expect(config.keys).toEqual({ kind: 'env', masterKey: 'k' });
+    expect(config).toMatchObject({ port: 9000, host: '0.0.0.0' });
+  });
+
+  it('names the variable and what it expects for each bad value', () => {
+    expect(configError({ PORT: 'abc' })).toMatch(
+      /^Invalid configuration: PORT must be a port number \(got "abc"\)$/,
+    );
+    expect(configError({ PORT: '70000' })).toMatch(/PORT must be a port from 1 to 65535 \(got "70000"\)/);
+    expect(configError({ LOG_LEVEL: 'loud' })).toMatch(
+      /LOG_LEVEL must be one of fatal, error, .*silent \(got "loud"\)/,
+    );
+    expect(configError({ HEARTH_DEK_CACHE_SIZE: '-1' })).toMatch(
+      /HEARTH_DEK_CACHE_SIZE must be a positive whole number of keys/,
+    );
+  });
+
+  it('never echoes a secret in its error', () => {
+    const message = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
+    expect(message).toMatch(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('reads an optional JSON file, overridden by the environment, and refuses unknown settings', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-config-'));
+    try {
+      const file = path.join(dir, 'hearth.json');
+      await writeFile(file, JSON.stringify({ PORT: 9100, LOG_LEVEL: 'warn' }));
+      expect(loadConfig({ HEARTH_CONFIG_FILE: file })).toMatchObject({ port: 9100, logLevel: 'warn' });
+      expect(loadConfig({ HEARTH_CONFIG_FILE: file, PORT: '9200' }).port).toBe(9200);
+      await writeFile(file, JSON.stringify({ PROT: 9100 }));
+      expect(configError({ HEARTH_CONFIG_FILE: file })).toMatch(/unknown settings: PROT/);
+      await writeFile(file, '{ not json');
+      expect(configError({ HEARTH_CONFIG_FILE: file })).toMatch(/is not valid JSON/);
+      expect(configError({ HEARTH_CONFIG_FILE: path.join(dir, 'missing.json') })).toMatch(
+        /must name a readable file/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
