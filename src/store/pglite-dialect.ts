@@ -90,7 +90,6 @@ class PGliteConnection implements DatabaseConnection {
     return affected === undefined ? { rows } : { rows, numAffectedRows: BigInt(affected) };
   }
 
-  // biome-ignore lint/correctness/useYield: PGlite has no cursors; Kysely only calls this for .stream().
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('Streaming queries are not supported on the embedded database');
   }
