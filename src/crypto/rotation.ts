@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import { KeyError } from './errors.js';
+import { KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
 
 export interface RotationProgress {
@@ -55,6 +56,8 @@ export async function rotateKeys(
     current = (await keyring.load()).current;
     remaining = await countPending(db, current);
   }
+  const registry = new KekRegistry(db);
+  await registry.register(current);
   const currentKek = (await keyring.keks([current])).get(current) as Buffer;
 
   let rewrapped = 0;
@@ -85,7 +88,7 @@ export async function rotateKeys(
   if (pendingUpdate) rewrapped += await pendingUpdate;
   await options.onProgress?.({ rewrapped, remaining: 0 });
 
-  const { retiredVersions, versionsInUse } = await retireUnused(db, keyring, current);
+  const { retiredVersions, versionsInUse } = await retireUnused(registry, keyring, current);
   return {
     ...(createdVersion ? { createdVersion } : {}),
     currentVersion: current,
@@ -138,23 +141,25 @@ async function writeBatch(db: Db, current: number, rows: PendingKey[]): Promise<
   return Number(result.numAffectedRows ?? 0n);
 }
 
-async function retireUnused(db: Db, keyring: Keyring, current: number) {
-  const inUse = await db
-    .selectFrom('key_vault')
-    .select('kek_version')
-    .distinct()
-    .where('wrapped_dek', 'is not', null)
-    .execute();
-  const versionsInUse = inUse.map((row) => row.kek_version).filter((version) => version !== current);
+/**
+ * Retires every KEK version but the current one that no key uses. The database decides (a key written a
+ * moment ago by a node that missed the rotation keeps its version alive); only then is the key material
+ * deleted from the provider. A crash between the two is finished by the next run.
+ */
+async function retireUnused(registry: KekRegistry, keyring: Keyring, current: number) {
   const set = await keyring.load();
+  const candidates = new Set([...(await registry.registered()), ...set.keys.keys()]);
+  candidates.delete(current);
   const retiredVersions: number[] = [];
-  if (keyring.provider.retire) {
-    for (const version of set.keys.keys()) {
-      if (version === current || versionsInUse.includes(version)) continue;
-      await keyring.provider.retire(version);
-      retiredVersions.push(version);
+  const versionsInUse: number[] = [];
+  for (const version of [...candidates].sort((a, b) => a - b)) {
+    if (!(await registry.retire(version))) {
+      versionsInUse.push(version);
+      continue;
     }
-    await keyring.load();
+    retiredVersions.push(version);
+    if (set.keys.has(version)) await keyring.provider.retire?.(version);
   }
+  await keyring.load();
   return { retiredVersions, versionsInUse };
 }

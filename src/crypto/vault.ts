@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
 import { KeyError, SealedFieldError } from './errors.js';
+import { isForeignKeyViolation, KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
 
 export const DEK_BYTES = 32;
@@ -37,10 +38,14 @@ export class KeyVault {
   private readonly db: Db;
   readonly keyring: Keyring;
   private readonly cache: DekCache;
+  private readonly registry: KekRegistry;
+  /** The KEK version this node last registered; new keys are wrapped by it. */
+  private registeredVersion: number | null = null;
 
   constructor(options: KeyVaultOptions) {
     this.db = options.db;
     this.keyring = options.keyring;
+    this.registry = new KekRegistry(options.db);
     this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
   }
 
@@ -74,19 +79,26 @@ export class KeyVault {
     if (row.wrapped_dek === null) {
       throw new SealedFieldError('This subject was erased; its data can no longer be opened', 'erased');
     }
-    const key = await this.keyring.unwrap(row.wrapped_dek, row.kek_version, { subject, dekVersion: version });
+    const key = await this.keyring.unwrap(row.wrapped_dek, row.kek_version as number, {
+      subject,
+      dekVersion: version,
+    });
     this.cache.set(cacheId(subject, version), key);
     return key;
   }
 
   private async create(subject: string, version: number): Promise<Buffer> {
     const dek = randomBytes(DEK_BYTES);
-    const { kekVersion, wrapped } = await this.keyring.wrap(dek, { subject, dekVersion: version });
-    const inserted = await this.db
-      .insertInto('key_vault')
-      .values({ subject, dek_version: version, kek_version: kekVersion, wrapped_dek: wrapped })
-      .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
-      .executeTakeFirst();
+    let inserted: { numInsertedOrUpdatedRows?: bigint };
+    try {
+      inserted = await this.insertWrapped(subject, version, dek);
+    } catch (error) {
+      // Another node rotated and retired the KEK this node still had as current: learn the new one.
+      if (!isForeignKeyViolation(error)) throw error;
+      await this.keyring.load();
+      this.registeredVersion = null;
+      inserted = await this.insertWrapped(subject, version, dek);
+    }
     if (inserted.numInsertedOrUpdatedRows === 0n) {
       // Another request created the key first (or the subject was erased): use what is stored.
       const stored = await this.load(subject, version);
@@ -95,6 +107,19 @@ export class KeyVault {
     }
     this.cache.set(cacheId(subject, version), dek);
     return dek;
+  }
+
+  private async insertWrapped(subject: string, version: number, dek: Buffer) {
+    const { kekVersion, wrapped } = await this.keyring.wrap(dek, { subject, dekVersion: version });
+    if (this.registeredVersion !== kekVersion) {
+      await this.registry.register(kekVersion);
+      this.registeredVersion = kekVersion;
+    }
+    return this.db
+      .insertInto('key_vault')
+      .values({ subject, dek_version: version, kek_version: kekVersion, wrapped_dek: wrapped })
+      .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
+      .executeTakeFirst();
   }
 
   /** Crypto-shreds a subject: every value sealed under its keys becomes unreadable for good. */
@@ -106,7 +131,7 @@ export class KeyVault {
     const now = new Date();
     const destroyed = await this.db
       .updateTable('key_vault')
-      .set({ wrapped_dek: null, destroyed_at: now })
+      .set({ wrapped_dek: null, kek_version: null, destroyed_at: now })
       .where('subject', '=', subject)
       .where('wrapped_dek', 'is not', null)
       .executeTakeFirst();
@@ -116,7 +141,7 @@ export class KeyVault {
       .values({
         subject,
         dek_version: CURRENT_DEK_VERSION,
-        kek_version: 0,
+        kek_version: null,
         wrapped_dek: null,
         destroyed_at: now,
       })

@@ -13,10 +13,21 @@ export function normaliseRow(row: Record<string, unknown>): Record<string, unkno
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
+export interface KekVersionsTable {
+  version: number;
+  registered_at: Timestamp;
+}
+
+export interface KekRetiredTable {
+  version: number;
+  retired_at: Timestamp;
+}
+
 export interface KeyVaultTable {
   subject: string;
   dek_version: number;
-  kek_version: number;
+  /** Null once the subject is crypto-shredded. */
+  kek_version: number | null;
   /** The DEK wrapped by the KEK of kek_version; null once the subject is crypto-shredded. */
   wrapped_dek: Buffer | null;
   created_at: Timestamp;
@@ -40,6 +51,8 @@ export interface AuditLogTable {
 }
 
 export interface Database {
+  kek_versions: KekVersionsTable;
+  kek_retired: KekRetiredTable;
   key_vault: KeyVaultTable;
   audit_log: AuditLogTable;
 }

@@ -129,6 +129,42 @@ describe('KEK rotation', () => {
     expect(await freshSealer().openString('user:during', field('user:during'), during)).toBe('Dana');
   });
 
+  it('never strands a key written by a node that missed the rotation', async () => {
+    // Node B loaded its keys before the rotation and has already written with the then-current KEK.
+    const nodeB = new KeyVault({
+      db: services.database.db,
+      keyring: new Keyring(new FileKeyProvider(path.join(dir, 'master.key'))),
+    });
+    await nodeB.currentKey('user:b-before');
+    const before = (await provider.load()).current;
+
+    // While the rotation finishes, node B writes one more key with the old KEK: that version stays in use.
+    let wroteLate = false;
+    const report = await rotateKeys(services.database.db, services.keyring, {
+      batchSize: 50,
+      onProgress: async ({ remaining }) => {
+        if (remaining === 0 && !wroteLate) {
+          wroteLate = true;
+          await nodeB.currentKey('user:b-late');
+        }
+      },
+    });
+    expect(report.versionsInUse).toEqual([before]);
+    expect(report.retiredVersions).toEqual([]);
+    expect((await provider.load()).keys.has(before)).toBe(true);
+
+    // The next run re-wraps the late key and retires the old version; node B then learns the new KEK.
+    const finish = await rotateKeys(services.database.db, services.keyring);
+    expect(finish).toMatchObject({ rewrapped: 1, retiredVersions: [before], versionsInUse: [] });
+    const late = await nodeB.currentKey('user:b-after');
+    const fresh = new KeyVault({ db: services.database.db, keyring: new Keyring(provider) });
+    for (const subject of ['user:b-before', 'user:b-late', 'user:b-after']) {
+      expect(await fresh.keyFor(subject, 1)).toHaveLength(32);
+    }
+    expect(late.key).toEqual(await fresh.keyFor('user:b-after', 1));
+    expect(await kekVersionsInUse(services)).toEqual([before + 1]);
+  });
+
   it('with HEARTH_MASTER_KEY, asks the operator for a new version instead of inventing one', async () => {
     const envServices = await buildTestServices({
       keyProvider: new EnvKeyProvider(Buffer.alloc(32, 7).toString('base64')),
@@ -144,7 +180,12 @@ describe('KEK rotation', () => {
         ),
       );
       const report = await rotateKeys(envServices.database.db, next);
-      expect(report).toMatchObject({ currentVersion: 2, rewrapped: 3, retiredVersions: [] });
+      // Version 1 is retired in the database; the operator may now drop it from HEARTH_MASTER_KEY.
+      expect(report).toMatchObject({ currentVersion: 2, rewrapped: 3, retiredVersions: [1] });
+      // A node still configured with only version 1 can no longer write keys with it.
+      await expect(envServices.vault.currentKey('user:stale-node')).rejects.toThrow(
+        "KEK version 1 was retired; this node's key provider is out of date",
+      );
       expect(
         await new KeyVault({ db: envServices.database.db, keyring: next }).keyFor('user:x', 1),
       ).toHaveLength(32);

@@ -1,17 +1,32 @@
 import { type Kysely, sql } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // KEK versions in use. Every wrapped key references one, so a version cannot be retired while a key
+  // (even one written a moment ago by a node that has not seen the rotation) still depends on it.
+  await db.schema
+    .createTable('kek_versions')
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('registered_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
+  await db.schema
+    .createTable('kek_retired')
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('retired_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
   await db.schema
     .createTable('key_vault')
     .addColumn('subject', 'text', (c) => c.notNull())
     .addColumn('dek_version', 'integer', (c) => c.notNull())
-    .addColumn('kek_version', 'integer', (c) => c.notNull())
+    .addColumn('kek_version', 'integer', (c) => c.references('kek_versions.version').onDelete('restrict'))
     .addColumn('wrapped_dek', 'bytea')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('rewrapped_at', 'timestamptz')
     .addColumn('destroyed_at', 'timestamptz')
     .addPrimaryKeyConstraint('key_vault_pk', ['subject', 'dek_version'])
-    .addCheckConstraint('key_vault_shredded', sql`(wrapped_dek is null) = (destroyed_at is not null)`)
+    .addCheckConstraint(
+      'key_vault_shredded',
+      sql`(wrapped_dek is null) = (destroyed_at is not null) and (wrapped_dek is null) = (kek_version is null)`,
+    )
     .execute();
   // Rotation looks for keys still wrapped by an older KEK; this keeps that scan cheap when few remain.
   await db.schema
@@ -45,4 +60,6 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('audit_log').execute();
   await sql`drop function audit_log_append_only()`.execute(db);
   await db.schema.dropTable('key_vault').execute();
+  await db.schema.dropTable('kek_retired').execute();
+  await db.schema.dropTable('kek_versions').execute();
 }
