@@ -31,6 +31,17 @@ export const REDACTED_FIELDS = [
   'gender',
 ];
 
+/** Headers that carry credentials or the client's address, redacted wherever a log object copies them. */
+const REDACTED_HEADERS = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-forwarded-for',
+  'x-real-ip',
+  'forwarded',
+];
+
 const redactPaths = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -40,6 +51,7 @@ const redactPaths = [
   ...REDACTED_FIELDS,
   ...REDACTED_FIELDS.map((field) => `*.${field}`),
   ...REDACTED_FIELDS.map((field) => `*.*.${field}`),
+  ...REDACTED_HEADERS.flatMap((header) => [`["${header}"]`, `*["${header}"]`, `*.*["${header}"]`]),
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -47,12 +59,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     {
       level,
       redact: { paths: redactPaths, censor: '[redacted]' },
-      // Request URLs carry ids only; client addresses are personal data and are not logged.
+      // Request paths carry ids only; query strings may not (an e-mail filter, an OAuth code), so they are
+      // dropped. Client addresses are personal data and are not logged.
       serializers: {
         req: (req: { method: string; url: string; id: string }) => ({
           id: req.id,
           method: req.method,
-          url: req.url,
+          url: req.url.split('?', 1)[0],
         }),
       },
     },

@@ -1,9 +1,52 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Services } from '../app.js';
+import { type Authenticators, enforceRouteAccess } from './access.js';
+import { AllowedMethods } from './allowed-methods.js';
+import { registerApiDocs, registerOpenApi } from './openapi.js';
+import { registerProblemHandlers } from './problem.js';
+import { healthRoutes } from './routes/health.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
-/** The HTTP adapter: a Fastify app over the services. (Skeleton; routes, errors and docs follow.) */
-export async function buildHttpServer(services: Services): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: services.logger as FastifyBaseLogger, bodyLimit: services.config.bodyLimitBytes });
-  app.get('/healthz', async () => ({ status: 'ok' }));
+export interface HttpServerOptions {
+  /** Authenticators for the protected access levels; a level without one answers 401 to everyone. */
+  authenticate?: Authenticators;
+}
+
+/**
+ * The HTTP adapter over the services. Returns the app with its routes added but not yet ready, so callers
+ * (and tests) may add routes before `listen()` or `ready()`; those routes pass the same access check.
+ */
+export async function buildHttpServer(
+  services: Services,
+  options: HttpServerOptions = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.logger as FastifyBaseLogger,
+    bodyLimit: services.config.bodyLimitBytes,
+    // Unique across instances and restarts, so a request id quoted by a user finds one log line.
+    genReqId: () => randomUUID(),
+  });
+
+  // These hooks must come first: they only see routes registered after them.
+  enforceRouteAccess(app, options.authenticate);
+  const allowedMethods = new AllowedMethods();
+  allowedMethods.track(app);
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // JSON only: accepting text/plain would let any web page post to the API without a CORS preflight.
+  app.removeContentTypeParser('text/plain');
+  registerProblemHandlers(app, (path) => allowedMethods.forPath(path));
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await registerSecurityHeaders(app);
+  await registerOpenApi(app);
+
+  await app.register(healthRoutes, { db: services.database.db });
+  await registerApiDocs(app);
   return app;
 }
