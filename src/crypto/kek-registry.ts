@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import { KeyError } from './errors.js';
 
@@ -41,6 +42,22 @@ export class KekRegistry {
   async retired(): Promise<number[]> {
     const rows = await this.db.selectFrom('kek_retired').select('version').orderBy('version').execute();
     return rows.map((row) => row.version);
+  }
+
+  /** Live data keys per KEK version; erased keys have no version left and are counted apart. */
+  async countKeysByVersion(): Promise<{ byVersion: { version: number; keys: number }[]; erased: number }> {
+    const rows = await this.db
+      .selectFrom('key_vault')
+      .select(['kek_version as version', sql<number>`count(*)::int`.as('keys')])
+      .groupBy('kek_version')
+      .orderBy('kek_version')
+      .execute();
+    return {
+      byVersion: rows.flatMap((row) =>
+        row.version === null ? [] : [{ version: row.version, keys: row.keys }],
+      ),
+      erased: rows.find((row) => row.version === null)?.keys ?? 0,
+    };
   }
 
   /** Retires `version` unless a key still uses it; returns whether it is now retired. */

@@ -24,12 +24,11 @@ export class DataDirLockedError extends Error {
     readonly dataDir: string,
     readonly holder: LockHolder,
   ) {
-    const who =
-      holder.command === 'serve'
-        ? `a running Hearth service (pid ${holder.pid})`
-        : `"hearth ${holder.command.replace('.', ' ')}" (pid ${holder.pid})`;
+    const lockFile = path.join(dataDir, LOCK_FILE);
     super(
-      `The data directory ${dataDir} is in use by ${who}; stop it first (if pid ${holder.pid} is not Hearth, remove ${path.join(dataDir, LOCK_FILE)})`,
+      holder.command === 'serve'
+        ? `The data directory ${dataDir} is in use by a running Hearth service (pid ${holder.pid}); stop it first (if pid ${holder.pid} is not Hearth, remove ${lockFile})`
+        : `The data directory ${dataDir} is in use by "hearth ${holder.command.replace('.', ' ')}" (pid ${holder.pid}); wait for it to finish (if pid ${holder.pid} is not Hearth, remove ${lockFile})`,
     );
   }
 }

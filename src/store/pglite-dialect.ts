@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import {
   CompiledQuery,
@@ -85,6 +86,9 @@ class PGliteConnection implements DatabaseConnection {
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const result = await this.pglite.query<Record<string, unknown>>(compiled.sql, [...compiled.parameters]);
+    // PGlite answers on this thread without a turn of the event loop: a loop of queries would starve HTTP,
+    // sockets and signals until it ended.
+    await setImmediate();
     const rows = result.rows.map(normaliseRow) as R[];
     const affected = result.affectedRows;
     return affected === undefined ? { rows } : { rows, numAffectedRows: BigInt(affected) };

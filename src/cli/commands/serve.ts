@@ -1,0 +1,134 @@
+import type { Command } from 'commander';
+import { buildServices } from '../../app.js';
+import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { controlSocketPath } from '../../control/protocol.js';
+import { startControlServer } from '../../control/server.js';
+import type { buildHttpServer } from '../../http/server.js';
+import { createLogger, type Logger } from '../../log.js';
+import { acquireDataDirLock } from '../../store/data-dir-lock.js';
+import { CommandFailedError, EXIT } from '../errors.js';
+import { controlOperations } from '../operations.js';
+import type { CommandResult } from '../runner.js';
+
+type HttpServer = Awaited<ReturnType<typeof buildHttpServer>>;
+
+interface RunningService {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export function registerServeCommand(program: Command, result: CommandResult): void {
+  program
+    .command('serve')
+    .description(
+      'Start the service: the HTTP API and, with the embedded database, the control socket other hearth commands use',
+    )
+    .action(async () => {
+      result.exitCode = await serve();
+    });
+}
+
+/** Runs until SIGINT or SIGTERM, then stops every part in reverse order of start and exits 0. */
+export async function serve(): Promise<number> {
+  // Listening from the start: a signal that arrives while starting still ends in a clean stop.
+  const stopSignal = waitForStopSignal();
+  try {
+    const config = loadConfig();
+    const logger = createLogger(config.logLevel);
+    const service = await startService(config, logger);
+    process.stdout.write(`Hearth listening on ${service.url}\n`);
+    const signal = await stopSignal.received;
+    logger.info({ signal }, 'stopping');
+    await service.stop();
+    logger.info('stopped');
+    return EXIT.ok;
+  } finally {
+    stopSignal.dispose();
+  }
+}
+
+async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      await stop().catch((error: unknown) => logger.error({ err: error }, 'error while stopping'));
+    }
+  };
+  try {
+    const embedded = config.database.kind === 'pglite';
+    if (embedded) {
+      // Before anything opens the data directory: a second service must fail here, touching nothing.
+      const lock = await acquireDataDirLock(config.dataDir, 'serve');
+      stops.push(() => lock.release());
+    }
+    const services = await buildServices(config, { logger });
+    stops.push(() => services.close());
+    if (embedded) {
+      const control = await startControlServer({
+        socketPath: controlSocketPath(config.dataDir),
+        services,
+        operations: controlOperations,
+        logger,
+      });
+      stops.push(() => control.close());
+    }
+    // Loaded here, not at the top: the HTTP stack is the heaviest import, and only `serve` uses it.
+    const { buildHttpServer } = await import('../../http/server.js');
+    const http = await buildHttpServer(services);
+    stops.push(() => http.close());
+    const port = await listen(http, config);
+    return {
+      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function listen(http: HttpServer, config: Config): Promise<number> {
+  try {
+    await http.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new CommandFailedError(
+        `Port ${config.port} on ${config.host} is already in use; stop what is using it or set PORT to a free port`,
+      );
+    }
+    if (code === 'EACCES') {
+      throw new CommandFailedError(`Port ${config.port} needs more privileges; set PORT to 1024 or above`);
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      throw new CommandFailedError(`HOST ${config.host} is not an address of this machine; set HOST`);
+    }
+    throw error;
+  }
+  const address = http.server.address();
+  return typeof address === 'object' && address !== null ? address.port : config.port;
+}
+
+function waitForStopSignal(): { received: Promise<NodeJS.Signals>; dispose(): void } {
+  let resolve!: (signal: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((done) => {
+    resolve = done;
+  });
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second signal while stopping means "now": the lock goes stale and is taken over on the next start.
+    if (stopping) process.exit(EXIT.interrupted);
+    stopping = true;
+    resolve(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    received,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { configSchema } from '../config/schema.js';
+import { registerAuditCommands } from './commands/audit.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
+import { registerServeCommand } from './commands/serve.js';
+import type { CommandResult } from './runner.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+/** The `hearth` command tree. Errors are thrown, not printed: main turns each into one line on stderr. */
+export function buildProgram(result: CommandResult): Command {
+  const program = new Command('hearth')
+    .description('Hearth, the open-source smart-home cloud')
+    .version(version, '-V, --version')
+    // Inherited by every subcommand added below.
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Configuration comes from environment variables (or a JSON file named by HEARTH_CONFIG_FILE):',
+        `  ${Object.keys(configSchema.shape).join(', ')}`,
+        'With the embedded database (no DATABASE_URL), commands run inside a running `hearth serve`',
+        'through its control socket, or open the data directory directly when no service runs.',
+      ].join('\n'),
+    );
+  registerServeCommand(program, result);
+  registerMigrateCommand(program, result);
+  registerKeysCommands(program, result);
+  registerAuditCommands(program, result);
+  return program;
+}
