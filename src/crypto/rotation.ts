@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import { KeyError } from './errors.js';
@@ -24,11 +25,15 @@ export interface RotationReport {
   versionsInUse: number[];
 }
 
+/**
+ * A key waiting to be re-wrapped. Wrapped keys travel as hex text both ways: PostgreSQL encodes and decodes
+ * it in C, while PGlite's own bytea conversion works byte by byte in JavaScript and would dominate the run.
+ */
 interface PendingKey {
   subject: string;
   dek_version: number;
   kek_version: number;
-  wrapped_dek: Buffer | null;
+  wrapped_hex: string;
 }
 
 /**
@@ -61,31 +66,34 @@ export async function rotateKeys(
   const currentKek = (await keyring.keks([current])).get(current) as Buffer;
 
   let rewrapped = 0;
-  let after: { subject: string; dekVersion: number } | null = null;
-  let pendingUpdate: Promise<number> | null = null;
-  for (;;) {
-    const batch = await nextBatch(db, current, after, batchSize);
-    if (batch.length === 0) break;
-    const last = batch[batch.length - 1] as PendingKey;
-    after = { subject: last.subject, dekVersion: last.dek_version };
-    const keks = await keyring.keks(new Set(batch.map((row) => row.kek_version)));
-    const values = batch.map((row) => {
-      const context = { subject: row.subject, dekVersion: row.dek_version };
-      const dek = keyring.unwrapWith(
-        row.kek_version,
-        keks.get(row.kek_version) as Buffer,
-        row.wrapped_dek as Buffer,
-        context,
+  // Three things overlap: the database finds the next batch and writes the previous one while this
+  // process re-wraps the current one. At most one read and one write are in flight at any time.
+  let reading: Promise<PendingKey[]> | null = inFlight(nextBatch(db, current, null, batchSize));
+  let writing: Promise<number> | null = null;
+  try {
+    for (;;) {
+      const batch: PendingKey[] = await reading;
+      reading = null;
+      if (batch.length === 0) break;
+      const last = batch[batch.length - 1] as PendingKey;
+      reading = inFlight(
+        nextBatch(db, current, { subject: last.subject, dekVersion: last.dek_version }, batchSize),
       );
-      return { ...row, wrapped_dek: keyring.wrapWith(current, currentKek, dek, context).wrapped };
-    });
-    // The database writes one batch while this process prepares the next: the two cores both work.
-    if (pendingUpdate) rewrapped += await pendingUpdate;
-    remaining = Math.max(0, remaining - batch.length);
-    pendingUpdate = writeBatch(db, current, values);
-    await options.onProgress?.({ rewrapped: rewrapped, remaining });
+      const rewrappedBatch = await rewrapBatch(keyring, current, currentKek, batch);
+      if (writing) rewrapped += await writing;
+      writing = null;
+      remaining = Math.max(0, remaining - batch.length);
+      writing = inFlight(writeBatch(db, current, rewrappedBatch));
+      await options.onProgress?.({ rewrapped, remaining });
+    }
+    if (writing) rewrapped += await writing;
+    writing = null;
+  } catch (error) {
+    // Let the queries still in flight finish (or fail) before reporting, so that nothing runs on after
+    // rotateKeys has returned and no rejection goes unhandled. Whatever they did is consistent either way.
+    await Promise.allSettled([reading, writing]);
+    throw error;
   }
-  if (pendingUpdate) rewrapped += await pendingUpdate;
   await options.onProgress?.({ rewrapped, remaining: 0 });
 
   const { retiredVersions, versionsInUse } = await retireUnused(registry, keyring, current);
@@ -96,6 +104,16 @@ export async function rotateKeys(
     retiredVersions,
     versionsInUse,
   };
+}
+
+/**
+ * Marks a query that is awaited only later as handled now: should it fail while this process is busy
+ * re-wrapping, Node would otherwise treat the rejection as unhandled and end the process. Awaiting the
+ * returned promise still throws the error.
+ */
+function inFlight<T>(query: Promise<T>): Promise<T> {
+  query.catch(() => {});
+  return query;
 }
 
 async function countPending(db: Db, current: number): Promise<number> {
@@ -116,7 +134,12 @@ function nextBatch(
 ) {
   let query = db
     .selectFrom('key_vault')
-    .select(['subject', 'dek_version', 'kek_version', 'wrapped_dek'])
+    .select([
+      'subject',
+      'dek_version',
+      'kek_version',
+      sql<string>`encode(wrapped_dek, 'hex')`.as('wrapped_hex'),
+    ])
     .where('kek_version', '<>', current)
     .where('wrapped_dek', 'is not', null);
   if (after) {
@@ -125,19 +148,68 @@ function nextBatch(
   return query.orderBy('subject').orderBy('dek_version').limit(limit).execute() as Promise<PendingKey[]>;
 }
 
-async function writeBatch(db: Db, current: number, rows: PendingKey[]): Promise<number> {
-  const values = sql.join(
-    rows.map(
-      (row) =>
-        sql`(${row.subject}, ${row.dek_version}::int, ${row.kek_version}::int, ${row.wrapped_dek}::bytea)`,
-    ),
-  );
+const YIELD_EVERY = 256;
+
+/** A batch re-wrapped under the current KEK, as columns: each row keeps the KEK version it was read with. */
+interface RewrappedBatch {
+  subjects: string[];
+  dekVersions: number[];
+  readKekVersions: number[];
+  wrappedHex: string[];
+}
+
+async function rewrapBatch(
+  keyring: Keyring,
+  current: number,
+  currentKek: Buffer,
+  batch: PendingKey[],
+): Promise<RewrappedBatch> {
+  const keks = await keyring.keks(new Set(batch.map((row) => row.kek_version)));
+  const size = batch.length;
+  const result: RewrappedBatch = {
+    subjects: new Array(size),
+    dekVersions: new Array(size),
+    readKekVersions: new Array(size),
+    wrappedHex: new Array(size),
+  };
+  for (let i = 0; i < size; i++) {
+    // Let the event loop breathe every few hundred keys: the queries started for the next and the previous
+    // batch only reach the database once this process gets back to its sockets.
+    if (i % YIELD_EVERY === YIELD_EVERY - 1) await setImmediate();
+    const row = batch[i] as PendingKey;
+    const context = { subject: row.subject, dekVersion: row.dek_version };
+    const kek = keks.get(row.kek_version) as Buffer;
+    const dek = keyring.unwrapWith(row.kek_version, kek, Buffer.from(row.wrapped_hex, 'hex'), context);
+    result.subjects[i] = row.subject;
+    result.dekVersions[i] = row.dek_version;
+    result.readKekVersions[i] = row.kek_version;
+    result.wrappedHex[i] = keyring.wrapWith(current, currentKek, dek, context).wrapped.toString('hex');
+  }
+  return result;
+}
+
+/**
+ * One UPDATE for the whole batch, its rows passed as four arrays (a handful of parameters, however large
+ * the batch). A row is only changed while it is still wrapped by the KEK version it was read with, so a
+ * key re-wrapped, created or shredded meanwhile by someone else is left as they left it.
+ */
+async function writeBatch(db: Db, current: number, batch: RewrappedBatch): Promise<number> {
+  // A batch is a run of consecutive primary keys. Saying so lets the planner read just that run: knowing
+  // only the array's length, it may hash-join against a scan of the whole table for every batch instead
+  // (PostgreSQL 15 does at 200k keys, making the run quadratic).
+  const end = batch.subjects.length - 1;
+  const first = { subject: batch.subjects[0] as string, dekVersion: batch.dekVersions[0] as number };
+  const last = { subject: batch.subjects[end] as string, dekVersion: batch.dekVersions[end] as number };
   const result = await sql`
     update key_vault as k
-    set wrapped_dek = v.wrapped, kek_version = ${current}::int, rewrapped_at = now()
-    from (values ${values}) as v(subject, dek_version, old_kek_version, wrapped)
+    set wrapped_dek = decode(v.wrapped_hex, 'hex'), kek_version = ${current}::int, rewrapped_at = now()
+    from unnest(
+      ${batch.subjects}::text[], ${batch.dekVersions}::int[], ${batch.readKekVersions}::int[], ${batch.wrappedHex}::text[]
+    ) as v(subject, dek_version, old_kek_version, wrapped_hex)
     where k.subject = v.subject and k.dek_version = v.dek_version
-      and k.kek_version = v.old_kek_version and k.wrapped_dek is not null`.execute(db);
+      and k.kek_version = v.old_kek_version and k.wrapped_dek is not null
+      and (k.subject, k.dek_version) >= (${first.subject}, ${first.dekVersion}::int)
+      and (k.subject, k.dek_version) <= (${last.subject}, ${last.dekVersion}::int)`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
 

@@ -1,0 +1,45 @@
+import os from 'node:os';
+import { benchBlindIndex } from './blind-index.js';
+import { type Figure, figureTable, log, now } from './measure.js';
+import { benchRotation } from './rotation.js';
+import { benchSealer } from './sealer.js';
+
+/** `npm run bench` runs every benchmark; `npm run bench -- sealer rotation` only those named. */
+const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
+  sealer: { title: 'Sealer seal+open vs raw AES-256-GCM', run: benchSealer },
+  'blind-index': { title: 'Blind index vs raw HMAC-SHA256', run: benchBlindIndex },
+  rotation: { title: 'keys rotate on PostgreSQL and PGlite vs in-memory crypto', run: benchRotation },
+};
+
+async function main(): Promise<void> {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((name) => !(name in benchmarks));
+  if (unknown.length) {
+    log(`Unknown benchmark ${unknown.join(', ')}; choose from: ${Object.keys(benchmarks).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  const selected = names.length ? names : Object.keys(benchmarks);
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  log(
+    `Hearth benchmarks: Node ${process.version}, ${os.cpus().length} × ${cpu}, ${new Date().toISOString()}`,
+  );
+  const all: Figure[] = [];
+  const started = now();
+  for (const name of selected) {
+    const benchmark = benchmarks[name] as { title: string; run: () => Promise<Figure[]> };
+    log(`\n== ${name}: ${benchmark.title}`);
+    const start = now();
+    try {
+      all.push(...(await benchmark.run()));
+    } catch (error) {
+      // A broken benchmark is reported, never fatal: the others still run.
+      log(`  FAILED: ${(error as Error).stack ?? String(error)}`);
+    }
+    log(`  (${((now() - start) / 1000).toFixed(1)} s)`);
+  }
+  log(`\n== Summary (${((now() - started) / 1000).toFixed(1)} s in all)`);
+  log(figureTable(all));
+}
+
+await main();
