@@ -48,10 +48,12 @@ export async function rotateKeys(
   options: RotationOptions = {},
 ): Promise<RotationReport> {
   const batchSize = options.batchSize ?? 5_000;
+  const registry = new KekRegistry(db);
   let current = (await keyring.load()).current;
   let remaining = await countPending(db, current);
   let createdVersion: number | undefined;
-  if (remaining === 0) {
+  // A run killed after its last batch but before retiring leaves nothing to re-wrap, yet is not finished.
+  if (remaining === 0 && (await unretiredOldVersions(registry, keyring, current)).length === 0) {
     if (!keyring.provider.createVersion) {
       throw new KeyError(
         `Every data key is already wrapped by KEK version ${current}; to rotate, add a new version to ${keyring.provider.description} and restart`,
@@ -61,7 +63,6 @@ export async function rotateKeys(
     current = (await keyring.load()).current;
     remaining = await countPending(db, current);
   }
-  const registry = new KekRegistry(db);
   await registry.register(current);
   const currentKek = (await keyring.keks([current])).get(current) as Buffer;
 
@@ -211,6 +212,13 @@ async function writeBatch(db: Db, current: number, batch: RewrappedBatch): Promi
       and (k.subject, k.dek_version) >= (${first.subject}, ${first.dekVersion}::int)
       and (k.subject, k.dek_version) <= (${last.subject}, ${last.dekVersion}::int)`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
+}
+
+/** Old versions a finished rotation would have retired: still registered, or still held by the provider. */
+async function unretiredOldVersions(registry: KekRegistry, keyring: Keyring, current: number) {
+  const set = await keyring.load();
+  const held = keyring.provider.retire ? [...set.keys.keys()] : [];
+  return [...new Set([...(await registry.registered()), ...held])].filter((version) => version !== current);
 }
 
 /**

@@ -121,6 +121,23 @@ describe('KEK rotation', () => {
     expect(await audit.verify()).toMatchObject({ ok: true, count: 2 });
   });
 
+  it('finishes a rotation killed after its last batch by retiring, without creating another KEK', async () => {
+    const crash = rotateKeys(services.database.db, services.keyring, {
+      onProgress: ({ remaining }) => {
+        if (remaining === 0) throw new Error('simulated crash before retiring');
+      },
+    });
+    await expect(crash).rejects.toThrow('simulated crash before retiring');
+    const current = (await provider.load()).current;
+    expect(await kekVersionsInUse(services)).toEqual([current]);
+
+    const report = await rotateKeys(services.database.db, services.keyring);
+    expect(report).toMatchObject({ currentVersion: current, rewrapped: 0, retiredVersions: [current - 1] });
+    expect(report.createdVersion).toBeUndefined();
+    expect([...(await provider.load()).keys.keys()]).toEqual([current]);
+    await expectAllOpen(freshSealer());
+  });
+
   it('keeps sealing and opening while a rotation runs', async () => {
     const rotation = rotateKeys(services.database.db, services.keyring, { batchSize: 10 });
     const during = await services.sealer.sealString('user:during', field('user:during'), 'Dana');
