@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/schema.js';
 import { PGliteDialect } from './pglite-dialect.js';
@@ -57,4 +57,9 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
       await pglite.close();
     },
   };
+}
+
+/** Whether the database answers a trivial query; for health checks. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`select 1`.execute(db);
 }

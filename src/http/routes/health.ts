@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { sql } from 'kysely';
 import { z } from 'zod';
-import type { Db } from '../../store/database.js';
+import { type Db, pingDatabase } from '../../store/database.js';
 import { describeError, HttpProblem, problemResponse } from '../problem.js';
 
 export interface HealthOptions {
@@ -39,7 +38,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthOptions> = async (app, { 
     async (request) => {
       const deadline = timeout(timeoutMs ?? DEFAULT_TIMEOUT_MS);
       try {
-        await Promise.race([sql`select 1`.execute(db), deadline.promise]);
+        await Promise.race([pingDatabase(db), deadline.promise]);
       } catch (error) {
         request.log.warn({ error: describeError(error) }, 'health check: database unavailable');
         throw new HttpProblem(503, 'The database does not answer.', { headers: { 'retry-after': '5' } });
