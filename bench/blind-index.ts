@@ -1,11 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { BlindIndex, normalise } from '../src/crypto/blind-index.js';
-import { EnvKeyProvider } from '../src/crypto/key-provider.js';
-import { Keyring } from '../src/crypto/keyring.js';
-import { KeyVault } from '../src/crypto/vault.js';
-import { openDatabase } from '../src/store/database.js';
-import { migrateToLatest } from '../src/store/migrate.js';
-import { type Figure, figureTable, interleaved, log, roundsTable } from './measure.js';
+import { normalise } from '../src/crypto/blind-index.js';
+import { type Figure, figureTable, interleaved, log, memoryServices, roundsTable } from './measure.js';
 
 const INPUTS = 1024;
 
@@ -14,11 +9,9 @@ const INPUTS = 1024;
  * strings; a third, informative line adds the normaliser to the bare HMAC to show where the difference goes.
  */
 export async function benchBlindIndex(): Promise<Figure[]> {
-  const database = await openDatabase({ kind: 'pglite', dataDir: null });
+  const services = await memoryServices();
   try {
-    await migrateToLatest(database.db);
-    const keyring = new Keyring(new EnvKeyProvider(randomBytes(32).toString('base64')));
-    const index = await BlindIndex.create(new KeyVault({ db: database.db, keyring }));
+    const index = services.blindIndex;
     const key = randomBytes(32);
     const emails = Array.from({ length: INPUTS }, (_, i) => {
       const local = randomBytes(6).toString('hex');
@@ -78,6 +71,6 @@ export async function benchBlindIndex(): Promise<Figure[]> {
     log(figureTable(figures));
     return figures;
   } finally {
-    await database.close();
+    await services.close();
   }
 }

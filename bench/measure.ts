@@ -1,4 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { buildServices, type Services } from '../src/app.js';
+import { loadConfig } from '../src/config/load.js';
+import { EnvKeyProvider } from '../src/crypto/key-provider.js';
+import { createLogger } from '../src/log.js';
+import { openDatabase } from '../src/store/database.js';
 
 /** One figure a benchmark reports, with the baseline it is compared against in the same run. */
 export interface Figure {
@@ -148,4 +154,14 @@ export function figureTable(figures: Figure[]): string {
 
 export function log(message: string): void {
   process.stdout.write(`${message}\n`);
+}
+
+/** The production composition root on an in-memory PGlite with a throw-away master key. */
+export async function memoryServices(): Promise<Services> {
+  const database = await openDatabase({ kind: 'pglite', dataDir: null });
+  return buildServices(loadConfig({ LOG_LEVEL: 'silent' }), {
+    database,
+    keyProvider: new EnvKeyProvider(randomBytes(32).toString('base64')),
+    logger: createLogger('silent'),
+  });
 }

@@ -1,12 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { SealedFieldError } from '../src/crypto/errors.js';
-import { EnvKeyProvider } from '../src/crypto/key-provider.js';
-import { Keyring } from '../src/crypto/keyring.js';
-import { type FieldRef, Sealer } from '../src/crypto/sealer.js';
-import { KeyVault } from '../src/crypto/vault.js';
-import { openDatabase } from '../src/store/database.js';
-import { migrateToLatest } from '../src/store/migrate.js';
-import { type Figure, figureTable, interleaved, log, roundsTable } from './measure.js';
+import { type FieldRef } from '../src/crypto/sealer.js';
+import { type Figure, figureTable, interleaved, log, memoryServices, roundsTable } from './measure.js';
 
 const INPUTS = 1024;
 const SUBJECTS = 64;
@@ -17,12 +12,9 @@ const SUBJECTS = 64;
  * fresh 96-bit IV from randomBytes each time. Both sides take a JS string and give one back.
  */
 export async function benchSealer(): Promise<Figure[]> {
-  const database = await openDatabase({ kind: 'pglite', dataDir: null });
+  const services = await memoryServices();
   try {
-    await migrateToLatest(database.db);
-    const keyring = new Keyring(new EnvKeyProvider(randomBytes(32).toString('base64')));
-    const vault = new KeyVault({ db: database.db, keyring });
-    const sealer = new Sealer(vault);
+    const { vault, sealer } = services;
 
     const subjects = Array.from({ length: SUBJECTS }, (_, i) => `user:${String(i).padStart(9, '0')}`);
     const keys: Buffer[] = [];
@@ -114,6 +106,6 @@ export async function benchSealer(): Promise<Figure[]> {
     log(figureTable(figures));
     return figures;
   } finally {
-    await database.close();
+    await services.close();
   }
 }
