@@ -63,7 +63,7 @@ const ONE_LINE_ERRORS: [new (...args: never[]) => Error, number][] = [
  * Turns any error into the one line a person reads and the exit code. Hearth's own errors are written to be
  * shown; anything else is shown by its first line only, with credentials cut out of any URL in it.
  */
-export function describeError(error: unknown): ErrorReport {
+export function toErrorReport(error: unknown): ErrorReport {
   if (error instanceof CommanderError) {
     // Commander puts its "did you mean" suggestion on a second line; keep it, on the same line.
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');

@@ -1,4 +1,4 @@
-import { describeError, EXIT } from './errors.js';
+import { EXIT, toErrorReport } from './errors.js';
 import { buildProgram } from './program.js';
 import { createTerminal } from './terminal.js';
 
@@ -12,7 +12,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await buildProgram(result).parseAsync(argv);
     return result.exitCode;
   } catch (error) {
-    const report = describeError(error);
+    const report = toErrorReport(error);
     const code = (error as { code?: unknown }).code;
     if (!(typeof code === 'string' && ALREADY_PRINTED.has(code)))
       createTerminal({ json: false }).error(report.message);

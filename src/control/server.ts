@@ -1,7 +1,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import type { Services } from '../app.js';
-import { CommandFailedError, describeError, EXIT, InterruptedError } from '../cli/errors.js';
+import { CommandFailedError, EXIT, InterruptedError, toErrorReport } from '../cli/errors.js';
 import type { Operation } from '../cli/operation.js';
 import type { Logger } from '../log.js';
 import { onLines } from './lines.js';
@@ -83,7 +83,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         'control command done',
       );
     } catch (error) {
-      const report = describeError(error);
+      const report = toErrorReport(error);
       send({ type: 'error', message: report.message, exitCode: report.exitCode || EXIT.failure });
       logger.warn(
         { command: operation.name, exitCode: report.exitCode },

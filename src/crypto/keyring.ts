@@ -27,10 +27,6 @@ export class Keyring {
     return this.set ?? this.load();
   }
 
-  async currentVersion(): Promise<number> {
-    return (await this.kekSet()).current;
-  }
-
   /** Another process may have rotated: an unknown version is looked up once more at the provider. */
   private async kek(version: number): Promise<Buffer> {
     let key = (await this.kekSet()).keys.get(version);
