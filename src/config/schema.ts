@@ -34,6 +34,26 @@ export const configSchema = z.object({
   HEARTH_DEK_CACHE_TTL_SECONDS: positiveInt('a positive whole number of seconds').default(300),
   HEARTH_BODY_LIMIT_BYTES: positiveInt('a positive whole number of bytes').default(1024 * 1024),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // The address people reach the service at; links in e-mails start with it. Defaults to http://HOST:PORT.
+  PUBLIC_URL: z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }).optional(),
+  // Outgoing mail: an SMTP relay (smtp:// or smtps://, credentials in the URL) or, when unset, the built-in
+  // catcher, which keeps mail in memory and shows it at /dev/mail.
+  SMTP_URL: z
+    .string()
+    .refine((value) => /^smtps?:\/\//.test(value), 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .min(3, 'must be an address such as "Hearth <no-reply@example.com>"')
+    .default('Hearth <no-reply@hearth.localhost>'),
+  MAIL_CATCHER_PORT: z.coerce
+    .number({ message: 'must be a port number, or 0 for any free port' })
+    .int('must be a whole number')
+    .min(0, 'must be a port from 0 to 65535')
+    .max(65535, 'must be a port from 0 to 65535')
+    .default(1025),
+  HEARTH_ACCESS_TOKEN_TTL_SECONDS: positiveInt('a positive whole number of seconds').default(15 * 60),
+  HEARTH_SESSION_TTL_DAYS: positiveInt('a positive whole number of days').default(30),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -52,6 +72,13 @@ export interface Config {
   dekCache: { size: number; ttlMs: number };
   bodyLimitBytes: number;
   logLevel: Env['LOG_LEVEL'];
+  /** Without a trailing slash. */
+  publicUrl: string;
+  mail: {
+    from: string;
+    transport: { kind: 'smtp'; url: string } | { kind: 'catcher'; port: number };
+  };
+  sessions: { accessTokenTtlMs: number; sessionTtlMs: number };
 }
 
 export function toConfig(env: Env): Config {
@@ -69,5 +96,22 @@ export function toConfig(env: Env): Config {
     dekCache: { size: env.HEARTH_DEK_CACHE_SIZE, ttlMs: env.HEARTH_DEK_CACHE_TTL_SECONDS * 1000 },
     bodyLimitBytes: env.HEARTH_BODY_LIMIT_BYTES,
     logLevel: env.LOG_LEVEL,
+    publicUrl: (env.PUBLIC_URL ?? `http://${hostForUrl(env.HOST)}:${env.PORT}`).replace(/\/+$/, ''),
+    mail: {
+      from: env.MAIL_FROM,
+      transport: env.SMTP_URL
+        ? { kind: 'smtp', url: env.SMTP_URL }
+        : { kind: 'catcher', port: env.MAIL_CATCHER_PORT },
+    },
+    sessions: {
+      accessTokenTtlMs: env.HEARTH_ACCESS_TOKEN_TTL_SECONDS * 1000,
+      sessionTtlMs: env.HEARTH_SESSION_TTL_DAYS * 24 * 60 * 60 * 1000,
+    },
   };
+}
+
+/** A listen address as a browser would reach it: the wildcard addresses mean this machine. */
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { DomainError, type DomainErrorKind } from '../domain-error.js';
 
 /**
  * RFC 9457 problem details. Every error the API answers with has this shape and the content type
@@ -120,9 +121,35 @@ function isFastifyError(error: unknown): error is FastifyError {
   return error instanceof Error && ('code' in error || 'statusCode' in error || 'validation' in error);
 }
 
+const DOMAIN_STATUS: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  gone: 410,
+  rate_limited: 429,
+  unavailable: 503,
+};
+
+/** A domain refusal as a problem; its message was written for the caller (see DomainError). */
+export function domainProblem(error: DomainError): HttpProblem {
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterSeconds)));
+  }
+  if (error.kind === 'unauthenticated') headers['www-authenticate'] = 'Bearer realm="hearth"';
+  return new HttpProblem(DOMAIN_STATUS[error.kind], error.message, {
+    ...(error.code ? { type: `/problems/${error.code}` } : {}),
+    ...(error.fields ? { errors: error.fields.map((field) => ({ in: 'body' as const, ...field })) } : {}),
+    headers,
+  });
+}
+
 /** Maps any thrown value to the problem the client sees. A 5xx result means the error was not expected. */
 export function toProblem(error: unknown, request: FastifyRequest): HttpProblem {
   if (error instanceof HttpProblem) return error;
+  if (error instanceof DomainError) return domainProblem(error);
   if (!isFastifyError(error)) return new HttpProblem(500, INTERNAL_DETAIL);
   if (error.validation) return validationProblem(error);
   const status = error.statusCode ?? 500;

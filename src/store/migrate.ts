@@ -1,10 +1,14 @@
 import { type Migration, type MigrationResultSet, Migrator, sql } from 'kysely';
 import type { Db } from './database.js';
 import * as foundation from './migrations/0001-foundation.js';
+import * as accounts from './migrations/0002-accounts.js';
+import * as mail from './migrations/0003-mail.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-accounts': accounts,
+  '0003-mail': mail,
 };
 
 export class MigrationError extends Error {
