@@ -106,6 +106,8 @@ export function hearthEnv(extra: Record<string, string>): Record<string, string>
     HOME: process.env.HOME ?? os.tmpdir(),
     LOG_LEVEL: 'silent',
     HOST: '127.0.0.1',
+    // Several services run at once in the suite: each mail catcher takes any free port.
+    MAIL_CATCHER_PORT: '0',
     ...extra,
   };
 }

@@ -6,6 +6,7 @@ import { controlSocketPath } from '../../control/protocol.js';
 import { startControlServer } from '../../control/server.js';
 import type { buildHttpServer } from '../../http/server.js';
 import { createLogger, type Logger } from '../../log.js';
+import { MailCatcherStartError } from '../../mail/catcher.js';
 import { acquireDataDirLock } from '../../store/data-dir-lock.js';
 import { CommandFailedError, EXIT } from '../errors.js';
 import { controlOperations } from '../operations.js';
@@ -73,15 +74,24 @@ async function startService(config: Config, logger: Logger): Promise<RunningServ
       });
       stops.push(() => control.close());
     }
+    // Mail: the catcher before the worker that sends to it; stopped after HTTP, finishing the message in flight.
+    await services.mail.start().catch((error: unknown) => {
+      throw error instanceof MailCatcherStartError ? new CommandFailedError(error.message) : error;
+    });
+    stops.push(() => services.mail.stop());
+    services.maintenance.start();
+    stops.push(() => services.maintenance.stop());
     // Loaded here, not at the top: the HTTP stack is the heaviest import, and only `serve` uses it.
     const { buildHttpServer } = await import('../../http/server.js');
     const http = await buildHttpServer(services);
     stops.push(() => http.close());
     const port = await listen(http, config);
-    return {
-      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
-      stop: stopAll,
-    };
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    const catcher = services.mail.catcher;
+    if (catcher) {
+      logger.info(`mail catcher: SMTP on 127.0.0.1:${catcher.port}, caught mail at ${url}/dev/mail`);
+    }
+    return { url, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;

@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { FieldRef, Sealer } from '../crypto/sealer.js';
+import { assertSubject, type KeyVault } from '../crypto/vault.js';
+import type { Db } from '../store/database.js';
+import type { MailStatus } from '../store/types.js';
+import {
+  type MailTemplateData,
+  type MailTemplateName,
+  MailTemplates,
+  type RenderedMail,
+} from './templates.js';
+
+export interface OutboxOptions {
+  db: Db;
+  sealer: Sealer;
+  vault: KeyVault;
+  clock?: () => Date;
+  templates?: MailTemplates;
+}
+
+export interface EnqueueMail<N extends MailTemplateName> {
+  to: string;
+  template: N;
+  data: MailTemplateData<N>;
+  /**
+   * One message per key, ever: enqueuing it again returns the first message. Ids only, such as
+   * `verify-email:<userId>:<tokenId>`, since it is stored in clear (an address is refused).
+   */
+  idempotencyKey: string;
+  /**
+   * The key subject to seal under, e.g. `user:<id>`, so erasing that subject erases its queued mail too.
+   * Default: a subject of the message's own (`mail:<id>`), destroyed once the message is delivered. Mail
+   * that must outlive its user (account-deleted) keeps the default.
+   */
+  sealUnder?: string;
+}
+
+export interface EnqueuedMail {
+  id: string;
+  /** False when the idempotency key was already used; `id` is then the earlier message. */
+  created: boolean;
+}
+
+/** Rendered and sealed, ready to insert, possibly inside a caller's transaction. */
+export interface PreparedMail {
+  id: string;
+  idempotencyKey: string;
+  template: MailTemplateName;
+  sealSubject: string;
+  recipient: Buffer;
+  content: Buffer;
+}
+
+/** What may be shown about a message: no recipient, no content. */
+export interface MailStatusView {
+  id: string;
+  template: string;
+  status: MailStatus;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: Date;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+export const MAIL_SUBJECT_PREFIX = 'mail:';
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9:._-]{1,200}$/;
+const ADDRESS = /^[^\s@]+@[^\s@]+$/;
+
+/** Where each sealed column of a message lives; bound into its ciphertext. */
+export function outboxField(column: 'recipient' | 'content', id: string): FieldRef {
+  return { table: 'mail_outbox', column, rowId: id };
+}
+
+export function messageSubject(id: string): string {
+  return `${MAIL_SUBJECT_PREFIX}${id}`;
+}
+
+/**
+ * The durable queue of outgoing mail (the worker delivers it). Messages are rendered when enqueued, so a
+ * template change never alters mail already promised, and sealed, so the database holds no address.
+ */
+export class Outbox {
+  private readonly db: Db;
+  private readonly sealer: Sealer;
+  private readonly vault: KeyVault;
+  private readonly clock: () => Date;
+  private readonly templates: MailTemplates;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(options: OutboxOptions) {
+    this.db = options.db;
+    this.sealer = options.sealer;
+    this.vault = options.vault;
+    this.clock = options.clock ?? (() => new Date());
+    this.templates = options.templates ?? new MailTemplates();
+  }
+
+  /** Queues one message, or returns the message already queued under the same idempotency key. */
+  async enqueue<N extends MailTemplateName>(mail: EnqueueMail<N>): Promise<EnqueuedMail> {
+    checkKey(mail.idempotencyKey);
+    const existing = await this.findByKey(mail.idempotencyKey);
+    if (existing) return { id: existing, created: false };
+    const prepared = await this.prepare(mail);
+    const result = await this.enqueuePrepared(prepared);
+    if (!result.created && prepared.sealSubject === messageSubject(prepared.id)) {
+      // Lost a race for the key: the key made for this copy seals nothing stored.
+      await this.vault.destroy(prepared.sealSubject);
+    }
+    return result;
+  }
+
+  /**
+   * Renders and seals a message without touching the outbox table. The vault may query the database, so
+   * call this before a transaction (PGlite has one connection), then `enqueuePrepared` inside it.
+   */
+  async prepare<N extends MailTemplateName>(mail: EnqueueMail<N>): Promise<PreparedMail> {
+    checkKey(mail.idempotencyKey);
+    // Both throw before anything is sealed; neither message quotes the value.
+    if (!ADDRESS.test(mail.to)) throw new RangeError('The recipient is not an e-mail address');
+    const rendered: RenderedMail = this.templates.render(mail.template, mail.data);
+    const id = randomUUID();
+    const sealSubject = mail.sealUnder ?? messageSubject(id);
+    assertSubject(sealSubject);
+    if (mail.sealUnder?.startsWith(MAIL_SUBJECT_PREFIX) || mail.sealUnder?.startsWith('system:')) {
+      throw new RangeError('sealUnder must be the subject the mail is about, such as user:<id>');
+    }
+    return {
+      id,
+      idempotencyKey: mail.idempotencyKey,
+      template: mail.template,
+      sealSubject,
+      recipient: await this.sealer.sealString(sealSubject, outboxField('recipient', id), mail.to),
+      content: await this.sealer.sealJson(sealSubject, outboxField('content', id), rendered),
+    };
+  }
+
+  /** Inserts a prepared message, with `db` being the caller's transaction when there is one. */
+  async enqueuePrepared(prepared: PreparedMail, db: Db = this.db): Promise<EnqueuedMail> {
+    const now = this.clock();
+    const inserted = await db
+      .insertInto('mail_outbox')
+      .values({
+        id: prepared.id,
+        idempotency_key: prepared.idempotencyKey,
+        template: prepared.template,
+        seal_subject: prepared.sealSubject,
+        recipient: prepared.recipient,
+        content: prepared.content,
+        status: 'queued',
+        next_attempt_at: now,
+        // The database's own time, to the microsecond: it orders messages even within one transaction.
+        created_at: sql<Date>`clock_timestamp()`,
+      })
+      .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    if (inserted) {
+      for (const listener of this.listeners) listener();
+      return { id: inserted.id, created: true };
+    }
+    const existing = await this.findByKey(prepared.idempotencyKey, db);
+    if (!existing) throw new Error('An outbox message vanished while its idempotency key was in use');
+    return { id: existing, created: false };
+  }
+
+  /** Calls `listener` after each new message, so a worker can start at once instead of at its next poll. */
+  onEnqueued(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async status(id: string): Promise<MailStatusView | null> {
+    const row = await this.db
+      .selectFrom('mail_outbox')
+      .select([
+        'id',
+        'template',
+        'status',
+        'attempts',
+        'last_error',
+        'next_attempt_at',
+        'created_at',
+        'sent_at',
+      ])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      id: row.id,
+      template: row.template,
+      status: row.status,
+      attempts: row.attempts,
+      lastError: row.last_error,
+      nextAttemptAt: row.next_attempt_at,
+      createdAt: row.created_at,
+      sentAt: row.sent_at,
+    };
+  }
+
+  /**
+   * Cancels and shreds every queued message sealed under `subject` (account deletion). A message already
+   * being sent is left to finish: it cannot be called back from the relay anyway.
+   */
+  async cancelQueuedFor(subject: string, db: Db = this.db): Promise<number> {
+    assertSubject(subject);
+    const result = await db
+      .updateTable('mail_outbox')
+      .set({ status: 'cancelled', recipient: null, content: null, lease_until: null })
+      .where('seal_subject', '=', subject)
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  private async findByKey(idempotencyKey: string, db: Db = this.db): Promise<string | null> {
+    const row = await db
+      .selectFrom('mail_outbox')
+      .select('id')
+      .where('idempotency_key', '=', idempotencyKey)
+      .executeTakeFirst();
+    return row?.id ?? null;
+  }
+}
+
+function checkKey(idempotencyKey: string): void {
+  if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new RangeError(
+      'An idempotency key is 1-200 characters of A-Z a-z 0-9 : . _ - (ids, never addresses)',
+    );
+  }
+}
