@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { KeyError, SealedFieldError } from '../crypto/errors.js';
+import { DomainError } from '../domain-error.js';
 import { DataDirLockedError } from '../store/data-dir-lock.js';
 import { MigrationError } from '../store/migrate.js';
 
@@ -70,6 +71,11 @@ export function toErrorReport(error: unknown): ErrorReport {
     return { message: oneLine(message), exitCode: error.exitCode === 0 ? EXIT.ok : EXIT.usage };
   }
   if (error instanceof ReportedError) return { message: oneLine(error.message), exitCode: error.exitCode };
+  if (error instanceof DomainError) {
+    // Refusals of what the person asked for (an unknown user, a bad value) are theirs to fix.
+    const usage = error.kind === 'invalid' || error.kind === 'not_found';
+    return { message: oneLine(error.message), exitCode: usage ? EXIT.usage : EXIT.failure };
+  }
   for (const [type, exitCode] of ONE_LINE_ERRORS) {
     if (error instanceof type) return { message: oneLine(error.message), exitCode };
   }

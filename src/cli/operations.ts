@@ -1,7 +1,15 @@
+import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
 import type { Operation } from './operation.js';
 
 /** Every command a running service accepts over its control socket; nothing else can be asked of it. */
-export const controlOperations: readonly Operation[] = [migrate, keysRotate, keysStatus, auditVerify];
+export const controlOperations: readonly Operation[] = [
+  migrate,
+  keysRotate,
+  keysStatus,
+  auditVerify,
+  sessionsRevoke,
+  accountsForceReset,
+];

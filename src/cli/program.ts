@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { configSchema } from '../config/schema.js';
+import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -34,5 +35,6 @@ export function buildProgram(result: CommandResult): Command {
   registerMigrateCommand(program, result);
   registerKeysCommands(program, result);
   registerAuditCommands(program, result);
+  registerAccountCommands(program, result);
   return program;
 }

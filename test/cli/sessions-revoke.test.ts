@@ -1,0 +1,109 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServices, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+import { createUser, type TestUser } from '../helpers/accounts.js';
+import { testDatabaseKind } from '../helpers/database.js';
+import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from './harness.js';
+
+/**
+ * The operator's answer to a breach: `hearth sessions revoke` and `hearth accounts force-reset`, run against
+ * the same database as the service, with their effect checked through a freshly built service.
+ */
+describe(`hearth sessions revoke and accounts force-reset (${testDatabaseKind})`, () => {
+  let env: Record<string, string>;
+  let dropSchema: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    const dataDir = await makeTempDir('revoke');
+    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
+    if (testDatabaseKind === 'postgres') {
+      const schema = await createEmptySchema();
+      dropSchema = schema.drop;
+      env.DATABASE_URL = schema.url;
+    }
+    const migrated = await hearth(['migrate'], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await dropSchema?.();
+  });
+
+  /** The service as `hearth serve` would build it; closed before each CLI run (PGlite has one owner). */
+  async function withServices<T>(work: (services: Services) => Promise<T>): Promise<T> {
+    const services = await buildServices(loadConfig({ ...env, LOG_LEVEL: 'silent' }), {
+      logger: createLogger('silent'),
+    });
+    try {
+      return await work(services);
+    } finally {
+      await services.close();
+    }
+  }
+
+  async function signedIn(count: number): Promise<Array<{ user: TestUser; token: string }>> {
+    return withServices(async (services) => {
+      const people = [];
+      for (let index = 0; index < count; index += 1) {
+        const user = await createUser(services);
+        people.push({ user, token: (await services.sessions.issue(user.id, {})).accessToken });
+      }
+      return people;
+    });
+  }
+
+  const live = (tokens: string[]) =>
+    withServices(async (services) =>
+      Promise.all(tokens.map(async (token) => (await services.sessions.authenticate(token)) !== null)),
+    );
+
+  it('revokes one user by e-mail address and leaves the others signed in', async () => {
+    const [target, bystander] = await signedIn(2);
+    const result = await hearth(
+      ['sessions', 'revoke', '--user', target?.user.email as string, '--json'],
+      env,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, scope: `user:${target?.user.id}` });
+    expect(await live([target?.token as string, bystander?.token as string])).toEqual([false, true]);
+  });
+
+  it('revokes every session of everyone with --all', async () => {
+    const people = await signedIn(3);
+    const result = await hearth(['sessions', 'revoke', '--all', '--reason', 'incident drill'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/Ended every session of every user/);
+    expect(await live(people.map((person) => person.token))).toEqual([false, false, false]);
+    const [after] = await signedIn(1);
+    expect(await live([after?.token as string])).toEqual([true]);
+  });
+
+  it('forces a password reset at next login for one user', async () => {
+    const [target] = await signedIn(1);
+    const result = await hearth(['accounts', 'force-reset', '--user', target?.user.id as string], env);
+    expect(result.code, result.stderr).toBe(0);
+    const mustReset = await withServices(async (services) =>
+      services.database.db
+        .selectFrom('users')
+        .select('password_reset_required')
+        .where('id', '=', target?.user.id as string)
+        .executeTakeFirstOrThrow(),
+    );
+    expect(mustReset.password_reset_required).toBe(true);
+  });
+
+  it('refuses an unknown user, both selectors or neither with exit code 2 and one clear line', async () => {
+    const unknown = await hearth(['sessions', 'revoke', '--user', 'nobody@example.test'], env);
+    expect(unknown.code).toBe(2);
+    expect(errorLines(unknown)).toEqual(['hearth: No account has that e-mail address or id.']);
+    expect(unknown.stderr).not.toContain('nobody@example.test');
+
+    for (const args of [['--all', '--user', 'x@example.test'], []]) {
+      const result = await hearth(['accounts', 'force-reset', ...args], env);
+      expect(result.code).toBe(2);
+      expect(errorLines(result)).toEqual(['hearth: Give exactly one of --user <email|id> or --all']);
+    }
+  });
+});
