@@ -11,7 +11,13 @@ export interface TestServices extends Services {
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ HEARTH_DATA_DIR: '/nonexistent/hearth-test', LOG_LEVEL: 'silent', ...env });
+  return loadConfig({
+    HEARTH_DATA_DIR: '/nonexistent/hearth-test',
+    LOG_LEVEL: 'silent',
+    // Tests that start the mail catcher run side by side: any free port.
+    MAIL_CATCHER_PORT: '0',
+    ...env,
+  });
 }
 
 /** The same composition root as production, on a fresh test database with a throw-away master key. */
@@ -23,6 +29,7 @@ export async function buildTestServices(
     database,
     keyProvider: options.keyProvider ?? new EnvKeyProvider(randomBytes(32).toString('base64')),
     logger: options.logger ?? createLogger('silent'),
+    mailTransport: options.mailTransport,
     migrate: false,
   });
   return services as TestServices;

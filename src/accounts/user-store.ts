@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import type { BlindIndex } from '../crypto/blind-index.js';
+import { normalise } from '../crypto/blind-index.js';
+import type { Sealer } from '../crypto/sealer.js';
+import { DomainError } from '../domain-error.js';
+import type { Db } from '../store/database.js';
+
+/**
+ * The users table. Sealed under `user:<id>`: `name`, `email`. Blind index: `email_index` (the only way to
+ * find a user by address). Everything else is plain: ids, timestamps, the argon2id hash, flags.
+ */
+export interface User {
+  id: string;
+  name: string;
+  email: string;
+  emailVerifiedAt: Date | null;
+  createdAt: Date;
+  securityEpoch: number;
+  passwordHash: string;
+  passwordResetRequired: boolean;
+  passwordChangedAt: Date;
+  totpEnabled: boolean;
+}
+
+export const userSubject = (userId: string) => `user:${userId}`;
+
+const UNIQUE_VIOLATION = '23505';
+
+function isUniqueViolation(error: unknown): boolean {
+  return String((error as { code?: unknown } | null)?.code) === UNIQUE_VIOLATION;
+}
+
+/** What the store throws when an address already belongs to someone; services decide how quiet to be. */
+export function emailTaken(): DomainError {
+  return new DomainError('conflict', 'This e-mail address is already in use.', { code: 'email-taken' });
+}
+
+const field = (column: 'name' | 'email', userId: string) => ({ table: 'users', column, rowId: userId });
+
+export class UserStore {
+  constructor(
+    private readonly db: Db,
+    private readonly sealer: Sealer,
+    private readonly blindIndex: BlindIndex,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  emailIndex(email: string): Buffer {
+    return this.blindIndex.compute('users', 'email', email, normalise.email);
+  }
+
+  /** Throws a `conflict` (code `email-taken`) when the address is already in use. */
+  async create(input: {
+    name: string;
+    email: string;
+    passwordHash: string;
+    emailVerifiedAt?: Date | null;
+  }): Promise<{ id: string }> {
+    const id = randomUUID();
+    const subject = userSubject(id);
+    const [name, email] = await Promise.all([
+      this.sealer.sealString(subject, field('name', id), input.name),
+      this.sealer.sealString(subject, field('email', id), input.email),
+    ]);
+    const now = this.clock();
+    try {
+      await this.db
+        .insertInto('users')
+        .values({
+          id,
+          email_index: this.emailIndex(input.email),
+          email,
+          name,
+          password_hash: input.passwordHash,
+          password_changed_at: now,
+          email_verified_at: input.emailVerifiedAt ?? null,
+          created_at: now,
+          updated_at: now,
+        })
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw emailTaken();
+      throw error;
+    }
+    return { id };
+  }
+
+  async findIdByEmail(email: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('email_index', '=', this.emailIndex(email))
+      .executeTakeFirst();
+    return row?.id;
+  }
+
+  async getById(id: string): Promise<User | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const subject = userSubject(id);
+    const [name, email] = await Promise.all([
+      this.sealer.openString(subject, field('name', id), Buffer.from(row.name)),
+      this.sealer.openString(subject, field('email', id), Buffer.from(row.email)),
+    ]);
+    return {
+      id: row.id,
+      name,
+      email,
+      emailVerifiedAt: row.email_verified_at,
+      createdAt: row.created_at,
+      securityEpoch: row.security_epoch,
+      passwordHash: row.password_hash,
+      passwordResetRequired: row.password_reset_required,
+      passwordChangedAt: row.password_changed_at,
+      totpEnabled: row.totp_enabled_at !== null,
+    };
+  }
+
+  /** What a login or a guard needs, without opening sealed fields. */
+  async getSecurityState(
+    id: string,
+  ): Promise<{ passwordHash: string; totpEnabled: boolean; emailVerified: boolean } | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .select(['password_hash', 'totp_enabled_at', 'email_verified_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return (
+      row && {
+        passwordHash: row.password_hash,
+        totpEnabled: row.totp_enabled_at !== null,
+        emailVerified: row.email_verified_at !== null,
+      }
+    );
+  }
+
+  async updateName(id: string, name: string): Promise<void> {
+    const sealed = await this.sealer.sealString(userSubject(id), field('name', id), name);
+    await this.db
+      .updateTable('users')
+      .set({ name: sealed, updated_at: this.clock() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** A new, verified address (the change was confirmed from it). Throws `email-taken` on a clash. */
+  async updateEmail(id: string, email: string, verifiedAt: Date): Promise<void> {
+    const sealed = await this.sealer.sealString(userSubject(id), field('email', id), email);
+    try {
+      await this.db
+        .updateTable('users')
+        .set({
+          email: sealed,
+          email_index: this.emailIndex(email),
+          email_verified_at: verifiedAt,
+          updated_at: this.clock(),
+        })
+        .where('id', '=', id)
+        .execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw emailTaken();
+      throw error;
+    }
+  }
+
+  async markEmailVerified(id: string, at: Date): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ email_verified_at: at, updated_at: this.clock() })
+      .where('id', '=', id)
+      .where('email_verified_at', 'is', null)
+      .execute();
+  }
+
+  /** The same password, hashed with today's parameters: its change date and reset flag stay. */
+  async replacePasswordHash(id: string, passwordHash: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: this.clock() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** A password the person chose: satisfies any reset an operator required. */
+  async setPassword(id: string, passwordHash: string): Promise<void> {
+    const now = this.clock();
+    await this.db
+      .updateTable('users')
+      .set({
+        password_hash: passwordHash,
+        password_changed_at: now,
+        password_reset_required: false,
+        updated_at: now,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Whether this user must choose a new password before a session is issued (an operator asked for it). */
+  async mustResetPassword(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('users')
+      .crossJoin('global_security')
+      .select([
+        'users.password_reset_required',
+        'users.password_changed_at',
+        'global_security.reset_required_before',
+      ])
+      .where('users.id', '=', id)
+      .executeTakeFirst();
+    if (!row) return false;
+    if (row.password_reset_required) return true;
+    const before = row.reset_required_before;
+    // Inclusive: a password set in the same instant as the operator's order is one the order meant.
+    return before !== null && new Date(row.password_changed_at) <= new Date(before);
+  }
+
+  /** Deletes the user's row; sessions, tokens and codes go with it (foreign keys cascade). */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+}
