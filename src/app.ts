@@ -1,3 +1,11 @@
+import { type AccountFlows, buildAccountFlows } from './accounts/flows.js';
+import { MfaService } from './accounts/mfa.js';
+import { OneTimeTokenStore } from './accounts/one-time-tokens.js';
+import { OperatorActions } from './accounts/operator-actions.js';
+import { PasswordHasher } from './accounts/passwords.js';
+import { RateLimiter } from './accounts/rate-limit.js';
+import { SessionService } from './accounts/sessions.js';
+import { UserStore } from './accounts/user-store.js';
 import { AuditLog } from './audit/log.js';
 import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
@@ -6,6 +14,9 @@ import { Keyring } from './crypto/keyring.js';
 import { Sealer } from './crypto/sealer.js';
 import { KeyVault } from './crypto/vault.js';
 import { createLogger, type Logger } from './log.js';
+import { createMailServices, type MailServices } from './mail/services.js';
+import type { MailTransport } from './mail/transport.js';
+import { MaintenanceJob } from './maintenance.js';
 import { type OpenDatabase, openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrate.js';
 
@@ -19,6 +30,20 @@ export interface Services {
   sealer: Sealer;
   blindIndex: BlindIndex;
   audit: AuditLog;
+  mail: MailServices;
+  users: UserStore;
+  passwords: PasswordHasher;
+  sessions: SessionService;
+  operatorActions: OperatorActions;
+  rateLimiter: RateLimiter;
+  mfa: MfaService;
+  accounts: AccountFlows['accounts'];
+  logins: AccountFlows['logins'];
+  passwordResets: AccountFlows['passwordResets'];
+  accountDeletion: AccountFlows['accountDeletion'];
+  personalData: AccountFlows['personalData'];
+  /** Periodic clean-up of expired rows; started by `serve`. */
+  maintenance: MaintenanceJob;
   close(): Promise<void>;
 }
 
@@ -27,6 +52,10 @@ export interface BuildOptions {
   database?: OpenDatabase;
   keyProvider?: KeyProvider;
   logger?: Logger;
+  /** Replaces the configured SMTP relay or catcher (tests capture mail in memory or use their own server). */
+  mailTransport?: MailTransport;
+  /** Tests pass cheaper argon2 parameters. */
+  passwords?: PasswordHasher;
   /** Skip migrations when the caller already ran them. */
   migrate?: boolean;
 }
@@ -44,6 +73,50 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const sealer = new Sealer(vault);
     const blindIndex = await BlindIndex.create(vault);
     const audit = await AuditLog.create({ db: database.db, vault, sealer });
+    const mail = createMailServices({
+      config,
+      db: database.db,
+      sealer,
+      vault,
+      logger,
+      transport: options.mailTransport,
+    });
+    const users = new UserStore(database.db, sealer, blindIndex);
+    const passwords = options.passwords ?? new PasswordHasher();
+    const sessions = new SessionService({ db: database.db, sealer, audit, settings: config.sessions });
+    const operatorActions = new OperatorActions({ db: database.db, users, sessions, audit });
+    const rateLimiter = new RateLimiter({ db: database.db, blindIndex });
+    const mfa = new MfaService({
+      db: database.db,
+      sealer,
+      audit,
+      passwords,
+      users,
+      rateLimiter,
+      outbox: mail.outbox,
+    });
+    const accountFlows = buildAccountFlows({
+      db: database.db,
+      sealer,
+      vault,
+      audit,
+      users,
+      passwords,
+      sessions,
+      rateLimiter,
+      outbox: mail.outbox,
+      secondFactor: mfa,
+      publicUrl: config.publicUrl,
+    });
+    const linkStore = new OneTimeTokenStore(database.db, sealer);
+    const maintenance = new MaintenanceJob(
+      [
+        { name: 'sessions', run: () => sessions.purge() },
+        { name: 'one-time-links', run: () => linkStore.purge() },
+        { name: 'rate-limits', run: () => rateLimiter.purgeStale() },
+      ],
+      logger,
+    );
     return {
       config,
       logger,
@@ -53,7 +126,20 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       sealer,
       blindIndex,
       audit,
-      close: () => database.close(),
+      mail,
+      users,
+      passwords,
+      sessions,
+      operatorActions,
+      rateLimiter,
+      mfa,
+      ...accountFlows,
+      maintenance,
+      close: async () => {
+        await maintenance.stop();
+        await mail.stop();
+        await database.close();
+      },
     };
   } catch (error) {
     if (!options.database) await database.close();

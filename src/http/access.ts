@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { HttpProblem } from './problem.js';
+import { isListedPublic, PUBLIC_ROUTES } from './public-routes.js';
 
 /**
  * Who may call a route (STYLE.md guideline 6). Every route states it in `config.access`; a route without
@@ -58,7 +59,23 @@ function denyingGuard(
  * every protected route. The guard is an onRequest hook rather than a preHandler so that a caller without
  * credentials is turned away before its body is read and before validation could describe the schema.
  */
-export function enforceRouteAccess(app: FastifyInstance, authenticators: Authenticators = {}): void {
+/** One row of the route table as the access check saw it. */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+/**
+ * Returns the table of every route and its access level, filled in as routes are registered; the route
+ * guard test walks it.
+ */
+export function enforceRouteAccess(
+  app: FastifyInstance,
+  authenticators: Authenticators = {},
+  publicRoutes: readonly string[] = PUBLIC_ROUTES,
+): RouteAccess[] {
+  const table: RouteAccess[] = [];
   app.addHook('onRoute', function checkAccess(route) {
     const declared = route.config?.access ?? (this as unknown as Record<symbol, unknown>)[scopeAccess];
     if (!isAccess(declared)) {
@@ -66,9 +83,19 @@ export function enforceRouteAccess(app: FastifyInstance, authenticators: Authent
         `Route ${String(route.method)} ${route.url} must declare config.access as one of ${ACCESS_LEVELS.join(', ')}`,
       );
     }
+    const methods = [route.method].flat().map(String);
+    for (const method of methods) {
+      if (declared === 'public' && !isListedPublic(method, route.url, publicRoutes)) {
+        throw new Error(
+          `Route ${method} ${route.url} declares public access but is not on the list in src/http/public-routes.ts`,
+        );
+      }
+      table.push({ method, url: route.url, access: declared });
+    }
     route.config = { ...route.config, access: declared };
     if (declared === 'public') return;
     const own = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [denyingGuard(declared, authenticators[declared]), ...own];
   });
+  return table;
 }

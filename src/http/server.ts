@@ -2,16 +2,33 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Services } from '../app.js';
-import { type Authenticators, enforceRouteAccess } from './access.js';
+import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
+import { userAuthenticator } from './auth.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { registerProblemHandlers } from './problem.js';
+import { PUBLIC_ROUTES } from './public-routes.js';
+import { accountPageRoutes } from './routes/account-pages.js';
+import { accountRoutes } from './routes/accounts.js';
 import { healthRoutes } from './routes/health.js';
+import { mailCatcherRoutes } from './routes/mail-catcher.js';
+import { meRoutes } from './routes/me.js';
+import { mfaRoutes } from './routes/mfa.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { registerSecurityHeaders } from './security-headers.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with its declared access level (see enforceRouteAccess). */
+    routeAccess: RouteAccess[];
+  }
+}
 
 export interface HttpServerOptions {
   /** Authenticators for the protected access levels; a level without one answers 401 to everyone. */
   authenticate?: Authenticators;
+  /** More public addresses beyond PUBLIC_ROUTES; for tests' own routes only. */
+  extraPublicRoutes?: readonly string[];
 }
 
 /**
@@ -30,7 +47,12 @@ export async function buildHttpServer(
   });
 
   // These hooks must come first: they only see routes registered after them.
-  enforceRouteAccess(app, options.authenticate);
+  const routeAccess = enforceRouteAccess(
+    app,
+    { user: userAuthenticator(services.sessions), ...options.authenticate },
+    [...PUBLIC_ROUTES, ...(options.extraPublicRoutes ?? [])],
+  );
+  app.decorate('routeAccess', routeAccess);
   const allowedMethods = new AllowedMethods();
   allowedMethods.track(app);
 
@@ -47,6 +69,12 @@ export async function buildHttpServer(
   await registerOpenApi(app);
 
   await app.register(healthRoutes, { db: services.database.db });
+  await app.register(accountRoutes, { services });
+  await app.register(meRoutes, { services });
+  await app.register(accountPageRoutes);
+  if (services.mail.catcher) await app.register(mailCatcherRoutes, { services });
+  await app.register(mfaRoutes, { mfa: services.mfa });
+  await app.register(sessionRoutes, { services });
   await registerApiDocs(app);
   return app;
 }

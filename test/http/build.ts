@@ -20,7 +20,11 @@ export interface BuildTestHttpOptions extends HttpServerOptions {
 /** The production HTTP server over fresh test services, ready for `inject`. */
 export async function buildTestHttp(options: BuildTestHttpOptions = {}): Promise<TestHttp> {
   const services = await buildTestServices(options.services);
-  const app = await buildHttpServer(services, options);
+  const app = await buildHttpServer(services, {
+    ...options,
+    // Tests add their own routes under /test/; production's public list stays as it is.
+    extraPublicRoutes: ['GET /test/*', 'POST /test/*', ...(options.extraPublicRoutes ?? [])],
+  });
   options.routes?.(app);
   await app.ready();
   return {

@@ -1,0 +1,37 @@
+/**
+ * The one list of addresses a caller may reach without credentials. A route that declares
+ * `access: 'public'` but is not matched here stops start-up, so opening an address to the world is always
+ * a visible change to this file. An entry ending in `*` matches every path that starts with the rest.
+ * HEAD is allowed wherever GET is.
+ */
+export const PUBLIC_ROUTES: readonly string[] = [
+  'GET /healthz',
+  'GET /openapi.json',
+  'GET /docs*',
+  // Becoming a user, proving an address, getting back in.
+  'POST /v1/accounts',
+  'POST /v1/email-verifications',
+  'POST /v1/password-resets',
+  'POST /v1/password-resets/complete',
+  'POST /v1/sessions',
+  'POST /v1/sessions/refresh',
+  // The pages mailed links open; they read the token from the fragment and call the routes above.
+  'GET /verify-email',
+  'GET /reset-password',
+  'GET /account-pages/*',
+  // The built-in mail catcher's pages; registered only when no SMTP relay is configured, loopback only.
+  'GET /dev/mail*',
+];
+
+export function isListedPublic(
+  method: string,
+  url: string,
+  list: readonly string[] = PUBLIC_ROUTES,
+): boolean {
+  const wanted = method === 'HEAD' ? 'GET' : method;
+  return list.some((entry) => {
+    const [entryMethod, pattern = ''] = entry.split(' ');
+    if (entryMethod !== wanted) return false;
+    return pattern.endsWith('*') ? url.startsWith(pattern.slice(0, -1)) : url === pattern;
+  });
+}
