@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { buildServices, type Services } from '../src/app.js';
+import pg from 'pg';
+import { type BuildOptions, buildServices, type Services } from '../src/app.js';
 import { loadConfig } from '../src/config/load.js';
 import { EnvKeyProvider } from '../src/crypto/key-provider.js';
 import { createLogger } from '../src/log.js';
-import { openDatabase } from '../src/store/database.js';
+import { type OpenDatabase, openDatabase } from '../src/store/database.js';
 
 /** One figure a benchmark reports, with the baseline it is compared against in the same run. */
 export interface Figure {
@@ -13,8 +14,11 @@ export interface Figure {
   unit: string;
   baselineName?: string;
   baseline?: number;
-  /** A floor the ratio (value / baseline) or the value itself must reach; printed as PASS or MISS. */
-  target?: { of: 'ratio' | 'value'; min: number };
+  /**
+   * A floor (`min`) the ratio (value / baseline) or the value itself must reach, or a ceiling (`max`) it must
+   * stay under; printed as PASS or MISS.
+   */
+  target?: { of: 'ratio' | 'value'; min: number } | { of: 'ratio' | 'value'; max: number };
   note?: string;
 }
 
@@ -48,9 +52,57 @@ export async function opsPerSecond(step: (i: number) => unknown, ms: number, chu
   return (done * 1000) / elapsed;
 }
 
+/**
+ * Keeps `inFlight` calls of `step(i)` running at once for at least `ms` milliseconds (each caller starts
+ * its next call when its last one settles) and returns completed calls per second over the whole run and
+ * over each `windowMs` slice of it (a slice ends at the first completion after its time is up).
+ */
+export async function windowedOpsPerSecond(
+  step: (i: number) => unknown,
+  inFlight: number,
+  ms: number,
+  windowMs = Number.POSITIVE_INFINITY,
+): Promise<{ mean: number; windows: number[] }> {
+  let started = 0;
+  let completed = 0;
+  const start = now();
+  const windows: number[] = [];
+  let window = { start, completed: 0 };
+  const caller = async () => {
+    while (now() - start < ms) {
+      await step(started++);
+      completed++;
+      const at = now();
+      if (at - window.start >= windowMs) {
+        windows.push(((completed - window.completed) * 1000) / (at - window.start));
+        window = { start: at, completed };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, caller));
+  return { mean: (completed * 1000) / (now() - start), windows };
+}
+
+/** Calls per second of `step` with `inFlight` calls running at once, for at least `ms` milliseconds. */
+export async function concurrentOpsPerSecond(
+  step: (i: number) => unknown,
+  inFlight: number,
+  ms: number,
+): Promise<number> {
+  return (await windowedOpsPerSecond(step, inFlight, ms)).mean;
+}
+
 export interface Contender {
   name: string;
   step: (i: number) => unknown;
+  /** Calls kept running at once (concurrentOpsPerSecond); without it, each call is awaited before the next. */
+  inFlight?: number;
+}
+
+function rateOf(contender: Contender, ms: number): Promise<number> {
+  return contender.inFlight === undefined
+    ? opsPerSecond(contender.step, ms)
+    : concurrentOpsPerSecond(contender.step, contender.inFlight, ms);
 }
 
 /**
@@ -66,12 +118,12 @@ export async function interleaved(
     median: 0,
     rounds: [] as number[],
   }));
-  for (const contender of contenders) await opsPerSecond(contender.step, options.warmupMs ?? 300);
+  for (const contender of contenders) await rateOf(contender, options.warmupMs ?? 300);
   for (let round = 0; round < options.rounds; round++) {
     const order = contenders.map((_, index) => index);
     if (round % 2 === 1) order.reverse();
     for (const index of order) {
-      const rate = await opsPerSecond((contenders[index] as Contender).step, options.roundMs);
+      const rate = await rateOf(contenders[index] as Contender, options.roundMs);
       (results[index] as { rounds: number[] }).rounds.push(rate);
     }
   }
@@ -112,11 +164,13 @@ export function ratioOf(figure: Figure): number | undefined {
 
 export function verdict(figure: Figure): string {
   if (!figure.target) return '';
-  const measured = figure.target.of === 'ratio' ? ratioOf(figure) : figure.value;
+  const { target } = figure;
+  const measured = target.of === 'ratio' ? ratioOf(figure) : figure.value;
   if (measured === undefined) return '';
-  const goal =
-    figure.target.of === 'ratio' ? `ratio >= ${figure.target.min}` : `>= ${formatRate(figure.target.min)}`;
-  return `${measured >= figure.target.min ? 'PASS' : 'MISS'} (${goal})`;
+  const [sign, bound, met] =
+    'min' in target ? ['>=', target.min, measured >= target.min] : ['<', target.max, measured < target.max];
+  const goal = target.of === 'ratio' ? `ratio ${sign} ${bound}` : `${sign} ${formatRate(bound)}`;
+  return `${met ? 'PASS' : 'MISS'} (${goal})`;
 }
 
 /** A plain-text table with right-aligned numbers. */
@@ -145,7 +199,7 @@ export function figureTable(figures: Figure[]): string {
         figure.baseline === undefined
           ? ''
           : `${formatRate(figure.baseline)} ${figure.unit} (${figure.baselineName ?? 'baseline'})`,
-        ratio === undefined ? '' : ratio.toFixed(3),
+        ratio === undefined ? '' : ratio < 0.001 ? ratio.toExponential(1) : ratio.toFixed(3),
         verdict(figure),
       ];
     }),
@@ -156,12 +210,63 @@ export function log(message: string): void {
   process.stdout.write(`${message}\n`);
 }
 
-/** The production composition root on an in-memory PGlite with a throw-away master key. */
-export async function memoryServices(): Promise<Services> {
-  const database = await openDatabase({ kind: 'pglite', dataDir: null });
+/** A whole number from the environment (`_` allowed as a separator), or `fallback` when unset. */
+export function envCount(name: string, fallback: number, min = 1): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text.replaceAll('_', ''));
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}`);
+  return value;
+}
+
+/** The PostgreSQL that benchmarks make their own schemas in (`HEARTH_BENCH_DATABASE_URL`). */
+export function benchDatabaseUrl(): string {
+  return process.env.HEARTH_BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+}
+
+/** The URL without its credentials, for messages. */
+export const shownUrl = (url: string): string => url.replace(/\/\/[^@]*@/, '//');
+
+/** A throw-away schema on the bench PostgreSQL (`hearth_bench_<random>`); closing drops it. */
+export async function openBenchPostgres(
+  baseUrl = benchDatabaseUrl(),
+  schema = `hearth_bench_${randomBytes(6).toString('hex')}`,
+  poolSize = 4,
+): Promise<OpenDatabase> {
+  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5_000 });
+  await admin.connect();
+  try {
+    await admin.query(`create schema ${schema}`);
+  } finally {
+    await admin.end();
+  }
+  const database = await openDatabase({ kind: 'postgres', url: baseUrl }, { searchPath: schema, poolSize });
+  return {
+    ...database,
+    close: async () => {
+      await database.close();
+      const cleanup = new pg.Client({ connectionString: baseUrl });
+      await cleanup.connect();
+      try {
+        await cleanup.query(`drop schema if exists ${schema} cascade`);
+      } finally {
+        await cleanup.end();
+      }
+    },
+  };
+}
+
+/** The production composition root on `database` (migrated by it) with a throw-away master key. */
+export function servicesOn(database: OpenDatabase, options: BuildOptions = {}): Promise<Services> {
   return buildServices(loadConfig({ LOG_LEVEL: 'silent' }), {
     database,
     keyProvider: new EnvKeyProvider(randomBytes(32).toString('base64')),
     logger: createLogger('silent'),
+    ...options,
   });
+}
+
+/** The production composition root on an in-memory PGlite with a throw-away master key. */
+export async function memoryServices(options: BuildOptions = {}): Promise<Services> {
+  return servicesOn(await openDatabase({ kind: 'pglite', dataDir: null }), options);
 }

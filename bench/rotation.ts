@@ -3,28 +3,29 @@ import { chmod, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { FileKeyProvider } from '../src/crypto/key-provider.js';
 import { Keyring, type WrapContext } from '../src/crypto/keyring.js';
 import { type RotationReport, rotateKeys } from '../src/crypto/rotation.js';
 import type { Db, OpenDatabase } from '../src/store/database.js';
 import { openDatabase } from '../src/store/database.js';
 import { migrateToLatest } from '../src/store/migrate.js';
-import { type Figure, figureTable, formatRate, log, now, table } from './measure.js';
+import {
+  benchDatabaseUrl,
+  envCount,
+  type Figure,
+  figureTable,
+  formatRate,
+  log,
+  now,
+  openBenchPostgres,
+  shownUrl,
+  table,
+} from './measure.js';
 
 const DEFAULT_DEKS = 1_000_000;
-const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const SEED_BATCH = 50_000;
 const SAMPLE_EVERY = 997;
 const TARGET_DEKS_PER_SECOND = 40_000;
-
-function count(name: string, fallback: number, min = 1): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number >= ${min}`);
-  return value;
-}
 
 /** Wrapped DEKs under KEK v1, made once and inserted into both databases. */
 interface Seed {
@@ -170,41 +171,14 @@ async function runOn(
   }
 }
 
-async function openPostgres(baseUrl: string, schema: string): Promise<OpenDatabase> {
-  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5_000 });
-  await admin.connect();
-  try {
-    await admin.query(`create schema ${schema}`);
-  } finally {
-    await admin.end();
-  }
-  const database = await openDatabase(
-    { kind: 'postgres', url: baseUrl },
-    { searchPath: schema, poolSize: 4 },
-  );
-  return {
-    ...database,
-    close: async () => {
-      await database.close();
-      const cleanup = new pg.Client({ connectionString: baseUrl });
-      await cleanup.connect();
-      try {
-        await cleanup.query(`drop schema if exists ${schema} cascade`);
-      } finally {
-        await cleanup.end();
-      }
-    },
-  };
-}
-
 /**
  * `keys rotate` of N DEKs on PostgreSQL and on PGlite, seeded directly (bypassing the vault) with random DEKs
  * wrapped under KEK v1 of a FileKeyProvider; the baseline is the same unwrap+wrap work in memory only.
  */
 export async function benchRotation(): Promise<Figure[]> {
-  const n = count('BENCH_DEKS', DEFAULT_DEKS);
-  const pgliteN = Math.min(n, count('BENCH_PGLITE_DEKS', n, 0));
-  const baseUrl = process.env.HEARTH_BENCH_DATABASE_URL || DEFAULT_URL;
+  const n = envCount('BENCH_DEKS', DEFAULT_DEKS);
+  const pgliteN = Math.min(n, envCount('BENCH_PGLITE_DEKS', n, 0));
+  const baseUrl = benchDatabaseUrl();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-bench-'));
   const figures: Figure[] = [];
   try {
@@ -237,9 +211,9 @@ export async function benchRotation(): Promise<Figure[]> {
     const runs: DatabaseRun[] = [];
     const schema = `hearth_bench_${randomBytes(6).toString('hex')}`;
     try {
-      runs.push(await runOn('PostgreSQL', () => openPostgres(baseUrl, schema), keyFile, seed, n));
+      runs.push(await runOn('PostgreSQL', () => openBenchPostgres(baseUrl, schema), keyFile, seed, n));
     } catch (error) {
-      log(`  PostgreSQL at ${baseUrl.replace(/\/\/[^@]*@/, '//')}: FAILED: ${(error as Error).message}`);
+      log(`  PostgreSQL at ${shownUrl(baseUrl)}: FAILED: ${(error as Error).message}`);
       figures.push({
         name: 'keys rotate, PostgreSQL: FAILED',
         value: 0,

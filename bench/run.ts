@@ -1,15 +1,34 @@
 import os from 'node:os';
 import { benchBlindIndex } from './blind-index.js';
+import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
+import { benchRevokeAll } from './revoke-all.js';
 import { benchRotation } from './rotation.js';
 import { benchSealer } from './sealer.js';
+import { benchTokenCheck } from './token-check.js';
 
 /** `npm run bench` runs every benchmark; `npm run bench -- sealer rotation` only those named. */
 const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
   sealer: { title: 'Sealer seal+open vs raw AES-256-GCM', run: benchSealer },
   'blind-index': { title: 'Blind index vs raw HMAC-SHA256', run: benchBlindIndex },
   rotation: { title: 'keys rotate on PostgreSQL and PGlite vs in-memory crypto', run: benchRotation },
+  login: { title: 'POST /v1/sessions logins/s and argon2id ms/hash vs bare verify', run: benchLogin },
+  'token-check': {
+    title: 'SessionService.authenticate with its cache vs every check on the database',
+    run: benchTokenCheck,
+  },
+  'revoke-all': {
+    title: 'sessions revoke --all (global epoch bump) vs deleting every session, on PostgreSQL',
+    run: benchRevokeAll,
+  },
 };
+
+/** Other work on the machine skews every figure; the load average says whether there was any. */
+const loadAverage = () =>
+  `load average ${os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ')}`;
 
 async function main(): Promise<void> {
   const names = process.argv.slice(2);
@@ -22,7 +41,7 @@ async function main(): Promise<void> {
   const selected = names.length ? names : Object.keys(benchmarks);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   log(
-    `Hearth benchmarks: Node ${process.version}, ${os.cpus().length} × ${cpu}, ${new Date().toISOString()}`,
+    `Hearth benchmarks: Node ${process.version}, ${os.cpus().length} × ${cpu}, ${new Date().toISOString()}; ${loadAverage()}`,
   );
   const all: Figure[] = [];
   const started = now();
@@ -38,7 +57,7 @@ async function main(): Promise<void> {
     }
     log(`  (${((now() - start) / 1000).toFixed(1)} s)`);
   }
-  log(`\n== Summary (${((now() - started) / 1000).toFixed(1)} s in all)`);
+  log(`\n== Summary (${((now() - started) / 1000).toFixed(1)} s in all; ${loadAverage()})`);
   log(figureTable(all));
 }
 

@@ -128,7 +128,10 @@ export class SessionService {
       return null;
     }
     await this.#store.touch(record.sessionId, now);
-    const validUntil = Math.min(now.getTime() + this.#settings.cacheTtlMs, record.tokenExpiresAt.getTime());
+    // Each entry lives between half and all of the TTL, so entries cached together do not all expire in the
+    // same instant and send every check to the database at once.
+    const lifetime = this.#settings.cacheTtlMs * (0.5 + Math.random() / 2);
+    const validUntil = Math.min(now.getTime() + lifetime, record.tokenExpiresAt.getTime());
     this.#remember(key, { userId: record.userId, sessionId: record.sessionId, validUntil });
     return { userId: record.userId, sessionId: record.sessionId };
   }
