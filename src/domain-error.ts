@@ -12,6 +12,7 @@ export const DOMAIN_ERROR_KINDS = [
   'gone', // 410: a link or code that has expired or was used
   'rate_limited', // 429: carries retryAfterSeconds
   'unavailable', // 503: a dependency is down; carries retryAfterSeconds when known
+  'timeout', // 504: a device or dependency did not answer in time
 ] as const;
 export type DomainErrorKind = (typeof DOMAIN_ERROR_KINDS)[number];
 
@@ -21,6 +22,8 @@ export interface DomainErrorOptions {
   retryAfterSeconds?: number;
   /** Per-field reasons for `invalid` (never the values themselves). */
   fields?: Array<{ pointer: string; detail: string }>;
+  /** Extra members for the problem document (ids only, never personal data), e.g. `{ commandId }`. */
+  extensions?: Record<string, string | number | boolean>;
 }
 
 export class DomainError extends Error {
@@ -29,6 +32,7 @@ export class DomainError extends Error {
   readonly code: string | undefined;
   readonly retryAfterSeconds: number | undefined;
   readonly fields: DomainErrorOptions['fields'];
+  readonly extensions: DomainErrorOptions['extensions'];
 
   constructor(kind: DomainErrorKind, message: string, options: DomainErrorOptions = {}) {
     super(message);
@@ -36,5 +40,6 @@ export class DomainError extends Error {
     this.code = options.code;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.fields = options.fields;
+    this.extensions = options.extensions;
   }
 }

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { type Config, configSchema, toConfig } from './schema.js';
+import { type Config, ConfigCombinationError, configSchema, toConfig } from './schema.js';
 
 /** A configuration problem a person can fix; its message names the variable and what is expected. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SECRET_VARIABLES = new Set(['HEARTH_MASTER_KEY', 'DATABASE_URL']);
+const SECRET_VARIABLES = new Set([
+  'HEARTH_MASTER_KEY',
+  'DATABASE_URL',
+  'SMTP_URL',
+  'MQTT_URL',
+  'MQTT_PASSWORD',
+]);
 
 /**
  * Reads the configuration from an optional JSON file (`HEARTH_CONFIG_FILE`) overlaid by environment
@@ -31,7 +37,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     });
     throw new ConfigError(`Invalid configuration: ${lines.join('; ')}`);
   }
-  return toConfig(parsed.data);
+  try {
+    return toConfig(parsed.data);
+  } catch (error) {
+    if (error instanceof ConfigCombinationError)
+      throw new ConfigError(`Invalid configuration: ${error.message}`);
+    throw error;
+  }
 }
 
 function readConfigFile(file: string): Record<string, unknown> {

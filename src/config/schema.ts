@@ -54,6 +54,37 @@ export const configSchema = z.object({
     .default(1025),
   HEARTH_ACCESS_TOKEN_TTL_SECONDS: positiveInt('a positive whole number of seconds').default(15 * 60),
   HEARTH_SESSION_TTL_DAYS: positiveInt('a positive whole number of days').default(30),
+  // MQTT: the embedded broker (aedes) listens on MQTT_HOST:MQTT_PORT; `external` connects to a Mosquitto
+  // with the dynamic-security plugin at MQTT_URL as MQTT_USERNAME, which must hold its admin role.
+  MQTT_MODE: z
+    .enum(['embedded', 'external'], { message: 'must be embedded or external' })
+    .default('embedded'),
+  MQTT_HOST: z.string().min(1, 'must be a host name or IP address').default('127.0.0.1'),
+  MQTT_PORT: z.coerce
+    .number({ message: 'must be a port number, or 0 for any free port' })
+    .int('must be a whole number')
+    .min(0, 'must be a port from 0 to 65535')
+    .max(65535, 'must be a port from 0 to 65535')
+    .default(1883),
+  MQTT_URL: z
+    .string()
+    .refine((value) => /^mqtts?:\/\//.test(value), 'must be an mqtt:// or mqtts:// URL')
+    .optional(),
+  MQTT_USERNAME: z.string().min(1, 'must be a user name').optional(),
+  MQTT_PASSWORD: z.string().min(1, 'must be a password').optional(),
+  // Where devices are told to connect, when that differs from where the cloud connects (a load balancer).
+  MQTT_PUBLIC_URL: z
+    .string()
+    .refine((value) => /^mqtts?:\/\//.test(value), 'must be an mqtt:// or mqtts:// URL')
+    .optional(),
+  // Optional TLS listener of the embedded broker.
+  MQTT_TLS_PORT: port.optional(),
+  MQTT_TLS_CERT_FILE: z.string().min(1, 'must be a file path').optional(),
+  MQTT_TLS_KEY_FILE: z.string().min(1, 'must be a file path').optional(),
+  HEARTH_COMMAND_TIMEOUT_MS: positiveInt('a positive whole number of milliseconds').default(5_000),
+  HEARTH_EVENT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(90),
+  HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(500),
+  HEARTH_INGEST_FLUSH_MS: positiveInt('a positive whole number of milliseconds').default(50),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -79,7 +110,27 @@ export interface Config {
     transport: { kind: 'smtp'; url: string } | { kind: 'catcher'; port: number };
   };
   sessions: { accessTokenTtlMs: number; sessionTtlMs: number };
+  mqtt: MqttConfig;
+  devices: {
+    commandTimeoutMs: number;
+    eventRetentionDays: number;
+    ingest: { batchSize: number; flushMs: number };
+  };
 }
+
+export type MqttConfig = (
+  | {
+      mode: 'embedded';
+      host: string;
+      /** 0 picks any free port (tests). */
+      port: number;
+      tls?: { port: number; certFile: string; keyFile: string };
+    }
+  | { mode: 'external'; url: string; username: string; password: string }
+) & {
+  /** What provisioning tells devices; null means the address the broker listens on. */
+  publicUrl: string | null;
+};
 
 export function toConfig(env: Env): Config {
   const dataDir = path.resolve(env.HEARTH_DATA_DIR);
@@ -107,6 +158,63 @@ export function toConfig(env: Env): Config {
       accessTokenTtlMs: env.HEARTH_ACCESS_TOKEN_TTL_SECONDS * 1000,
       sessionTtlMs: env.HEARTH_SESSION_TTL_DAYS * 24 * 60 * 60 * 1000,
     },
+    mqtt: toMqttConfig(env),
+    devices: {
+      commandTimeoutMs: env.HEARTH_COMMAND_TIMEOUT_MS,
+      eventRetentionDays: env.HEARTH_EVENT_RETENTION_DAYS,
+      ingest: { batchSize: env.HEARTH_INGEST_BATCH_SIZE, flushMs: env.HEARTH_INGEST_FLUSH_MS },
+    },
+  };
+}
+
+/** Settings that only make sense together are checked here; the message names the variable to fix. */
+export class ConfigCombinationError extends Error {
+  override name = 'ConfigCombinationError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable} ${message}`);
+  }
+}
+
+function toMqttConfig(env: Env): MqttConfig {
+  const publicUrl = env.MQTT_PUBLIC_URL ?? null;
+  if (env.MQTT_MODE === 'external') {
+    if (!env.MQTT_URL) throw new ConfigCombinationError('MQTT_URL', 'must be set when MQTT_MODE is external');
+    if (!env.MQTT_USERNAME || !env.MQTT_PASSWORD) {
+      throw new ConfigCombinationError(
+        env.MQTT_USERNAME ? 'MQTT_PASSWORD' : 'MQTT_USERNAME',
+        "must be set when MQTT_MODE is external (the cloud's own broker account, holding the dynamic-security admin role)",
+      );
+    }
+    return {
+      mode: 'external',
+      url: env.MQTT_URL,
+      username: env.MQTT_USERNAME,
+      password: env.MQTT_PASSWORD,
+      publicUrl,
+    };
+  }
+  const tlsParts = [env.MQTT_TLS_PORT, env.MQTT_TLS_CERT_FILE, env.MQTT_TLS_KEY_FILE];
+  if (tlsParts.some((part) => part !== undefined) && tlsParts.some((part) => part === undefined)) {
+    throw new ConfigCombinationError(
+      env.MQTT_TLS_PORT === undefined
+        ? 'MQTT_TLS_PORT'
+        : env.MQTT_TLS_CERT_FILE === undefined
+          ? 'MQTT_TLS_CERT_FILE'
+          : 'MQTT_TLS_KEY_FILE',
+      'must be set together with the other MQTT_TLS_ settings',
+    );
+  }
+  return {
+    mode: 'embedded',
+    host: env.MQTT_HOST,
+    port: env.MQTT_PORT,
+    ...(env.MQTT_TLS_PORT && env.MQTT_TLS_CERT_FILE && env.MQTT_TLS_KEY_FILE
+      ? { tls: { port: env.MQTT_TLS_PORT, certFile: env.MQTT_TLS_CERT_FILE, keyFile: env.MQTT_TLS_KEY_FILE } }
+      : {}),
+    publicUrl,
   };
 }
 

@@ -21,14 +21,17 @@ const fieldErrorSchema = z.object({
   detail: z.string().describe('Why the value is not accepted (the value itself is never repeated).'),
 });
 
-export const problemSchema = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string(),
-  instance: z.string().describe('The request id as a URN; quote it when reporting a problem.'),
-  errors: z.array(fieldErrorSchema).optional(),
-});
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().describe('The request id as a URN; quote it when reporting a problem.'),
+    errors: z.array(fieldErrorSchema).optional(),
+  })
+  // Some problems also name the ids they concern, e.g. commandId.
+  .catchall(z.unknown());
 
 export type FieldError = z.infer<typeof fieldErrorSchema>;
 export type Problem = z.infer<typeof problemSchema>;
@@ -50,11 +53,19 @@ export class HttpProblem extends Error {
   readonly title: string;
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
+  /** Extra members of the problem document: ids only, never personal data. */
+  readonly extensions: Record<string, string | number | boolean>;
 
   constructor(
     status: number,
     detail: string,
-    options: { type?: string; title?: string; errors?: FieldError[]; headers?: Record<string, string> } = {},
+    options: {
+      type?: string;
+      title?: string;
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      extensions?: Record<string, string | number | boolean>;
+    } = {},
   ) {
     super(detail);
     this.name = 'HttpProblem';
@@ -64,6 +75,7 @@ export class HttpProblem extends Error {
     this.title = options.title ?? statusTitle(status);
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 }
 
@@ -130,6 +142,7 @@ const DOMAIN_STATUS: Record<DomainErrorKind, number> = {
   gone: 410,
   rate_limited: 429,
   unavailable: 503,
+  timeout: 504,
 };
 
 /** A domain refusal as a problem; its message was written for the caller (see DomainError). */
@@ -142,6 +155,7 @@ export function domainProblem(error: DomainError): HttpProblem {
   return new HttpProblem(DOMAIN_STATUS[error.kind], error.message, {
     ...(error.code ? { type: `/problems/${error.code}` } : {}),
     ...(error.fields ? { errors: error.fields.map((field) => ({ in: 'body' as const, ...field })) } : {}),
+    ...(error.extensions ? { extensions: error.extensions } : {}),
     headers,
   });
 }
@@ -168,6 +182,7 @@ export function sendProblem(reply: FastifyReply, problem: HttpProblem): FastifyR
     status: problem.status,
     detail: problem.detail,
     instance: `urn:uuid:${reply.request.id}`,
+    ...problem.extensions,
     ...(problem.errors ? { errors: problem.errors } : {}),
   };
   // Sent as a string so that a route's own response schema cannot reshape or strip the problem.

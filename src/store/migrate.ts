@@ -3,12 +3,14 @@ import type { Db } from './database.js';
 import * as foundation from './migrations/0001-foundation.js';
 import * as accounts from './migrations/0002-accounts.js';
 import * as mail from './migrations/0003-mail.js';
+import * as homesDevices from './migrations/0004-homes-devices.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
   '0001-foundation': foundation,
   '0002-accounts': accounts,
   '0003-mail': mail,
+  '0004-homes-devices': homesDevices,
 };
 
 export class MigrationError extends Error {

@@ -148,6 +148,132 @@ export interface MailOutboxTable {
   sent_at: NullableTimestamp;
 }
 
+// Homes and devices (migration 0004). Sealed columns hold Sealer output under the subject `home:<id>`.
+export type HomeRole = 'owner' | 'admin' | 'member' | 'guest';
+
+export interface HomesTable {
+  id: string;
+  name: Buffer;
+  time_zone: Buffer;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface HomeMembersTable {
+  home_id: string;
+  user_id: string;
+  role: HomeRole;
+  joined_at: Timestamp;
+}
+
+export interface HomeInvitationsTable {
+  id: string;
+  home_id: string;
+  token_hash: Buffer;
+  /** The users.email_index blind index of the invitee's address. */
+  email_index: Buffer;
+  email: Buffer;
+  role: Exclude<HomeRole, 'owner'>;
+  invited_by: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  accepted_at: NullableTimestamp;
+  accepted_by: string | null;
+  revoked_at: NullableTimestamp;
+}
+
+export interface DevicesTable {
+  id: string;
+  home_id: string;
+  model: string;
+  firmware: string;
+  mac_index: Buffer;
+  serial_index: Buffer;
+  mac: Buffer;
+  serial: Buffer;
+  ssid: Buffer | null;
+  ip: Buffer | null;
+  nickname: Buffer | null;
+  room: Buffer | null;
+  credential_hash: Buffer;
+  credential_issued_at: Timestamp;
+  paired_by: string | null;
+  paired_at: Timestamp;
+  reported: Defaulted<Record<string, unknown>>;
+  /** bigint: pg returns it as a string. */
+  reported_version: ColumnType<string | number, number | undefined, number | string>;
+  reported_at: NullableTimestamp;
+  desired: Defaulted<Record<string, unknown>>;
+  desired_version: ColumnType<string | number, number | undefined, number | string>;
+  connected: Defaulted<boolean>;
+  last_seen_at: NullableTimestamp;
+}
+
+export interface DeviceSharesTable {
+  device_id: string;
+  user_id: string;
+  shared_at: Timestamp;
+}
+
+export interface DeviceClaimsTable {
+  token_hash: Buffer;
+  home_id: string;
+  created_by: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  device_id: string | null;
+}
+
+export type CommandStatus = 'pending' | 'acknowledged' | 'failed' | 'timed-out';
+
+export interface DeviceCommandsTable {
+  id: string;
+  device_id: string;
+  issued_by: string | null;
+  name: string;
+  params: Defaulted<Record<string, unknown>>;
+  status: CommandStatus;
+  error: string | null;
+  created_at: Timestamp;
+  completed_at: NullableTimestamp;
+}
+
+export interface DeviceEventsTable {
+  id: string;
+  device_id: string;
+  home_id: string;
+  type: string;
+  occurred_at: Timestamp;
+  received_at: Timestamp;
+  /** Sealed JSON under the home's key. */
+  details: Buffer | null;
+}
+
+export interface BodyProfilesTable {
+  id: string;
+  home_id: string;
+  user_id: string | null;
+  created_by: string | null;
+  /** Sealed JSON {name, heightCm, birthDate, sex}. */
+  profile: Buffer;
+  consent_given_at: NullableTimestamp;
+  consent_given_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ScaleReadingsTable {
+  id: string;
+  profile_id: string;
+  home_id: string;
+  device_id: string | null;
+  measured_at: Timestamp;
+  /** Sealed JSON of the body composition figures. */
+  reading: Buffer;
+  created_at: Timestamp;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -161,4 +287,14 @@ export interface Database {
   recovery_codes: RecoveryCodesTable;
   rate_limits: RateLimitsTable;
   mail_outbox: MailOutboxTable;
+  homes: HomesTable;
+  home_members: HomeMembersTable;
+  home_invitations: HomeInvitationsTable;
+  devices: DevicesTable;
+  device_shares: DeviceSharesTable;
+  device_claims: DeviceClaimsTable;
+  device_commands: DeviceCommandsTable;
+  device_events: DeviceEventsTable;
+  body_profiles: BodyProfilesTable;
+  scale_readings: ScaleReadingsTable;
 }
