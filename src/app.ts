@@ -7,12 +7,14 @@ import { RateLimiter } from './accounts/rate-limit.js';
 import { SessionService } from './accounts/sessions.js';
 import { UserStore } from './accounts/user-store.js';
 import { AuditLog } from './audit/log.js';
+import { type Broker, createBroker } from './broker/index.js';
 import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
 import { createKeyProvider, type KeyProvider } from './crypto/key-provider.js';
 import { Keyring } from './crypto/keyring.js';
 import { Sealer } from './crypto/sealer.js';
 import { KeyVault } from './crypto/vault.js';
+import type { DeviceCredentialCheck, DeviceMessageSink } from './devices/ports.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
@@ -44,6 +46,8 @@ export interface Services {
   personalData: AccountFlows['personalData'];
   /** Periodic clean-up of expired rows; started by `serve`. */
   maintenance: MaintenanceJob;
+  /** The MQTT broker adapter (embedded aedes or external Mosquitto); started by `serve`. */
+  broker: Broker;
   close(): Promise<void>;
 }
 
@@ -58,6 +62,8 @@ export interface BuildOptions {
   passwords?: PasswordHasher;
   /** Skip migrations when the caller already ran them. */
   migrate?: boolean;
+  /** Replaces the configured MQTT broker adapter (tests pass a recording fake). */
+  broker?: Broker;
 }
 
 /** The composition root: creates storage, keys and services from config, in dependency order. */
@@ -108,6 +114,19 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       secondFactor: mfa,
       publicUrl: config.publicUrl,
     });
+    // The broker calls back into services built after it (credential checks, ingest); these late-bound
+    // ports are filled in once those exist.
+    const brokerPorts = {
+      credentials: { verify: async () => false } as DeviceCredentialCheck,
+      sink: { accept: () => {} } as DeviceMessageSink,
+    };
+    const broker =
+      options.broker ??
+      createBroker(config.mqtt, {
+        credentials: { verify: (username, password) => brokerPorts.credentials.verify(username, password) },
+        sink: { accept: (message) => brokerPorts.sink.accept(message) },
+        logger,
+      });
     const linkStore = new OneTimeTokenStore(database.db, sealer);
     const maintenance = new MaintenanceJob(
       [
@@ -135,8 +154,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       mfa,
       ...accountFlows,
       maintenance,
+      broker,
       close: async () => {
         await maintenance.stop();
+        await broker.stop();
         await mail.stop();
         await database.close();
       },
