@@ -30,6 +30,8 @@ export async function buildTestServices(
     keyProvider: options.keyProvider ?? new EnvKeyProvider(randomBytes(32).toString('base64')),
     logger: options.logger ?? createLogger('silent'),
     mailTransport: options.mailTransport,
+    ...(options.broker ? { broker: options.broker } : {}),
+    ...(options.passwords ? { passwords: options.passwords } : {}),
     migrate: false,
   });
   return services as TestServices;
