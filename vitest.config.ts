@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects: every test on the embedded PGlite, and the storage suite (store, crypto, audit, CLI, accounts,
- * mail) again on the PostgreSQL at HEARTH_TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432, database test).
+ * Three projects: every test on the embedded PGlite (with the embedded MQTT broker), the broker suite on a
+ * private Mosquitto (test/helpers/mosquitto.ts), and the storage suite (store, crypto, audit, CLI, accounts,
+ * mail, homes, devices, scale, the leak test) again on the PostgreSQL at HEARTH_TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432, database test).
  */
 const storageSuite = [
   'test/store/**/*.test.ts',
@@ -11,6 +12,10 @@ const storageSuite = [
   'test/cli/**/*.test.ts',
   'test/accounts/**/*.test.ts',
   'test/mail/**/*.test.ts',
+  'test/homes/**/*.test.ts',
+  'test/devices/**/*.test.ts',
+  'test/scale/**/*.test.ts',
+  'test/leak/**/*.test.ts',
 ];
 
 export default defineConfig({
@@ -34,6 +39,17 @@ export default defineConfig({
           name: 'postgres',
           include: storageSuite,
           env: { HEARTH_TEST_DB: 'postgres' },
+          globalSetup: ['test/helpers/global-setup.ts'],
+        },
+      },
+      {
+        // The broker suite again against a private Mosquitto with dynamic security (the pglite project runs
+        // it on the embedded aedes).
+        extends: true,
+        test: {
+          name: 'mosquitto',
+          include: ['test/broker/**/*.test.ts'],
+          env: { HEARTH_TEST_DB: 'pglite', HEARTH_TEST_BROKER: 'mosquitto' },
           globalSetup: ['test/helpers/global-setup.ts'],
         },
       },

@@ -15,10 +15,18 @@ import { Keyring } from './crypto/keyring.js';
 import { Sealer } from './crypto/sealer.js';
 import { KeyVault } from './crypto/vault.js';
 import type { DeviceCredentialCheck, DeviceMessageSink } from './devices/ports.js';
+import { DeviceService } from './devices/service.js';
+import { ShareStore } from './devices/share-store.js';
+import { DeviceStore } from './devices/store.js';
+import { buildTelemetry, type Telemetry } from './devices/telemetry.js';
+import { HomeService } from './homes/service.js';
+import { HomeStore } from './homes/store.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
 import { MaintenanceJob } from './maintenance.js';
+import { ScaleService } from './scale/service.js';
+import { ScaleStore } from './scale/store.js';
 import { type OpenDatabase, openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrate.js';
 
@@ -44,10 +52,18 @@ export interface Services {
   passwordResets: AccountFlows['passwordResets'];
   accountDeletion: AccountFlows['accountDeletion'];
   personalData: AccountFlows['personalData'];
+  /** Homes, members and roles, invitations; also the HomeAccess other domains check membership with. */
+  homes: HomeService;
+  /** The device registry: pairing, per-device credentials, access checks, sharing, removal. */
+  devices: DeviceService;
   /** Periodic clean-up of expired rows; started by `serve`. */
   maintenance: MaintenanceJob;
   /** The MQTT broker adapter (embedded aedes or external Mosquitto); started by `serve`. */
   broker: Broker;
+  /** Device ingest (started by `serve`), commands and the event history. */
+  telemetry: Telemetry;
+  /** Body profiles, consent and scale readings; the ingest pipeline hands it measurements. */
+  scale: ScaleService;
   close(): Promise<void>;
 }
 
@@ -114,6 +130,19 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       secondFactor: mfa,
       publicUrl: config.publicUrl,
     });
+    const homes = new HomeService({
+      store: new HomeStore(database.db, sealer),
+      users,
+      vault,
+      audit,
+      outbox: mail.outbox,
+      publicUrl: config.publicUrl,
+    });
+    accountFlows.personalData.register({
+      section: 'homes',
+      export: (userId) => homes.exportFor(userId),
+      erase: (userId) => homes.eraseFor(userId),
+    });
     // The broker calls back into services built after it (credential checks, ingest); these late-bound
     // ports are filled in once those exist.
     const brokerPorts = {
@@ -127,12 +156,43 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         sink: { accept: (message) => brokerPorts.sink.accept(message) },
         logger,
       });
+    const devices = new DeviceService({
+      db: database.db,
+      store: new DeviceStore(database.db, sealer, blindIndex),
+      shares: new ShareStore(database.db),
+      homes,
+      users,
+      broker,
+      audit,
+    });
+    brokerPorts.credentials = devices;
+    homes.onDeleting(devices);
+    accountFlows.personalData.register(devices.personalDataSource());
+    const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
+    accountFlows.personalData.register(scale.personalDataSource());
+    const telemetry = buildTelemetry({
+      db: database.db,
+      sealer,
+      logger,
+      settings: config.devices,
+      broker,
+      devices,
+      homes,
+      scale,
+      onDeviceReset: (deviceId) => devices.factoryReset(deviceId),
+    });
+    brokerPorts.sink = telemetry.ingest;
     const linkStore = new OneTimeTokenStore(database.db, sealer);
     const maintenance = new MaintenanceJob(
       [
         { name: 'sessions', run: () => sessions.purge() },
         { name: 'one-time-links', run: () => linkStore.purge() },
         { name: 'rate-limits', run: () => rateLimiter.purgeStale() },
+        { name: 'device-claims', run: () => devices.claims.purge() },
+        {
+          name: 'device-events',
+          run: () => telemetry.events.purgeOlderThan(config.devices.eventRetentionDays),
+        },
       ],
       logger,
     );
@@ -153,11 +213,17 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       rateLimiter,
       mfa,
       ...accountFlows,
+      homes,
+      devices,
       maintenance,
       broker,
+      telemetry,
+      scale,
       close: async () => {
         await maintenance.stop();
         await broker.stop();
+        // After the broker: nothing new arrives, and what was accepted is written before the database closes.
+        await telemetry.ingest.stop();
         await mail.stop();
         await database.close();
       },

@@ -1,7 +1,8 @@
 import type { MqttConfig } from '../config/schema.js';
 import type { DeviceBroker, DeviceCredentialCheck, DeviceMessageSink } from '../devices/ports.js';
-import { DomainError } from '../domain-error.js';
 import type { Logger } from '../log.js';
+import { EmbeddedBroker } from './embedded.js';
+import { ExternalBroker } from './external.js';
 
 /** The MQTT side of the service: a DeviceBroker with a lifecycle. */
 export interface Broker extends DeviceBroker {
@@ -17,17 +18,9 @@ export interface BrokerDependencies {
   logger: Logger;
 }
 
-/** PLACEHOLDER until the broker adapters land: accepts provisioning, refuses commands. */
-export function createBroker(config: MqttConfig, _deps: BrokerDependencies): Broker {
-  return {
-    start: async () => {},
-    stop: async () => {},
-    deviceUrl: () =>
-      config.publicUrl ?? (config.mode === 'embedded' ? `mqtt://${config.host}:${config.port}` : config.url),
-    provision: async () => {},
-    revoke: async () => {},
-    sendCommand: async () => {
-      throw new DomainError('unavailable', 'The MQTT broker is not running.', { code: 'broker-unavailable' });
-    },
-  };
+export { BrokerStartError } from './errors.js';
+
+/** The embedded aedes broker, or the cloud's client of an external Mosquitto with dynamic security. */
+export function createBroker(config: MqttConfig, deps: BrokerDependencies): Broker {
+  return config.mode === 'embedded' ? new EmbeddedBroker(config, deps) : new ExternalBroker(config, deps);
 }

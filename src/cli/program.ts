@@ -6,6 +6,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerSimulateCommand } from './commands/simulate.js';
 import type { CommandResult } from './runner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -36,5 +37,6 @@ export function buildProgram(result: CommandResult): Command {
   registerKeysCommands(program, result);
   registerAuditCommands(program, result);
   registerAccountCommands(program, result);
+  registerSimulateCommand(program, result);
   return program;
 }

@@ -5,16 +5,21 @@ import type { Services } from '../app.js';
 import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
+import { deviceAuthenticator } from './device-auth.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { registerProblemHandlers } from './problem.js';
 import { PUBLIC_ROUTES } from './public-routes.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
+import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
+import { homeRoutes } from './routes/homes.js';
 import { mailCatcherRoutes } from './routes/mail-catcher.js';
 import { meRoutes } from './routes/me.js';
 import { mfaRoutes } from './routes/mfa.js';
+import { scaleRoutes } from './routes/scale.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { telemetryRoutes } from './routes/telemetry.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
 declare module 'fastify' {
@@ -49,7 +54,11 @@ export async function buildHttpServer(
   // These hooks must come first: they only see routes registered after them.
   const routeAccess = enforceRouteAccess(
     app,
-    { user: userAuthenticator(services.sessions), ...options.authenticate },
+    {
+      user: userAuthenticator(services.sessions),
+      device: deviceAuthenticator(services.devices.pairing),
+      ...options.authenticate,
+    },
     [...PUBLIC_ROUTES, ...(options.extraPublicRoutes ?? [])],
   );
   app.decorate('routeAccess', routeAccess);
@@ -75,6 +84,10 @@ export async function buildHttpServer(
   if (services.mail.catcher) await app.register(mailCatcherRoutes, { services });
   await app.register(mfaRoutes, { mfa: services.mfa });
   await app.register(sessionRoutes, { services });
+  await app.register(homeRoutes, { services });
+  await app.register(deviceRoutes, { services });
+  await app.register(telemetryRoutes, { services });
+  await app.register(scaleRoutes, { services });
   await registerApiDocs(app);
   return app;
 }

@@ -16,6 +16,8 @@ export const MAIL_TEMPLATES = {
   'mfa-enabled': ['name'],
   'mfa-disabled': ['name'],
   'account-deleted': ['name'],
+  'home-invitation': ['inviterName', 'homeName', 'role', 'link', 'token'],
+  'home-member-removed': ['name', 'homeName'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type MailTemplateName = keyof typeof MAIL_TEMPLATES;

@@ -108,6 +108,8 @@ export function hearthEnv(extra: Record<string, string>): Record<string, string>
     HOST: '127.0.0.1',
     // Several services run at once in the suite: each mail catcher takes any free port.
     MAIL_CATCHER_PORT: '0',
+    // …and each embedded MQTT broker (the machine's own Mosquitto holds 1883).
+    MQTT_PORT: '0',
     ...extra,
   };
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { buildServices } from '../../app.js';
+import { BrokerStartError } from '../../broker/index.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { controlSocketPath } from '../../control/protocol.js';
@@ -14,6 +15,10 @@ import type { CommandResult } from '../runner.js';
 
 type HttpServer = Awaited<ReturnType<typeof buildHttpServer>>;
 
+interface ServeOptions {
+  demo?: boolean;
+}
+
 interface RunningService {
   url: string;
   stop(): Promise<void>;
@@ -25,19 +30,20 @@ export function registerServeCommand(program: Command, result: CommandResult): v
     .description(
       'Start the service: the HTTP API and, with the embedded database, the control socket other hearth commands use',
     )
-    .action(async () => {
-      result.exitCode = await serve();
+    .option('--demo', 'also run a demo account and home with simulated devices of every model (npm run demo)')
+    .action(async (options: ServeOptions) => {
+      result.exitCode = await serve(options);
     });
 }
 
 /** Runs until SIGINT or SIGTERM, then stops every part in reverse order of start and exits 0. */
-export async function serve(): Promise<number> {
+export async function serve(options: ServeOptions = {}): Promise<number> {
   // Listening from the start: a signal that arrives while starting still ends in a clean stop.
   const stopSignal = waitForStopSignal();
   try {
     const config = loadConfig();
     const logger = createLogger(config.logLevel);
-    const service = await startService(config, logger);
+    const service = await startService(config, logger, options);
     process.stdout.write(`Hearth listening on ${service.url}\n`);
     const signal = await stopSignal.received;
     logger.info({ signal }, 'stopping');
@@ -49,7 +55,7 @@ export async function serve(): Promise<number> {
   }
 }
 
-async function startService(config: Config, logger: Logger): Promise<RunningService> {
+async function startService(config: Config, logger: Logger, options: ServeOptions): Promise<RunningService> {
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) {
@@ -81,6 +87,19 @@ async function startService(config: Config, logger: Logger): Promise<RunningServ
     stops.push(() => services.mail.stop());
     services.maintenance.start();
     stops.push(() => services.maintenance.stop());
+    // Before the broker starts delivering, stopped after it: accepted messages are written on the way out.
+    services.telemetry.ingest.start();
+    stops.push(() => services.telemetry.ingest.stop());
+    // The broker after ingest and before HTTP (provisioning tells devices where it is); stopped after HTTP.
+    await services.broker.start().catch((error: unknown) => {
+      throw error instanceof BrokerStartError ? new CommandFailedError(error.message) : error;
+    });
+    stops.push(() => services.broker.stop());
+    logger.info(
+      config.mqtt.mode === 'embedded'
+        ? `MQTT broker (embedded) listening; devices connect to ${services.broker.deviceUrl()}`
+        : `connected to the external MQTT broker; devices connect to ${services.broker.deviceUrl()}`,
+    );
     // Loaded here, not at the top: the HTTP stack is the heaviest import, and only `serve` uses it.
     const { buildHttpServer } = await import('../../http/server.js');
     const http = await buildHttpServer(services);
@@ -90,6 +109,19 @@ async function startService(config: Config, logger: Logger): Promise<RunningServ
     const catcher = services.mail.catcher;
     if (catcher) {
       logger.info(`mail catcher: SMTP on 127.0.0.1:${catcher.port}, caught mail at ${url}/dev/mail`);
+    }
+    if (options.demo) {
+      // Last: the devices pair over this service's HTTP API and connect to its broker. Stopped first.
+      const { startDemo } = await import('../../simulator/simulation.js');
+      const demo = await startDemo({
+        services,
+        url,
+        log: { info: (line) => logger.info(line), warn: (line) => logger.warn(line) },
+        announce: (lines) => process.stdout.write(lines.map((line) => `${line}\n`).join('')),
+      }).catch((error: unknown) => {
+        throw new CommandFailedError(`The demo could not start: ${(error as Error).message}`);
+      });
+      stops.push(() => demo.stop());
     }
     return { url, stop: stopAll };
   } catch (error) {
@@ -120,7 +152,7 @@ async function listen(http: HttpServer, config: Config): Promise<number> {
   return typeof address === 'object' && address !== null ? address.port : config.port;
 }
 
-function waitForStopSignal(): { received: Promise<NodeJS.Signals>; dispose(): void } {
+export function waitForStopSignal(): { received: Promise<NodeJS.Signals>; dispose(): void } {
   let resolve!: (signal: NodeJS.Signals) => void;
   const received = new Promise<NodeJS.Signals>((done) => {
     resolve = done;

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { DomainError } from '../domain-error.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../homes/cursor.js';
+import type { Logger } from '../log.js';
+import type { AckWaiters } from './ack-waiters.js';
+import { checkCommand } from './catalog.js';
+import type { CommandRecord, CommandStore } from './command-store.js';
+import type { DeviceAccess, DeviceBroker } from './ports.js';
+
+export interface CommandDependencies {
+  store: CommandStore;
+  access: DeviceAccess;
+  broker: Pick<DeviceBroker, 'sendCommand'>;
+  waiters: AckWaiters;
+  logger: Logger;
+  timeoutMs: number;
+  clock?: () => Date;
+}
+
+/**
+ * Commands from people to their devices: checked against the catalog, recorded, applied to the desired
+ * state, sent over MQTT, and answered once the device acknowledges or the wait runs out.
+ */
+export class CommandService {
+  readonly #deps: CommandDependencies;
+  readonly #clock: () => Date;
+
+  constructor(deps: CommandDependencies) {
+    this.#deps = deps;
+    this.#clock = deps.clock ?? (() => new Date());
+  }
+
+  /**
+   * Sends a command and waits for its ack. Answers the command `acknowledged`, or `failed` with the
+   * device's reason when the device refused it; throws when it could not be sent or no ack came in time.
+   */
+  async send(userId: string, deviceId: string, name: string, params: unknown): Promise<CommandRecord> {
+    const { store, access, broker, waiters } = this.#deps;
+    const device = await access.requireDevice(userId, deviceId, 'control');
+    const checked = checkCommand(device.model, name, params);
+    if (!checked.ok) throw new DomainError('invalid', checked.problem, { code: 'invalid-command' });
+    if (!device.connected) {
+      throw new DomainError('conflict', 'The device is offline; commands can be sent once it reconnects.', {
+        code: 'device-offline',
+      });
+    }
+    const id = randomUUID();
+    await store.create({
+      id,
+      deviceId,
+      issuedBy: userId,
+      name,
+      params: checked.value.params,
+      desired: checked.value.desired,
+      at: this.#clock(),
+    });
+    // Waiting before sending: a fast device may answer before the publish call returns.
+    const answered = waiters.wait(id, this.#deps.timeoutMs);
+    try {
+      await broker.sendCommand(deviceId, { id, name, params: checked.value.params });
+    } catch (error) {
+      waiters.wake(id);
+      await answered;
+      await store.finish(
+        deviceId,
+        id,
+        'failed',
+        'The command could not be handed to the broker.',
+        this.#clock(),
+      );
+      this.#deps.logger.warn(
+        { deviceId, commandId: id, reason: error instanceof Error ? error.message : typeof error },
+        'command not sent: the broker refused it',
+      );
+      throw new DomainError('unavailable', 'The device service is unavailable; try again shortly.', {
+        code: 'broker-unavailable',
+        retryAfterSeconds: 5,
+        extensions: { commandId: id },
+      });
+    }
+    await answered;
+    // Read either way: when the wait ran out, another node may still have taken the ack meanwhile.
+    const command = await store.finish(deviceId, id, 'timed-out', null, this.#clock());
+    if (!command || command.status === 'timed-out') {
+      throw new DomainError('timeout', 'The device did not acknowledge the command in time.', {
+        code: 'command-timed-out',
+        extensions: { commandId: id },
+      });
+    }
+    return command;
+  }
+
+  async get(userId: string, deviceId: string, commandId: string): Promise<CommandRecord> {
+    await this.#deps.access.requireDevice(userId, deviceId, 'view');
+    const command = await this.#deps.store.get(deviceId, commandId);
+    if (!command) throw new DomainError('not_found', 'No such command.', { code: 'command-not-found' });
+    return command;
+  }
+
+  /** Newest first. */
+  async list(userId: string, deviceId: string, page: PageRequest): Promise<Page<CommandRecord>> {
+    await this.#deps.access.requireDevice(userId, deviceId, 'view');
+    const before = decodeCursor(page.cursor);
+    const rows = await this.#deps.store.list(deviceId, {
+      limit: page.limit + 1,
+      before: before && { createdAt: before.at, id: before.id },
+    });
+    return toPage(rows, page.limit, (row) => ({ at: row.createdAt, id: row.id }));
+  }
+}

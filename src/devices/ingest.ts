@@ -1,0 +1,261 @@
+import type { Sealer } from '../crypto/sealer.js';
+import { homeSubject } from '../homes/access.js';
+import type { Logger } from '../log.js';
+import type { AckWaiters } from './ack-waiters.js';
+import { DeviceInfoCache } from './device-info-cache.js';
+import { detailsField } from './event-store.js';
+import { BatchBuilder, type Parsed, parse, type RejectReason } from './ingest-messages.js';
+import type { DeviceMessageSink, ScaleMeasurementSink } from './ports.js';
+import type { DeviceUpdate, EventRow, TelemetryStore } from './telemetry-store.js';
+import { type DeviceMessage, MAX_PAYLOAD_BYTES } from './topics.js';
+
+interface PreparedBatch {
+  rows: Parameters<TelemetryStore['writeBatch']>[0];
+  /** Messages the batch applies (those of removed devices drop out in the database, silently). */
+  applied: number;
+  resets: string[];
+}
+
+export interface IngestStats {
+  accepted: number;
+  written: number;
+  rejected: Partial<Record<RejectReason, number>>;
+}
+
+export interface IngestDependencies {
+  store: TelemetryStore;
+  sealer: Sealer;
+  logger: Logger;
+  settings: { batchSize: number; flushMs: number };
+  waiters: AckWaiters;
+  /** Where scale measurements go; by default they are dropped (no consent can be on record). */
+  scale?: ScaleMeasurementSink;
+  /** A device reported it was factory-reset by hand: unpair it as if removed in the app. */
+  onDeviceReset?: (deviceId: string) => Promise<void>;
+  clock?: () => Date;
+}
+
+const dropMeasurements: ScaleMeasurementSink = {
+  recordMeasurements: async (readings) => ({ stored: 0, dropped: readings.length }),
+};
+
+const WRITE_ATTEMPTS = 3;
+/** How stale `last_seen_at` may be for a device that only sends events or acks. */
+const LAST_SEEN_RESOLUTION_MS = 30_000;
+/** Warnings about rejected messages per second; the rest are only counted (a broken device must not flood logs). */
+const WARNINGS_PER_SECOND = 20;
+
+/**
+ * Validates what devices publish and writes it in batches: one transaction per batch, with state reports
+ * coalesced per device and every table written with multi-row statements.
+ */
+export class IngestPipeline implements DeviceMessageSink {
+  readonly #deps: IngestDependencies;
+  readonly #scale: ScaleMeasurementSink;
+  readonly #clock: () => Date;
+  readonly #devices: DeviceInfoCache;
+  readonly #maxQueued: number;
+  #queue: Parsed[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #draining: Promise<void> | undefined;
+  #stopped = false;
+  #accepted = 0;
+  #written = 0;
+  readonly #rejected: Partial<Record<RejectReason, number>> = {};
+  #warnWindow = 0;
+  #warnings = 0;
+
+  constructor(deps: IngestDependencies) {
+    this.#deps = deps;
+    this.#scale = deps.scale ?? dropMeasurements;
+    this.#clock = deps.clock ?? (() => new Date());
+    this.#devices = new DeviceInfoCache(deps.store);
+    this.#maxQueued = deps.settings.batchSize * 100;
+  }
+
+  start(): void {
+    this.#stopped = false;
+  }
+
+  /** Refuses new messages and writes everything already accepted. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.flush();
+  }
+
+  accept(message: DeviceMessage): void {
+    try {
+      if (this.#stopped) return this.#reject(message, 'stopped');
+      if (message.payload.length > MAX_PAYLOAD_BYTES) return this.#reject(message, 'too-large');
+      if (this.#queue.length >= this.#maxQueued) return this.#reject(message, 'overloaded');
+      const parsed = parse(message);
+      if (typeof parsed === 'string') return this.#reject(message, parsed);
+      this.#queue.push(parsed);
+      this.#accepted++;
+      if (this.#queue.length >= this.#deps.settings.batchSize) void this.flush();
+      else this.#timer ??= setTimeout(() => void this.flush(), this.#deps.settings.flushMs);
+    } catch {
+      this.#reject(message, 'invalid-message');
+    }
+  }
+
+  /** Writes everything accepted so far; resolves once it is committed (or counted as failed). */
+  flush(): Promise<void> {
+    this.#draining ??= this.#drain().finally(() => {
+      this.#draining = undefined;
+      // Accepted while the last commit finished: the next timer takes them.
+      if (this.#queue.length > 0)
+        this.#timer ??= setTimeout(() => void this.flush(), this.#deps.settings.flushMs);
+    });
+    return this.#draining;
+  }
+
+  /** Forgets what the pipeline cached about a device; the removal path calls it. */
+  forget(deviceId: string): void {
+    this.#devices.forget(deviceId);
+  }
+
+  stats(): IngestStats {
+    return { accepted: this.#accepted, written: this.#written, rejected: { ...this.#rejected } };
+  }
+
+  /**
+   * Writes batch after batch until the queue is empty. The next batch is checked and sealed while the
+   * previous one commits; commits stay in order, so a device's later state report always lands last.
+   */
+  async #drain(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    let committing: Promise<void> = Promise.resolve();
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#deps.settings.batchSize);
+      const prepared = await this.#prepare(batch).catch((error: unknown) => this.#lost(batch.length, error));
+      await committing;
+      if (prepared) {
+        committing = this.#commit(prepared).catch((error: unknown) => this.#lost(batch.length, error));
+      }
+    }
+    await committing;
+  }
+
+  #lost(messages: number, error: unknown): undefined {
+    this.#count('write-failed', messages);
+    this.#deps.logger.error(
+      { messages, reason: error instanceof Error ? error.message : typeof error },
+      'ingest batch could not be written; its messages are lost',
+    );
+    return undefined;
+  }
+
+  /** Checks a batch against the catalog, coalesces it per device and seals what it records. */
+  async #prepare(batch: Parsed[]): Promise<PreparedBatch> {
+    const infos = await this.#devices.lookup(new Set(batch.map((m) => m.deviceId)));
+    const built = new BatchBuilder();
+    for (const message of batch) {
+      const info = infos.get(message.deviceId);
+      const rejected = info ? built.add(message, info) : 'unknown-device';
+      if (rejected) this.#reject(message, rejected);
+    }
+    const { events, devices, statuses, acks } = built;
+    await this.#recordMeasurements(built.measurements);
+    const sealed: EventRow[] = await Promise.all(
+      events.map(async (event) => ({
+        ...event,
+        details: await this.#deps.sealer.sealJson(
+          homeSubject(event.homeId),
+          detailsField(event.id),
+          event.details,
+        ),
+      })),
+    );
+    const updates = [...devices.values()].filter((update) => this.#needsWrite(update));
+    // Marked now rather than after the commit, so the batch prepared meanwhile does not write it again.
+    for (const update of updates) this.#devices.markSeenWritten(update.deviceId, update.lastSeenAt.getTime());
+    return {
+      rows: { devices: updates, events: sealed, statuses: [...statuses.values()], acks },
+      applied: built.applied,
+      resets: built.resets,
+    };
+  }
+
+  async #commit(prepared: PreparedBatch): Promise<void> {
+    const completed = await this.#writeWithRetry(prepared.rows);
+    this.#written += prepared.applied;
+    for (const command of completed) this.#deps.waiters.wake(command.id);
+    for (const deviceId of prepared.resets) await this.#reset(deviceId);
+  }
+
+  /**
+   * A row update only for a device whose state or connection changed, or whose last-seen time this node
+   * has not written for a while: a camera sending events steadily would otherwise rewrite its row in every
+   * batch, which costs more than the events themselves.
+   */
+  #needsWrite(update: DeviceUpdate): boolean {
+    if (update.reports > 0 || update.connected !== null) return true;
+    const written = this.#devices.seenWrittenAt(update.deviceId);
+    return written === undefined || update.lastSeenAt.getTime() - written >= LAST_SEEN_RESOLUTION_MS;
+  }
+
+  /** The event row of a measurement keeps only which profile it was for and whether it was stored. */
+  async #recordMeasurements(measurements: BatchBuilder['measurements']): Promise<void> {
+    for (const { event, measurement } of measurements) {
+      let stored = false;
+      try {
+        const result = await this.#scale.recordMeasurements([
+          { device: { id: event.deviceId, homeId: event.homeId }, measurement, measuredAt: event.occurredAt },
+        ]);
+        stored = result.stored > 0;
+      } catch (error) {
+        this.#deps.logger.warn(
+          { deviceId: event.deviceId, reason: error instanceof Error ? error.message : typeof error },
+          'scale measurement could not be recorded',
+        );
+      }
+      event.details = { ...(measurement.profileId ? { profileId: measurement.profileId } : {}), stored };
+    }
+  }
+
+  async #writeWithRetry(batch: Parameters<TelemetryStore['writeBatch']>[0]) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#deps.store.writeBatch(batch);
+      } catch (error) {
+        // A device deleted between our look-up and the insert's foreign-key check, or a deadlock with another
+        // node: the next attempt sees the deletion (the joins drop its rows) or runs alone.
+        if (attempt >= WRITE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async #reset(deviceId: string): Promise<void> {
+    this.#devices.forget(deviceId);
+    try {
+      await this.#deps.onDeviceReset?.(deviceId);
+    } catch (error) {
+      this.#deps.logger.warn(
+        { deviceId, reason: error instanceof Error ? error.message : typeof error },
+        'device reported a factory reset, but unpairing it failed',
+      );
+    }
+  }
+
+  #reject(message: { deviceId: string; channel: string }, reason: RejectReason): void {
+    this.#count(reason, 1);
+    if (reason === 'unknown-device' || reason === 'stopped') return;
+    const now = this.#clock().getTime();
+    if (now - this.#warnWindow >= 1_000) {
+      this.#warnWindow = now;
+      this.#warnings = 0;
+    }
+    if (this.#warnings++ < WARNINGS_PER_SECOND) {
+      this.#deps.logger.warn(
+        { deviceId: message.deviceId, channel: message.channel, reason },
+        'device message rejected',
+      );
+    }
+  }
+
+  #count(reason: RejectReason, n: number): void {
+    this.#rejected[reason] = (this.#rejected[reason] ?? 0) + n;
+  }
+}

@@ -1,0 +1,52 @@
+import { DomainError } from '../domain-error.js';
+
+/** A page of a list and the cursor of the next one (null on the last page). */
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string | undefined;
+}
+
+/** Where a keyset page starts: after the row with this time and id, in (time, id) order. */
+export interface Position {
+  at: Date;
+  id: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Opaque to clients; carries only a timestamp and an id, never anything personal. */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): Position | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 2) {
+      const [at, id] = parsed as unknown[];
+      const date = typeof at === 'string' ? new Date(at) : undefined;
+      if (date && !Number.isNaN(date.getTime()) && typeof id === 'string' && UUID.test(id)) {
+        return { at: date, id };
+      }
+    }
+  } catch {
+    // Falls through to the same answer as any other malformed cursor.
+  }
+  throw new DomainError('invalid', 'This cursor is not one this list gave out.', {
+    code: 'invalid-cursor',
+    fields: [{ pointer: '/cursor', detail: 'is not a cursor of this list' }],
+  });
+}
+
+/** Cuts the one extra row a store fetched (limit + 1) and makes the next cursor from the last kept row. */
+export function toPage<T>(rows: T[], limit: number, positionOf: (row: T) => Position): Page<T> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, next: rows.length > limit && last ? encodeCursor(positionOf(last)) : null };
+}

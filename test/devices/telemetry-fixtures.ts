@@ -1,0 +1,177 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { DeviceModel } from '../../src/devices/catalog.js';
+import type { DeviceAccess, DeviceBroker } from '../../src/devices/ports.js';
+import { buildTelemetry, type Telemetry, type TelemetryDependencies } from '../../src/devices/telemetry.js';
+import type { DeviceChannel, DeviceMessage } from '../../src/devices/topics.js';
+import { DomainError } from '../../src/domain-error.js';
+import { type HomeAccess, type HomeRole, roleAtLeast } from '../../src/homes/access.js';
+import { buildHttpServer } from '../../src/http/server.js';
+import { createUser } from '../helpers/accounts.js';
+import { buildTestServices, type TestServices } from '../helpers/services.js';
+
+/**
+ * Stand-ins for the device registry's and homes' access checks, with the rules of the ports they
+ * implement, read straight from the tables; the telemetry tests seed homes and devices as rows.
+ */
+export function sqlAccess(services: TestServices): { devices: DeviceAccess; homes: HomeAccess } {
+  const { db } = services.database;
+  const notFound = () =>
+    new DomainError('not_found', 'There is no such device.', { code: 'device-not-found' });
+  return {
+    devices: {
+      async requireDevice(userId, deviceId, need) {
+        const row = await db
+          .selectFrom('devices as d')
+          .innerJoin('home_members as m', (join) =>
+            join.onRef('m.home_id', '=', 'd.home_id').on('m.user_id', '=', userId),
+          )
+          .leftJoin('device_shares as s', (join) =>
+            join.onRef('s.device_id', '=', 'd.id').on('s.user_id', '=', userId),
+          )
+          .select(['d.id', 'd.home_id', 'd.model', 'd.connected', 'm.role', 's.user_id as shared'])
+          .where('d.id', '=', deviceId)
+          .executeTakeFirst();
+        if (!row || (row.role === 'guest' && !row.shared)) throw notFound();
+        if (need === 'manage' && !roleAtLeast(row.role, 'admin')) {
+          throw new DomainError('forbidden', 'Only admins and owners.', { code: 'home-role-required' });
+        }
+        return { id: row.id, homeId: row.home_id, model: row.model as DeviceModel, connected: row.connected };
+      },
+    },
+    homes: {
+      async requireRole(userId, homeId, least) {
+        const row = await db
+          .selectFrom('home_members')
+          .select('role')
+          .where('home_id', '=', homeId)
+          .where('user_id', '=', userId)
+          .executeTakeFirst();
+        if (!row) throw new DomainError('not_found', 'There is no such home.', { code: 'home-not-found' });
+        if (!roleAtLeast(row.role, least)) {
+          throw new DomainError('forbidden', 'Your role is too low.', { code: 'home-role-required' });
+        }
+        return row.role;
+      },
+      listMemberships: async () => [],
+    },
+  };
+}
+
+export interface TelemetryHttp {
+  app: FastifyInstance;
+  services: TestServices;
+  telemetry: Telemetry;
+  close(): Promise<void>;
+}
+
+/** The production HTTP server with telemetry built over the stand-in access checks and the given broker. */
+export async function buildTelemetryHttp(
+  options: {
+    env?: Record<string, string>;
+    broker?: (telemetry: () => Telemetry) => Pick<DeviceBroker, 'sendCommand'>;
+    scale?: TelemetryDependencies['scale'];
+    onDeviceReset?: TelemetryDependencies['onDeviceReset'];
+  } = {},
+): Promise<TelemetryHttp> {
+  const services = await buildTestServices({ env: options.env ?? {} });
+  const built: { telemetry?: Telemetry } = {};
+  const telemetry = buildTelemetry({
+    db: services.database.db,
+    sealer: services.sealer,
+    logger: services.logger,
+    settings: services.config.devices,
+    broker: options.broker?.(() => built.telemetry as Telemetry) ?? services.broker,
+    ...sqlAccess(services),
+    ...(options.scale ? { scale: options.scale } : {}),
+    ...(options.onDeviceReset ? { onDeviceReset: options.onDeviceReset } : {}),
+  });
+  built.telemetry = telemetry;
+  services.telemetry = telemetry;
+  const app = await buildHttpServer(services);
+  await app.ready();
+  return {
+    app,
+    services,
+    telemetry,
+    close: async () => {
+      await app.close();
+      await telemetry.ingest.stop();
+      await services.close();
+    },
+  };
+}
+
+export interface Person {
+  id: string;
+  headers: { authorization: string };
+}
+
+export async function person(services: TestServices): Promise<Person> {
+  const user = await createUser(services);
+  const { accessToken } = await services.sessions.issue(user.id, {});
+  return { id: user.id, headers: { authorization: `Bearer ${accessToken}` } };
+}
+
+/** A home row with an owner; its name and time zone are placeholders, not sealed values. */
+export async function seedHome(services: TestServices, ownerId: string): Promise<string> {
+  const id = randomUUID();
+  await services.database.db
+    .insertInto('homes')
+    .values({ id, name: randomBytes(32), time_zone: randomBytes(32) })
+    .execute();
+  await addMember(services, id, ownerId, 'owner');
+  return id;
+}
+
+export async function addMember(services: TestServices, homeId: string, userId: string, role: HomeRole) {
+  await services.database.db
+    .insertInto('home_members')
+    .values({ home_id: homeId, user_id: userId, role })
+    .execute();
+}
+
+export async function seedDevice(
+  services: TestServices,
+  homeId: string,
+  model: DeviceModel,
+  options: { connected?: boolean } = {},
+): Promise<string> {
+  const id = randomUUID();
+  await services.database.db
+    .insertInto('devices')
+    .values({
+      id,
+      home_id: homeId,
+      model,
+      firmware: '1.0.0',
+      mac_index: randomBytes(32),
+      serial_index: randomBytes(32),
+      mac: randomBytes(32),
+      serial: randomBytes(32),
+      credential_hash: randomBytes(32),
+      connected: options.connected ?? true,
+    })
+    .execute();
+  return id;
+}
+
+export async function shareDevice(services: TestServices, deviceId: string, userId: string) {
+  await services.database.db
+    .insertInto('device_shares')
+    .values({ device_id: deviceId, user_id: userId })
+    .execute();
+}
+
+/** A message as a broker adapter hands it over; objects are sent as JSON, strings and buffers as they are. */
+export function message(
+  deviceId: string,
+  channel: DeviceChannel,
+  payload: unknown,
+  receivedAt = new Date(),
+): DeviceMessage {
+  const bytes = Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  return { deviceId, channel, payload: bytes, receivedAt };
+}
