@@ -57,6 +57,14 @@ export class IngestPipeline implements DeviceMessageSink {
   readonly #maxQueued: number;
   #queue: Parsed[] = [];
   #timer: NodeJS.Timeout | undefined;
+
+  /** A fired timer forgets itself, or `??=` would never arm the next one and messages would wait for a full batch. */
+  #flushLater(): NodeJS.Timeout {
+    return setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, this.#deps.settings.flushMs);
+  }
   #draining: Promise<void> | undefined;
   #stopped = false;
   #accepted = 0;
@@ -93,7 +101,7 @@ export class IngestPipeline implements DeviceMessageSink {
       this.#queue.push(parsed);
       this.#accepted++;
       if (this.#queue.length >= this.#deps.settings.batchSize) void this.flush();
-      else this.#timer ??= setTimeout(() => void this.flush(), this.#deps.settings.flushMs);
+      else this.#timer ??= this.#flushLater();
     } catch {
       this.#reject(message, 'invalid-message');
     }
@@ -104,8 +112,7 @@ export class IngestPipeline implements DeviceMessageSink {
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = undefined;
       // Accepted while the last commit finished: the next timer takes them.
-      if (this.#queue.length > 0)
-        this.#timer ??= setTimeout(() => void this.flush(), this.#deps.settings.flushMs);
+      if (this.#queue.length > 0) this.#timer ??= this.#flushLater();
     });
     return this.#draining;
   }
