@@ -14,12 +14,14 @@ export function generateSecret(prefix: string): string {
 }
 
 /** SHA-256 is right for high-entropy random secrets; passwords people choose use argon2id instead. */
-export function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+export function hashSecret(secret: string | Buffer): Buffer {
+  return typeof secret === 'string'
+    ? createHash('sha256').update(secret, 'utf8').digest()
+    : createHash('sha256').update(secret).digest();
 }
 
 /** Compares in constant time, so response timing reveals nothing about how much of a guess was right. */
-export function secretMatches(secret: string, storedHash: Buffer): boolean {
+export function secretMatches(secret: string | Buffer, storedHash: Buffer): boolean {
   const candidate = hashSecret(secret);
   return storedHash.length === candidate.length && timingSafeEqual(candidate, storedHash);
 }

@@ -1,5 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { generateSecret, hashSecret } from '../crypto/secrets.js';
+import { generateSecret, hashSecret, secretMatches } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
 import type { Db } from '../store/database.js';
 import type { DeviceCredentialCheck } from './ports.js';
@@ -128,7 +127,6 @@ export class DeviceCredentials implements DeviceCredentialCheck {
     if (!UUID.test(username)) return false;
     const stored = await this.store.credentialHash(username);
     if (!stored) return false;
-    const candidate = createHash('sha256').update(password).digest();
-    return stored.length === candidate.length && timingSafeEqual(stored, candidate);
+    return secretMatches(password, stored);
   }
 }

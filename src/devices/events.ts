@@ -14,7 +14,7 @@ export interface EventFilter {
 export interface EventDependencies {
   store: EventStore;
   devices: DeviceAccess;
-  homes: HomeAccess;
+  homes: Pick<HomeAccess, 'requireRole'>;
   clock?: () => Date;
   /** Rows per delete statement of the retention purge. */
   purgeBatchSize?: number;

@@ -21,7 +21,7 @@ export interface DeviceServiceDependencies {
   db: Db;
   store: DeviceStore;
   shares: ShareStore;
-  homes: Pick<HomeAccess, 'requireRole'>;
+  homes: Pick<HomeAccess, 'requireRole' | 'roleOf'>;
   users: { getById(id: string): Promise<{ emailVerifiedAt: Date | null } | undefined> };
   broker: DeviceBroker;
   audit: Pick<AuditLog, 'append'>;
@@ -143,7 +143,7 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     guestId: string,
   ): Promise<{ userId: string; sharedAt: Date }> {
     const device = await this.access(userId, deviceId, 'manage');
-    const role = await this.deps.shares.memberRole(device.homeId, guestId);
+    const role = await this.deps.homes.roleOf(device.homeId, guestId);
     if (!role) throw memberNotFound();
     if (role !== 'guest') {
       throw new DomainError(

@@ -1,20 +1,8 @@
-import type { HomeRole } from '../homes/access.js';
 import type { Db } from '../store/database.js';
 
-/** The device_shares table (all plain: ids and a time), and the one home_members read sharing needs. */
+/** The device_shares table (all plain: ids and a time). */
 export class ShareStore {
   constructor(private readonly db: Db) {}
-
-  /** The person's role in the home, or undefined when they are not a member. */
-  async memberRole(homeId: string, userId: string): Promise<HomeRole | undefined> {
-    const row = await this.db
-      .selectFrom('home_members')
-      .select('role')
-      .where('home_id', '=', homeId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    return row?.role;
-  }
 
   async listShares(deviceId: string): Promise<{ userId: string; sharedAt: Date }[]> {
     const rows = await this.db

@@ -27,7 +27,7 @@ export interface TelemetryDependencies {
   settings: Config['devices'];
   broker: Pick<DeviceBroker, 'sendCommand'>;
   devices: DeviceAccess;
-  homes: HomeAccess;
+  homes: Pick<HomeAccess, 'requireRole'>;
   scale?: ScaleMeasurementSink;
   onDeviceReset?: (deviceId: string) => Promise<void>;
 }

@@ -23,6 +23,8 @@ export interface HomeAccess {
    * Throws `forbidden` (code `home-role-required`) when the caller's role is below `least`.
    */
   requireRole(userId: string, homeId: string, least: HomeRole): Promise<HomeRole>;
+  /** Another person's role in a home, or undefined when they are not a member (the caller checks its own right first). */
+  roleOf(homeId: string, userId: string): Promise<HomeRole | undefined>;
   /** The ids of the homes the user belongs to, with their role. */
   listMemberships(userId: string): Promise<{ homeId: string; role: HomeRole }[]>;
 }

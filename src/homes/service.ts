@@ -89,6 +89,10 @@ export class HomeService implements HomeAccess {
     return role;
   }
 
+  roleOf(homeId: string, userId: string): Promise<HomeRole | undefined> {
+    return this.deps.store.roleOf(homeId, userId);
+  }
+
   async listMemberships(userId: string): Promise<{ homeId: string; role: HomeRole }[]> {
     const memberships = await this.deps.store.listMemberships(userId);
     return memberships.map(({ homeId, role }) => ({ homeId, role }));

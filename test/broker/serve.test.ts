@@ -1,27 +1,8 @@
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  cleanUp,
-  errorLines,
-  freePort,
-  hearth,
-  makeTempDir,
-  seedPgliteDataDir,
-  spawnHearth,
-} from '../cli/harness.js';
+import { cleanUp, errorLines, freePort, hearth, serveEnv, spawnHearth } from '../cli/harness.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { brokerMode } from './harness.js';
-
-async function serveEnv(extra: Record<string, string>): Promise<Record<string, string>> {
-  const dataDir = await makeTempDir('mqtt');
-  await seedPgliteDataDir(dataDir);
-  return {
-    HEARTH_DATA_DIR: dataDir,
-    HEARTH_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
-    PORT: String(await freePort()),
-    ...extra,
-  };
-}
 
 // Start-up wiring of the embedded broker: the embedded database is enough.
 describe.runIf(brokerMode === 'embedded' && testDatabaseKind === 'pglite')(
@@ -30,7 +11,7 @@ describe.runIf(brokerMode === 'embedded' && testDatabaseKind === 'pglite')(
     afterAll(cleanUp);
 
     it('says where devices connect, accepts MQTT there, and stops cleanly', async () => {
-      const run = spawnHearth(['serve'], await serveEnv({ LOG_LEVEL: 'info' }));
+      const run = spawnHearth(['serve'], await serveEnv('mqtt', { LOG_LEVEL: 'info' }));
       const [, port] = await run.waitFor('stdout', /devices connect to mqtt:\/\/127\.0\.0\.1:(\d+)/);
       const socket = net.connect(Number(port), '127.0.0.1');
       await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
@@ -44,7 +25,7 @@ describe.runIf(brokerMode === 'embedded' && testDatabaseKind === 'pglite')(
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
       const port = (blocker.address() as net.AddressInfo).port;
       try {
-        const result = await hearth(['serve'], await serveEnv({ MQTT_PORT: String(port) }));
+        const result = await hearth(['serve'], await serveEnv('mqtt', { MQTT_PORT: String(port) }));
         expect(result.code).toBe(1);
         expect(errorLines(result)).toEqual([
           `hearth: MQTT_PORT ${port} is already in use on 127.0.0.1; set MQTT_PORT to a free port`,

@@ -248,3 +248,18 @@ export async function withPostgres<T>(url: string, work: (client: pg.Client) => 
     await client.end();
   }
 }
+
+/** Settings for a `hearth serve` of its own: a seeded data directory, a throw-away key and a free HTTP port. */
+export async function serveEnv(
+  label: string,
+  extra: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  const dataDir = await makeTempDir(label);
+  await seedPgliteDataDir(dataDir);
+  return {
+    HEARTH_DATA_DIR: dataDir,
+    HEARTH_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+    PORT: String(await freePort()),
+    ...extra,
+  };
+}

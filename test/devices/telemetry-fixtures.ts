@@ -1,61 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { DeviceModel } from '../../src/devices/catalog.js';
-import type { DeviceAccess, DeviceBroker } from '../../src/devices/ports.js';
+import type { DeviceBroker } from '../../src/devices/ports.js';
 import { buildTelemetry, type Telemetry, type TelemetryDependencies } from '../../src/devices/telemetry.js';
 import type { DeviceChannel, DeviceMessage } from '../../src/devices/topics.js';
-import { DomainError } from '../../src/domain-error.js';
-import { type HomeAccess, type HomeRole, roleAtLeast } from '../../src/homes/access.js';
+import type { HomeRole } from '../../src/homes/access.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { createUser } from '../helpers/accounts.js';
 import { buildTestServices, type TestServices } from '../helpers/services.js';
 
-/**
- * Stand-ins for the device registry's and homes' access checks, with the rules of the ports they
- * implement, read straight from the tables; the telemetry tests seed homes and devices as rows.
- */
-export function sqlAccess(services: TestServices): { devices: DeviceAccess; homes: HomeAccess } {
-  const { db } = services.database;
-  const notFound = () =>
-    new DomainError('not_found', 'There is no such device.', { code: 'device-not-found' });
-  return {
-    devices: {
-      async requireDevice(userId, deviceId, need) {
-        const row = await db
-          .selectFrom('devices as d')
-          .innerJoin('home_members as m', (join) =>
-            join.onRef('m.home_id', '=', 'd.home_id').on('m.user_id', '=', userId),
-          )
-          .leftJoin('device_shares as s', (join) =>
-            join.onRef('s.device_id', '=', 'd.id').on('s.user_id', '=', userId),
-          )
-          .select(['d.id', 'd.home_id', 'd.model', 'd.connected', 'm.role', 's.user_id as shared'])
-          .where('d.id', '=', deviceId)
-          .executeTakeFirst();
-        if (!row || (row.role === 'guest' && !row.shared)) throw notFound();
-        if (need === 'manage' && !roleAtLeast(row.role, 'admin')) {
-          throw new DomainError('forbidden', 'Only admins and owners.', { code: 'home-role-required' });
-        }
-        return { id: row.id, homeId: row.home_id, model: row.model as DeviceModel, connected: row.connected };
-      },
-    },
-    homes: {
-      async requireRole(userId, homeId, least) {
-        const row = await db
-          .selectFrom('home_members')
-          .select('role')
-          .where('home_id', '=', homeId)
-          .where('user_id', '=', userId)
-          .executeTakeFirst();
-        if (!row) throw new DomainError('not_found', 'There is no such home.', { code: 'home-not-found' });
-        if (!roleAtLeast(row.role, least)) {
-          throw new DomainError('forbidden', 'Your role is too low.', { code: 'home-role-required' });
-        }
-        return row.role;
-      },
-      listMemberships: async () => [],
-    },
-  };
+/** The real access checks; the telemetry tests seed homes and devices as rows, which they read. */
+export function sqlAccess(services: TestServices): Pick<TelemetryDependencies, 'devices' | 'homes'> {
+  return { devices: services.devices, homes: services.homes };
 }
 
 export interface TelemetryHttp {

@@ -1,33 +1,14 @@
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  cleanUp,
-  errorLines,
-  freePort,
-  hearth,
-  makeTempDir,
-  seedPgliteDataDir,
-  spawnHearth,
-} from '../cli/harness.js';
+import { cleanUp, errorLines, freePort, hearth, serveEnv, spawnHearth } from '../cli/harness.js';
 import { testDatabaseKind } from '../helpers/database.js';
-
-async function serveEnv(extra: Record<string, string>): Promise<Record<string, string>> {
-  const dataDir = await makeTempDir('mail');
-  await seedPgliteDataDir(dataDir);
-  return {
-    HEARTH_DATA_DIR: dataDir,
-    HEARTH_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
-    PORT: String(await freePort()),
-    ...extra,
-  };
-}
 
 // Start-up wiring, not storage: the embedded database is enough.
 describe.runIf(testDatabaseKind === 'pglite')('hearth serve with the mail catcher', () => {
   afterAll(cleanUp);
 
   it('starts the catcher, names its port and inbox, and stops cleanly', async () => {
-    const run = spawnHearth(['serve'], await serveEnv({ MAIL_CATCHER_PORT: '0', LOG_LEVEL: 'info' }));
+    const run = spawnHearth(['serve'], await serveEnv('mail', { MAIL_CATCHER_PORT: '0', LOG_LEVEL: 'info' }));
     const [, smtpPort, inbox] = await run.waitFor(
       'stdout',
       /mail catcher: SMTP on 127\.0\.0\.1:(\d+), caught mail at (http:\/\/\S+\/dev\/mail)/,
@@ -43,7 +24,7 @@ describe.runIf(testDatabaseKind === 'pglite')('hearth serve with the mail catche
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const result = await hearth(['serve'], await serveEnv({ MAIL_CATCHER_PORT: String(port) }));
+      const result = await hearth(['serve'], await serveEnv('mail', { MAIL_CATCHER_PORT: String(port) }));
       expect(result.code).toBe(1);
       const lines = errorLines(result);
       expect(lines).toHaveLength(1);
