@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 /**
  * The MQTT wire: every topic a device or the cloud uses, and the payload each carries (JSON, UTF-8).
+ * The MQTT client id must equal the device id (its user name); both brokers refuse any other at connect.
  * A device may publish and subscribe only under `hearth/d/<its own id>/`:
  *
  * | topic                        | from   | payload                                   |

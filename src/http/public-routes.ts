@@ -15,9 +15,11 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /v1/password-resets/complete',
   'POST /v1/sessions',
   'POST /v1/sessions/refresh',
-  // The pages mailed links open; they read the token from the fragment and call the routes above.
+  // The pages mailed links open; they read the token from the fragment and call the routes above (the
+  // invitation page then accepts with the access token its log-in got).
   'GET /verify-email',
   'GET /reset-password',
+  'GET /accept-invitation',
   'GET /account-pages/*',
   // The built-in mail catcher's pages; registered only when no SMTP relay is configured, loopback only.
   'GET /dev/mail*',

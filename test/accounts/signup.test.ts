@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../../src/crypto/secrets.js';
 import { DomainError } from '../../src/domain-error.js';
+import { ACCOUNT_PAGES_CONTENT_SECURITY_POLICY } from '../../src/http/routes/account-pages.js';
 import {
   createUser,
   randomIp,
@@ -237,5 +238,25 @@ describe('account pages', () => {
     const reset = await http.app.inject({ method: 'GET', url: '/reset-password' });
     expect(reset.statusCode).toBe(200);
     expect(reset.body).toContain('data-page="reset-password"');
+  });
+
+  it('serves the invitation page under the same policy, with the form its script fills in', async () => {
+    const page = await http.app.inject({ method: 'GET', url: '/accept-invitation' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toBe(ACCOUNT_PAGES_CONTENT_SECURITY_POLICY);
+    expect(page.body).toContain('<script type="module" src="/account-pages/pages.js"></script>');
+    expect(page.body).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(page.body).not.toMatch(/\son[a-z]+=/i);
+    expect(page.body).toContain('data-page="accept-invitation"');
+    for (const id of ['accept-form', 'email', 'password', 'totp-field', 'totpCode', 'status']) {
+      expect(page.body).toContain(`id="${id}"`);
+    }
+
+    const script = (await http.app.inject({ method: 'GET', url: '/account-pages/pages.js' })).body;
+    expect(script).toContain("page === 'accept-invitation'");
+    for (const used of ["'/v1/sessions'", "'/v1/invitations/accept'", "'/v1/sessions/current'"]) {
+      expect(script).toContain(used);
+    }
   });
 });

@@ -26,6 +26,7 @@ function load(file: string): string {
 const FILES = [
   { url: '/verify-email', file: 'verify-email.html', type: 'text/html; charset=utf-8' },
   { url: '/reset-password', file: 'reset-password.html', type: 'text/html; charset=utf-8' },
+  { url: '/accept-invitation', file: 'accept-invitation.html', type: 'text/html; charset=utf-8' },
   { url: '/account-pages/pages.js', file: 'pages.js', type: 'text/javascript; charset=utf-8' },
   { url: '/account-pages/pages.css', file: 'pages.css', type: 'text/css; charset=utf-8' },
 ] as const;
