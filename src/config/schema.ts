@@ -83,7 +83,7 @@ export const configSchema = z.object({
   MQTT_TLS_KEY_FILE: z.string().min(1, 'must be a file path').optional(),
   HEARTH_COMMAND_TIMEOUT_MS: positiveInt('a positive whole number of milliseconds').default(5_000),
   HEARTH_EVENT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(90),
-  HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(500),
+  HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(1000),
   HEARTH_INGEST_FLUSH_MS: positiveInt('a positive whole number of milliseconds').default(50),
 });
 

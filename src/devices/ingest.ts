@@ -14,6 +14,16 @@ interface PreparedBatch {
   /** Messages the batch applies (those of removed devices drop out in the database, silently). */
   applied: number;
   resets: string[];
+  /** Whether it changes a device's state, status or commands (more than its last-seen time). */
+  changesDevices: boolean;
+}
+
+/** What a committed batch wrote, for metrics and benchmarks (no personal data: times and counts only). */
+export interface CommittedBatch {
+  /** When each event happened (the device's time, or when the cloud received it). */
+  occurredAt: readonly Date[];
+  /** Messages the batch applied. */
+  messages: number;
 }
 
 export interface IngestStats {
@@ -40,6 +50,8 @@ const dropMeasurements: ScaleMeasurementSink = {
 };
 
 const WRITE_ATTEMPTS = 3;
+/** Batches committing at once; more gains little while the database's log flush is shared (group commit). */
+const COMMITS_IN_FLIGHT = 3;
 /** How stale `last_seen_at` may be for a device that only sends events or acks. */
 const LAST_SEEN_RESOLUTION_MS = 30_000;
 /** Warnings about rejected messages per second; the rest are only counted (a broken device must not flood logs). */
@@ -70,6 +82,7 @@ export class IngestPipeline implements DeviceMessageSink {
   #accepted = 0;
   #written = 0;
   readonly #rejected: Partial<Record<RejectReason, number>> = {};
+  readonly #commitListeners = new Set<(batch: CommittedBatch) => void>();
   #warnWindow = 0;
   #warnings = 0;
 
@@ -122,27 +135,44 @@ export class IngestPipeline implements DeviceMessageSink {
     this.#devices.forget(deviceId);
   }
 
+  /** Calls `listener` after every committed batch; returns the function that stops it. */
+  onCommit(listener: (batch: CommittedBatch) => void): () => void {
+    this.#commitListeners.add(listener);
+    return () => this.#commitListeners.delete(listener);
+  }
+
   stats(): IngestStats {
     return { accepted: this.#accepted, written: this.#written, rejected: { ...this.#rejected } };
   }
 
   /**
-   * Writes batch after batch until the queue is empty. The next batch is checked and sealed while the
-   * previous one commits; commits stay in order, so a device's later state report always lands last.
+   * Writes batch after batch until the queue is empty. The next batch is checked and sealed while earlier
+   * ones commit, and up to COMMITS_IN_FLIGHT commit side by side (each commit mostly waits for the
+   * database's log flush). A batch that changes device rows (state, online status, acks, resets) commits
+   * only after every earlier such batch, so a device's later state report always lands last; events alone
+   * carry their own times and may land in any order.
    */
   async #drain(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    let committing: Promise<void> = Promise.resolve();
+    const inFlight = new Set<Promise<void>>();
+    let lastDeviceChange: Promise<unknown> = Promise.resolve();
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, this.#deps.settings.batchSize);
       const prepared = await this.#prepare(batch).catch((error: unknown) => this.#lost(batch.length, error));
-      await committing;
-      if (prepared) {
-        committing = this.#commit(prepared).catch((error: unknown) => this.#lost(batch.length, error));
-      }
+      while (inFlight.size >= COMMITS_IN_FLIGHT) await Promise.race(inFlight);
+      if (!prepared) continue;
+      const after = prepared.changesDevices ? lastDeviceChange : Promise.resolve();
+      const commit = after
+        .then(() => this.#commit(prepared))
+        .catch((error: unknown) => {
+          this.#lost(batch.length, error);
+        });
+      if (prepared.changesDevices) lastDeviceChange = commit;
+      inFlight.add(commit);
+      void commit.finally(() => inFlight.delete(commit));
     }
-    await committing;
+    await Promise.all(inFlight);
   }
 
   #lost(messages: number, error: unknown): undefined {
@@ -182,12 +212,24 @@ export class IngestPipeline implements DeviceMessageSink {
       rows: { devices: updates, events: sealed, statuses: [...statuses.values()], acks },
       applied: built.applied,
       resets: built.resets,
+      changesDevices:
+        statuses.size > 0 ||
+        acks.length > 0 ||
+        built.resets.length > 0 ||
+        updates.some((update) => update.reports > 0 || update.connected !== null),
     };
   }
 
   async #commit(prepared: PreparedBatch): Promise<void> {
     const completed = await this.#writeWithRetry(prepared.rows);
     this.#written += prepared.applied;
+    if (this.#commitListeners.size > 0) {
+      const batch = {
+        occurredAt: prepared.rows.events.map((event) => event.occurredAt),
+        messages: prepared.applied,
+      };
+      for (const listener of this.#commitListeners) listener(batch);
+    }
     for (const command of completed) this.#deps.waiters.wake(command.id);
     for (const deviceId of prepared.resets) await this.#reset(deviceId);
   }

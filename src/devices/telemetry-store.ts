@@ -148,8 +148,8 @@ export class TelemetryStore {
             ${events.map((e) => e.deviceId)}::uuid[],
             ${events.map((e) => e.homeId)}::uuid[],
             ${events.map((e) => e.type)}::text[],
-            ${events.map((e) => e.occurredAt)}::timestamptz[],
-            ${events.map((e) => e.receivedAt)}::timestamptz[],
+            ${events.map((e) => e.occurredAt.toISOString())}::timestamptz[],
+            ${events.map((e) => e.receivedAt.toISOString())}::timestamptz[],
             ${events.map((e) => e.details)}::bytea[]
           ) as v(id, device_id, home_id, type, occurred_at, received_at, details)
           join devices d on d.id = v.device_id and d.home_id = v.home_id`.execute(trx);

@@ -4,6 +4,7 @@ import * as foundation from './migrations/0001-foundation.js';
 import * as accounts from './migrations/0002-accounts.js';
 import * as mail from './migrations/0003-mail.js';
 import * as homesDevices from './migrations/0004-homes-devices.js';
+import * as eventHomeCheck from './migrations/0005-event-home-check.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0002-accounts': accounts,
   '0003-mail': mail,
   '0004-homes-devices': homesDevices,
+  '0005-event-home-check': eventHomeCheck,
 };
 
 export class MigrationError extends Error {

@@ -174,4 +174,29 @@ describe('event history', () => {
     expect(await all(`/v1/devices/${camera}/events?limit=100`)).toHaveLength(25);
     expect(await events.purgeOlderThan(30)).toBe(0);
   });
+  it('deletes a home’s events with the home (through its devices), and a device’s with the device', async () => {
+    const other = await seedHome(http.services, owner.id);
+    const [kept, removed] = [
+      await seedDevice(http.services, other, 'camera'),
+      await seedDevice(http.services, other, 'camera'),
+    ];
+    for (const id of [kept, removed]) http.telemetry.ingest.accept(message(id, 'events', { type: 'motion' }));
+    await http.telemetry.ingest.flush();
+    const count = async (homeId: string) =>
+      Number(
+        (
+          await http.services.database.db
+            .selectFrom('device_events')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('home_id', '=', homeId)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    expect(await count(other)).toBe(2);
+    await http.services.devices.remove(owner.id, removed);
+    expect(await count(other)).toBe(1);
+    await http.services.homes.delete(owner.id, other);
+    expect(await count(other)).toBe(0);
+    expect(await all(`/v1/devices/${camera}/events?limit=100`)).toHaveLength(25);
+  });
 });

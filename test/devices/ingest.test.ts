@@ -267,4 +267,45 @@ describe('ingest pipeline', () => {
     expect(Number(row.reported_version)).toBe(25);
     expect(ingest.stats().rejected).toEqual({ stopped: 1 });
   });
+  it('commits batches of events side by side, but a device’s state reports strictly in order', async () => {
+    const bulb = await seedDevice(http.services, homeId, 'bulb');
+    const camera = await seedDevice(http.services, homeId, 'camera');
+    const store = new TelemetryStore(http.services.database.db);
+    const finished: string[] = [];
+    let first = true;
+    // The first batch (a state report) is slow to commit, as under a burst of log flushes.
+    const slowFirst = Object.assign(Object.create(store) as TelemetryStore, {
+      writeBatch: async (batch: Parameters<TelemetryStore['writeBatch']>[0]) => {
+        if (first) {
+          first = false;
+          await new Promise((resolve) => setTimeout(resolve, 150));
+        }
+        const completed = await store.writeBatch(batch);
+        finished.push(
+          batch.events.length > 0 ? 'events' : `state ${JSON.stringify(batch.devices[0]?.patch)}`,
+        );
+        return completed;
+      },
+    });
+    const ingest = new IngestPipeline({
+      store: slowFirst,
+      sealer: http.services.sealer,
+      logger: http.services.logger,
+      settings: { batchSize: 1, flushMs: 1 },
+      waiters: new AckWaiters(),
+    });
+    const committed: number[] = [];
+    const stop = ingest.onCommit((batch) => committed.push(batch.occurredAt.length));
+    const at = new Date(Date.now() - 60_000);
+    ingest.accept(message(bulb, 'state', { brightness: 10 }));
+    ingest.accept(message(camera, 'events', { type: 'motion', at: at.toISOString() }));
+    ingest.accept(message(bulb, 'state', { brightness: 90 }));
+    await ingest.flush();
+    stop();
+
+    expect(finished).toEqual(['events', 'state {"brightness":10}', 'state {"brightness":90}']);
+    expect((await device(bulb)).reported).toEqual({ brightness: 90 });
+    expect(committed.sort()).toEqual([0, 0, 1]);
+    expect((await events(camera)).map((event) => event.occurred_at.getTime())).toEqual([at.getTime()]);
+  });
 });
