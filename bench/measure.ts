@@ -257,8 +257,12 @@ export async function openBenchPostgres(
 }
 
 /** The production composition root on `database` (migrated by it) with a throw-away master key. */
-export function servicesOn(database: OpenDatabase, options: BuildOptions = {}): Promise<Services> {
-  return buildServices(loadConfig({ LOG_LEVEL: 'silent' }), {
+export function servicesOn(
+  database: OpenDatabase,
+  options: BuildOptions = {},
+  env: Record<string, string> = {},
+): Promise<Services> {
+  return buildServices(loadConfig({ LOG_LEVEL: 'silent', ...env }), {
     database,
     keyProvider: new EnvKeyProvider(randomBytes(32).toString('base64')),
     logger: createLogger('silent'),

@@ -1,5 +1,7 @@
 import os from 'node:os';
 import { benchBlindIndex } from './blind-index.js';
+import { benchConnections } from './connections.js';
+import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
 import { benchRevokeAll } from './revoke-all.js';
@@ -20,6 +22,15 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
   'revoke-all': {
     title: 'sessions revoke --all (global epoch bump) vs deleting every session, on PostgreSQL',
     run: benchRevokeAll,
+  },
+  ingest: {
+    title:
+      'Sealed ingest: devices publish through the broker into the database, vs the broker passing through',
+    run: benchIngest,
+  },
+  connections: {
+    title: 'Connected devices held: simulated MQTT clients connected at once, with memory used',
+    run: benchConnections,
   },
 };
 

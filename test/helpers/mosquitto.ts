@@ -14,6 +14,7 @@ const DYNSEC_PLUGIN =
 export interface TestMosquitto {
   url: string;
   port: number;
+  pid: number;
   /** The dynamic-security admin account `mosquitto_ctrl dynsec init` created. */
   admin: { username: string; password: string };
   /** What Mosquitto printed so far, for failure messages. */
@@ -24,12 +25,28 @@ export interface TestMosquitto {
 /**
  * A private Mosquitto on a free loopback port with the dynamic-security plugin, its config and state in a
  * temporary directory, stopped by its pid. The machine's own Mosquitto (on 1883) is never touched.
+ * `anonymous` starts a plain one instead (no plugin, anyone may connect): the benchmarks' pass-through baseline.
  */
-export async function startMosquitto(): Promise<TestMosquitto> {
+export async function startMosquitto(
+  options: {
+    anonymous?: boolean;
+    /** Edits the dynamic-security file before Mosquitto reads it (benchmarks seed thousands of clients). */
+    prepare?: (dynsecFile: string) => Promise<void>;
+  } = {},
+): Promise<TestMosquitto> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-mosquitto-'));
   const admin = { username: 'hearth-admin', password: randomBytes(18).toString('base64url') };
   const dynsecFile = path.join(dir, 'dynamic-security.json');
-  await promisify(execFile)('mosquitto_ctrl', ['dynsec', 'init', dynsecFile, admin.username, admin.password]);
+  if (!options.anonymous) {
+    await promisify(execFile)('mosquitto_ctrl', [
+      'dynsec',
+      'init',
+      dynsecFile,
+      admin.username,
+      admin.password,
+    ]);
+    await options.prepare?.(dynsecFile);
+  }
   const port = await freePort();
   await writeFile(
     path.join(dir, 'mosquitto.conf'),
@@ -38,12 +55,15 @@ export async function startMosquitto(): Promise<TestMosquitto> {
       // keeps it as it is (ignored when not root).
       ...(process.getuid?.() === 0 ? ['user root'] : []),
       'per_listener_settings false',
-      'allow_anonymous false',
+      `allow_anonymous ${options.anonymous ? 'true' : 'false'}`,
       `listener ${port} 127.0.0.1`,
-      `plugin ${DYNSEC_PLUGIN}`,
-      `plugin_opt_config_file ${dynsecFile}`,
+      ...(options.anonymous ? [] : [`plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${dynsecFile}`]),
       // As README's MQTT section recommends: anything bigger than the largest payload is cut off.
       `max_packet_size ${MAX_PAYLOAD_BYTES + 512}`,
+      // As README recommends: the cloud's link carries every device's messages, so Mosquitto's defaults
+      // (20 in flight, 1000 queued, then dropped silently) would lose messages in any burst.
+      'max_inflight_messages 1000',
+      'max_queued_messages 100000',
       'log_dest stderr',
       'log_type error',
       'log_type warning',
@@ -71,7 +91,7 @@ export async function startMosquitto(): Promise<TestMosquitto> {
     await stop();
     throw error;
   }
-  return { url: `mqtt://127.0.0.1:${port}`, port, admin, log: () => output, stop };
+  return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, admin, log: () => output, stop };
 }
 
 async function waitUntilListening(port: number, child: ChildProcess, log: () => string): Promise<void> {
