@@ -8,6 +8,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import type { Services } from '../src/app.js';
 import { DEVICE_BASE_ACLS, DEVICE_BASE_ROLE, deviceRoleAcls, deviceRoleName } from '../src/broker/dynsec.js';
+import type { EmbeddedBroker } from '../src/broker/embedded.js';
 import type { DeviceModel } from '../src/devices/catalog.js';
 import { openDatabase } from '../src/store/database.js';
 import { startMosquitto } from '../test/helpers/mosquitto.js';
@@ -33,6 +34,11 @@ export interface HearthSite {
   brokerPid: number | null;
   /** Mosquitto's own count of heap bytes in use (`$SYS/broker/heap/current`), fresh (up to 10 s wait). */
   brokerHeapBytes?: () => Promise<number>;
+  /** An account that may read every device channel: the embedded broker's service account, Mosquitto's admin. */
+  observer: { username: string; password: string };
+  /** Takes Hearth's own consumer off the broker (and puts it back) while the broker's pass-through is measured. */
+  detachConsumer(): Promise<void>;
+  attachConsumer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,10 +57,18 @@ export async function startHearth(mode: BrokerMode, seeded: FleetDevice[] = []):
       {},
       { MQTT_MODE: 'embedded', MQTT_HOST: '127.0.0.1', MQTT_PORT: '0' },
     );
-    return started(services, null, async () => {
+    const site = await started(services, null, async () => {
       await services.close();
       await rm(dataDir, { recursive: true, force: true });
     });
+    const { ingest } = services.telemetry;
+    return {
+      ...site,
+      observer: (services.broker as EmbeddedBroker).serviceCredentials(),
+      // The in-process link still hands every message to the ingest, which refuses it at once when stopped.
+      detachConsumer: () => ingest.stop(),
+      attachConsumer: async () => ingest.start(),
+    };
   }
   const mosquitto = await startMosquitto({ prepare: (file) => seedDynsecClients(file, seeded) });
   const database = await openBenchPostgres(undefined, undefined, 8);
@@ -72,7 +86,13 @@ export async function startHearth(mode: BrokerMode, seeded: FleetDevice[] = []):
     await services.close();
     await mosquitto.stop();
   });
-  return { ...site, brokerHeapBytes: () => mosquittoHeapBytes(mosquitto.url, mosquitto.admin) };
+  return {
+    ...site,
+    brokerHeapBytes: () => mosquittoHeapBytes(mosquitto.url, mosquitto.admin),
+    observer: mosquitto.admin,
+    detachConsumer: () => services.broker.stop(),
+    attachConsumer: () => services.broker.start(),
+  };
 }
 
 /** The retained value is as old as the last $SYS update; the next one (every 10 s) is read instead. */
@@ -125,7 +145,11 @@ export function unpairedDevices(count: number): FleetDevice[] {
   }));
 }
 
-async function started(services: Services, brokerPid: number | null, close: () => Promise<void>) {
+async function started(
+  services: Services,
+  brokerPid: number | null,
+  close: () => Promise<void>,
+): Promise<Omit<HearthSite, 'observer' | 'detachConsumer' | 'attachConsumer'>> {
   services.telemetry.ingest.start();
   await services.broker.start();
   return { services, url: services.broker.deviceUrl(), brokerPid, close };
@@ -200,9 +224,11 @@ export async function startPlainBroker(mode: BrokerMode): Promise<PlainBroker> {
 }
 
 /** A plain subscriber to every device's events that only counts what arrives and when the last one did. */
-export async function countingSubscriber(url: string) {
+export async function countingSubscriber(url: string, credentials?: { username: string; password: string }) {
   const client = await mqtt.connectAsync(url, {
     clientId: `bench-subscriber-${randomBytes(4).toString('hex')}`,
+    protocolVersion: 4,
+    ...credentials,
   });
   const counter = { received: 0, lastAt: 0 };
   client.on('message', () => {

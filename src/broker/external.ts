@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { MqttConfig } from '../config/schema.js';
 import { CLOUD_SUBSCRIPTIONS, type CommandMessage, deviceTopic } from '../devices/topics.js';
+import { coalesceWrites } from './coalesce-writes.js';
 import { deliverToSink } from './deliver.js';
 import {
   CLOUD_ACLS,
@@ -49,6 +50,8 @@ export class ExternalBroker implements Broker {
       connectTimeout: CONNECT_TIMEOUT_MS,
     });
     this.client = client;
+    // Every (re)connection has a new socket.
+    client.on('connect', () => coalesceWrites(client.stream));
     client.on('message', (topic, payload) => {
       if (topic === CONTROL_RESPONSE_TOPIC) this.dynsec.handleResponse(payload);
       else deliverToSink(this.deps.sink, this.deps.logger, topic, payload);

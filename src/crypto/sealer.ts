@@ -20,10 +20,21 @@ export interface FieldRef {
 export const SEALED_FORMAT_VERSION = 1;
 const HEADER_BYTES = 5;
 
-function associatedData(subject: string, field: FieldRef): Buffer {
-  return Buffer.from(
-    JSON.stringify(['hearth-field', SEALED_FORMAT_VERSION, field.table, field.column, field.rowId, subject]),
-  );
+/** The JSON text of the array's first four elements, which repeat for every row of a column. */
+const columnPrefixes = new Map<string, string>();
+
+/**
+ * `JSON.stringify(['hearth-field', version, table, column, rowId, subject])`, built from a cached prefix per
+ * column: the same bytes, without serialising the constant part for every one of thousands of rows.
+ */
+export function associatedData(subject: string, field: FieldRef): Buffer {
+  const key = `${field.table}\u0000${field.column}`;
+  let prefix = columnPrefixes.get(key);
+  if (prefix === undefined) {
+    prefix = JSON.stringify(['hearth-field', SEALED_FORMAT_VERSION, field.table, field.column]).slice(0, -1);
+    columnPrefixes.set(key, prefix);
+  }
+  return Buffer.from(`${prefix},${JSON.stringify(field.rowId)},${JSON.stringify(subject)}]`);
 }
 
 export function describeSealed(sealed: Buffer): { formatVersion: number; dekVersion: number } {

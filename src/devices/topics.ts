@@ -38,13 +38,18 @@ export const CLOUD_SUBSCRIPTIONS: readonly string[] = DEVICE_CHANNELS.map(
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+const DEVICE_TOPIC_START = `${TOPIC_ROOT}/`;
+const UUID_END = DEVICE_TOPIC_START.length + 36;
+const SLASH = 0x2f;
+const CHANNELS: ReadonlySet<string> = new Set([...DEVICE_CHANNELS, 'commands']);
+
 /** Splits a device topic; null for anything that is not exactly `hearth/d/<uuid>/<channel>`. */
 export function parseDeviceTopic(topic: string): { deviceId: string; channel: Channel } | null {
-  const parts = topic.split('/');
-  if (parts.length !== 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return null;
-  const [, , deviceId = '', channel = ''] = parts;
-  if (!UUID.test(deviceId)) return null;
-  if (!(DEVICE_CHANNELS as readonly string[]).includes(channel) && channel !== 'commands') return null;
+  // Runs for every message the cloud receives: slices rather than split() and a per-segment check.
+  if (!topic.startsWith(DEVICE_TOPIC_START) || topic.charCodeAt(UUID_END) !== SLASH) return null;
+  const deviceId = topic.slice(DEVICE_TOPIC_START.length, UUID_END);
+  const channel = topic.slice(UUID_END + 1);
+  if (!CHANNELS.has(channel) || !UUID.test(deviceId)) return null;
   return { deviceId, channel: channel as Channel };
 }
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SealedFieldError } from '../../src/crypto/errors.js';
 import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
-import { describeSealed, Sealer } from '../../src/crypto/sealer.js';
+import { associatedData, describeSealed, Sealer } from '../../src/crypto/sealer.js';
 import { KeyVault } from '../../src/crypto/vault.js';
 import { buildTestServices, type TestServices } from '../helpers/services.js';
 
@@ -94,5 +94,18 @@ describe('sealer', () => {
     const wrongVersion = await services.sealer.sealString('user:alice', nickname, 'x');
     wrongVersion[0] = 9;
     await expect(services.sealer.open('user:alice', nickname, wrongVersion)).rejects.toThrow(/known format/);
+  });
+
+  it('binds a value to its place with the same bytes as ever, whatever the names contain', () => {
+    // Values sealed before are opened with this text: it must stay JSON.stringify of the same array.
+    for (const [table, column, rowId, subject] of [
+      ['users', 'email', '0b0e7c1a-55b4-4d3c-9f5e-2b8f1d3c4e5a', 'user:0b0e7c1a-55b4-4d3c-9f5e-2b8f1d3c4e5a'],
+      ['t"able', 'col\\umn', 'row\u0000"id', 'subject with "quotes" and ünïcode'],
+      ['users', 'email', 'other', 'home:1'],
+    ] as const) {
+      expect(associatedData(subject, { table, column, rowId }).toString('utf8')).toBe(
+        JSON.stringify(['hearth-field', 1, table, column, rowId, subject]),
+      );
+    }
   });
 });
