@@ -205,11 +205,11 @@ type Subscriber = Awaited<ReturnType<typeof countingSubscriber>>;
  * Sealed ingest: cameras paired through the real flow publish motion events (QoS 1) through the broker into
  * the database, in rounds alternating with the broker's own pass-through: the same broker and fleet with
  * Hearth's consumer off and a plain subscriber on, and (for comparison) an unauthenticated broker of the
- * same kind. HEARTH_BENCH_INGEST_DEVICES (200), _EVENTS per round (60k), _ROUNDS (3).
+ * same kind. HEARTH_BENCH_INGEST_DEVICES (200), _EVENTS per round (100k), _ROUNDS (3).
  */
 export async function benchIngest(): Promise<Figure[]> {
   const devices = envCount('HEARTH_BENCH_INGEST_DEVICES', 200);
-  const events = envCount('HEARTH_BENCH_INGEST_EVENTS', 60_000);
+  const events = envCount('HEARTH_BENCH_INGEST_EVENTS', 100_000);
   const rounds = envCount('HEARTH_BENCH_INGEST_ROUNDS', 3);
   const figures: Figure[] = [];
   for (const mode of BROKER_MODES) figures.push(...(await runMode(mode, devices, events, rounds)));
