@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Sealer } from '../crypto/sealer.js';
 import { homeSubject } from '../homes/access.js';
-import type { Position } from '../homes/cursor.js';
+import type { Position } from '../store/cursor.js';
 import type { Db } from '../store/database.js';
 import type { EventType } from './catalog.js';
 

@@ -1,6 +1,6 @@
 import { DomainError } from '../domain-error.js';
 import type { HomeAccess } from '../homes/access.js';
-import { decodeCursor, type Page, type PageRequest, toPage } from '../homes/cursor.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import type { EventType } from './catalog.js';
 import type { EventRecord, EventStore } from './event-store.js';
 import type { DeviceAccess } from './ports.js';

@@ -2,7 +2,7 @@ import type { PersonalDataSource } from '../accounts/export.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import { type HomeAccess, type HomeDeletionHook, homeSubject, roleAtLeast } from '../homes/access.js';
-import { decodeCursor, type Page, type PageRequest, toPage } from '../homes/cursor.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import type { Db } from '../store/database.js';
 import type { DeviceModel } from './catalog.js';
 import { ClaimTokenStore, DeviceCredentials } from './credentials.js';

@@ -5,7 +5,7 @@ import { normalise } from '../crypto/blind-index.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
 import { type HomeRole, homeSubject } from '../homes/access.js';
-import type { Position } from '../homes/cursor.js';
+import type { Position } from '../store/cursor.js';
 import type { Db } from '../store/database.js';
 import type { Database, DevicesTable } from '../store/types.js';
 import type { DeviceModel } from './catalog.js';

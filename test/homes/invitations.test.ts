@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HomeService, INVITATION_LIFETIME_MS } from '../../src/homes/service.js';
+import { INVITATION_LIFETIME_MS } from '../../src/homes/invitations.js';
+import { HomeService } from '../../src/homes/service.js';
 import { HomeStore } from '../../src/homes/store.js';
 import { uniqueEmail } from '../helpers/accounts.js';
 import { queuedMail } from '../helpers/mail.js';
