@@ -193,6 +193,11 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
           name: 'device-events',
           run: () => telemetry.events.purgeOlderThan(config.devices.eventRetentionDays),
         },
+        {
+          // A command's params can say as much about a household as its events, so they are kept as long.
+          name: 'device-commands',
+          run: () => telemetry.commands.purgeOlderThan(config.devices.eventRetentionDays),
+        },
       ],
       logger,
     );

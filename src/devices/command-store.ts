@@ -109,6 +109,33 @@ export class CommandStore {
     return row ? toRecord(row) : this.get(deviceId, commandId);
   }
 
+  /**
+   * Deletes commands that finished before `finishedBefore` and pending ones created before `pendingBefore`
+   * (no later than `finishedBefore`), `batchSize` rows per statement so that no statement holds locks for
+   * long; returns how many went.
+   */
+  async purge(cutoffs: { finishedBefore: Date; pendingBefore: Date }, batchSize = 5_000): Promise<number> {
+    const { finishedBefore, pendingBefore } = cutoffs;
+    let total = 0;
+    for (;;) {
+      // The leading created_at bound changes nothing (a command completes after it was created, and
+      // the pending cutoff is the earlier one) but lets the index on created_at drive the scan.
+      const result = await sql`
+        delete from device_commands where id in (
+          select id from device_commands
+          where created_at < ${finishedBefore}::timestamptz
+            and (
+              (status <> 'pending' and completed_at < ${finishedBefore}::timestamptz)
+              or (status = 'pending' and created_at < ${pendingBefore}::timestamptz)
+            )
+          limit ${batchSize}
+        )`.execute(this.db);
+      const removed = Number(result.numAffectedRows ?? 0);
+      total += removed;
+      if (removed < batchSize) return total;
+    }
+  }
+
   /** Newest first; `before` is the last item of the previous page. */
   async list(
     deviceId: string,

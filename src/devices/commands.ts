@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../domain-error.js';
-import { decodeCursor, type Page, type PageRequest, toPage } from '../homes/cursor.js';
 import type { Logger } from '../log.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import type { AckWaiters } from './ack-waiters.js';
 import { checkCommand } from './catalog.js';
 import type { CommandRecord, CommandStore } from './command-store.js';
@@ -15,7 +15,11 @@ export interface CommandDependencies {
   logger: Logger;
   timeoutMs: number;
   clock?: () => Date;
+  /** Rows per delete statement of the retention purge. */
+  purgeBatchSize?: number;
 }
+
+const DAY_MS = 24 * 60 * 60_000;
 
 /**
  * Commands from people to their devices: checked against the catalog, recorded, applied to the desired
@@ -88,6 +92,23 @@ export class CommandService {
       });
     }
     return command;
+  }
+
+  /**
+   * Deletes commands that finished more than `days` days ago, and those still pending from before then whose
+   * wait has run out: the node that sent them stopped before it could record how they ended.
+   */
+  purgeOlderThan(days: number): Promise<number> {
+    const now = this.#clock().getTime();
+    const finishedBefore = now - days * DAY_MS;
+    return this.#deps.store.purge(
+      {
+        finishedBefore: new Date(finishedBefore),
+        // A wait longer than the retention must still be allowed to run out.
+        pendingBefore: new Date(Math.min(finishedBefore, now - this.#deps.timeoutMs)),
+      },
+      this.#deps.purgeBatchSize,
+    );
   }
 
   async get(userId: string, deviceId: string, commandId: string): Promise<CommandRecord> {

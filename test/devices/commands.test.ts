@@ -1,6 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AckWaiters } from '../../src/devices/ack-waiters.js';
+import { CommandStore } from '../../src/devices/command-store.js';
+import { CommandService } from '../../src/devices/commands.js';
 import type { CommandMessage } from '../../src/devices/topics.js';
 import { DomainError } from '../../src/domain-error.js';
+import type { CommandStatus } from '../../src/store/types.js';
 import {
   buildTelemetryHttp,
   message,
@@ -12,6 +17,8 @@ import {
 } from './telemetry-fixtures.js';
 
 type DeviceBehaviour = 'ack' | 'refuse' | 'silent' | 'broker-down';
+
+const DAY = 24 * 60 * 60_000;
 
 describe('commands', () => {
   let http: TelemetryHttp;
@@ -207,5 +214,76 @@ describe('commands', () => {
       cursor = body.next;
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
+  });
+
+  it('purges commands that finished, or were left pending, longer ago than the retention', async () => {
+    const { db } = http.services.database;
+    const plug = await seedDevice(http.services, homeId, 'plug');
+    const now = Date.now();
+    const seed = async (status: CommandStatus, createdDaysAgo: number, completedDaysAgo?: number) => {
+      const id = randomUUID();
+      await db
+        .insertInto('device_commands')
+        .values({
+          id,
+          device_id: plug,
+          issued_by: owner.id,
+          name: 'switch',
+          params: JSON.stringify({ on: true }) as unknown as Record<string, unknown>,
+          status,
+          error: status === 'failed' ? 'Relay stuck' : null,
+          created_at: new Date(now - createdDaysAgo * DAY),
+          completed_at: completedDaysAgo === undefined ? null : new Date(now - completedDaysAgo * DAY),
+        })
+        .execute();
+      return id;
+    };
+    const old = [
+      await seed('acknowledged', 40, 40),
+      await seed('failed', 31, 31),
+      await seed('timed-out', 31, 31),
+      // Left pending by a node that stopped while waiting.
+      await seed('pending', 45),
+    ];
+    const pendingFor35Days = await seed('pending', 35);
+    const kept = [
+      await seed('acknowledged', 29, 29),
+      // Acked by the device long after it was sent: finished within the retention.
+      await seed('acknowledged', 40, 29),
+      await seed('pending', 0),
+    ];
+    const commandsOf = async (deviceId: string) =>
+      (await db.selectFrom('device_commands').select('id').where('device_id', '=', deviceId).execute())
+        .map((row) => row.id)
+        .sort();
+    const others = await db
+      .selectFrom('device_commands')
+      .select('id')
+      .where('device_id', '!=', plug)
+      .execute();
+
+    const service = (timeoutMs: number) =>
+      new CommandService({
+        store: new CommandStore(db),
+        access: http.services.devices,
+        broker: { sendCommand: async () => {} },
+        waiters: new AckWaiters(),
+        logger: http.services.logger,
+        timeoutMs,
+        clock: () => new Date(now),
+        // One row per statement, so the purge has to loop over its batches.
+        purgeBatchSize: 1,
+      });
+    // A wait longer than the retention keeps a command that is still within it.
+    expect(await service(40 * DAY).purgeOlderThan(30)).toBe(old.length);
+    expect(await commandsOf(plug)).toEqual([pendingFor35Days, ...kept].sort());
+
+    expect(await service(400).purgeOlderThan(30)).toBe(1);
+    expect(await commandsOf(plug)).toEqual([...kept].sort());
+    expect(await service(400).purgeOlderThan(30)).toBe(0);
+    // The other tests' commands, all recent, are untouched.
+    expect(
+      await db.selectFrom('device_commands').select('id').where('device_id', '!=', plug).execute(),
+    ).toHaveLength(others.length);
   });
 });
