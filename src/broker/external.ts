@@ -48,6 +48,8 @@ export class ExternalBroker implements Broker {
       protocolVersion: 4,
       reconnectPeriod: 1_000,
       connectTimeout: CONNECT_TIMEOUT_MS,
+      // mqtt.js traces every packet through `debug`, which costs even when off; Hearth logs what matters itself.
+      log: () => {},
     });
     this.client = client;
     // Every (re)connection has a new socket.

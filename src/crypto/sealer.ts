@@ -55,17 +55,36 @@ function openWith(key: Buffer, subject: string, field: FieldRef, sealed: Buffer)
   return plaintext;
 }
 
+function sealWith(
+  version: number,
+  key: Buffer,
+  subject: string,
+  field: FieldRef,
+  plaintext: Buffer | string,
+) {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header[0] = SEALED_FORMAT_VERSION;
+  header.writeUInt32BE(version, 1);
+  const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
+  return encrypt(key, data, associatedData(subject, field), header);
+}
+
 /** Encrypts personal fields under their subject's data key before they reach the database. */
 export class Sealer {
   constructor(private readonly vault: KeyVault) {}
 
   async seal(subject: string, field: FieldRef, plaintext: Buffer | string): Promise<Buffer> {
     const { version, key } = await this.vault.currentKey(subject);
-    const header = Buffer.allocUnsafe(HEADER_BYTES);
-    header[0] = SEALED_FORMAT_VERSION;
-    header.writeUInt32BE(version, 1);
-    const data = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
-    return encrypt(key, data, associatedData(subject, field), header);
+    return sealWith(version, key, subject, field, plaintext);
+  }
+
+  /**
+   * Seals many JSON values of one subject with a single key look-up and no promise per value: the ingest
+   * seals thousands of event details a second, mostly a few homes' at a time.
+   */
+  async sealJsonMany(subject: string, values: { field: FieldRef; value: unknown }[]): Promise<Buffer[]> {
+    const { version, key } = await this.vault.currentKey(subject);
+    return values.map(({ field, value }) => sealWith(version, key, subject, field, JSON.stringify(value)));
   }
 
   async open(subject: string, field: FieldRef, sealed: Buffer): Promise<Buffer> {

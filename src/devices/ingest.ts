@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { AckWaiters } from './ack-waiters.js';
 import { DeviceInfoCache } from './device-info-cache.js';
 import { detailsField } from './event-store.js';
-import { BatchBuilder, type Parsed, parse, type RejectReason } from './ingest-messages.js';
+import { BatchBuilder, type Parsed, type PendingEvent, parse, type RejectReason } from './ingest-messages.js';
 import type { DeviceMessageSink, ScaleMeasurementSink } from './ports.js';
 import type { DeviceUpdate, EventRow, TelemetryStore } from './telemetry-store.js';
 import { type DeviceMessage, MAX_PAYLOAD_BYTES } from './topics.js';
@@ -195,16 +195,7 @@ export class IngestPipeline implements DeviceMessageSink {
     }
     const { events, devices, statuses, acks } = built;
     await this.#recordMeasurements(built.measurements);
-    const sealed: EventRow[] = await Promise.all(
-      events.map(async (event) => ({
-        ...event,
-        details: await this.#deps.sealer.sealJson(
-          homeSubject(event.homeId),
-          detailsField(event.id),
-          event.details,
-        ),
-      })),
-    );
+    const sealed = await this.#seal(events);
     const updates = [...devices.values()].filter((update) => this.#needsWrite(update));
     // Marked now rather than after the commit, so the batch prepared meanwhile does not write it again.
     for (const update of updates) this.#devices.markSeenWritten(update.deviceId, update.lastSeenAt.getTime());
@@ -218,6 +209,25 @@ export class IngestPipeline implements DeviceMessageSink {
         built.resets.length > 0 ||
         updates.some((update) => update.reports > 0 || update.connected !== null),
     };
+  }
+
+  /** Event details sealed under their home's key, one key look-up per home in the batch. */
+  async #seal(events: PendingEvent[]): Promise<EventRow[]> {
+    const byHome = new Map<string, PendingEvent[]>();
+    for (const event of events) {
+      const group = byHome.get(event.homeId);
+      if (group) group.push(event);
+      else byHome.set(event.homeId, [event]);
+    }
+    const rows: EventRow[] = [];
+    for (const [homeId, group] of byHome) {
+      const details = await this.#deps.sealer.sealJsonMany(
+        homeSubject(homeId),
+        group.map((event) => ({ field: detailsField(event.id), value: event.details })),
+      );
+      group.forEach((event, i) => rows.push({ ...event, details: details[i] as Buffer }));
+    }
+    return rows;
   }
 
   async #commit(prepared: PreparedBatch): Promise<void> {

@@ -50,6 +50,26 @@ describe('sealer', () => {
     ).toEqual(value);
   });
 
+  it('seals many values of one subject at once, each bound to its own row', async () => {
+    const rows = ['e-1', 'e-2', 'e-3'].map((rowId) => ({ table: 'device_events', column: 'details', rowId }));
+    const sealed = await services.sealer.sealJsonMany(
+      'home:h-1',
+      rows.map((field, i) => ({ field, value: { zone: `Zone ${i}` } })),
+    );
+    expect(sealed).toHaveLength(3);
+    for (const [i, field] of rows.entries()) {
+      expect(await services.sealer.openJson('home:h-1', field, sealed[i] as Buffer)).toEqual({
+        zone: `Zone ${i}`,
+      });
+    }
+    await expect(
+      services.sealer.openJson('home:h-1', rows[1] as (typeof rows)[number], sealed[0] as Buffer),
+    ).rejects.toThrow(SealedFieldError);
+    await expect(
+      services.sealer.openJson('home:h-2', rows[0] as (typeof rows)[number], sealed[0] as Buffer),
+    ).rejects.toThrow(SealedFieldError);
+  });
+
   it('refuses a tampered ciphertext', async () => {
     const sealed = await services.sealer.sealString('user:alice', nickname, 'Front door');
     for (const index of [sealed.length - 1, 20, 8]) {
