@@ -219,15 +219,17 @@ export class IngestPipeline implements DeviceMessageSink {
       if (group) group.push(event);
       else byHome.set(event.homeId, [event]);
     }
-    const rows: EventRow[] = [];
-    for (const [homeId, group] of byHome) {
-      const details = await this.#deps.sealer.sealJsonMany(
-        homeSubject(homeId),
-        group.map((event) => ({ field: detailsField(event.id), value: event.details })),
-      );
-      group.forEach((event, i) => rows.push({ ...event, details: details[i] as Buffer }));
-    }
-    return rows;
+    // Homes side by side: a home whose key is not cached waits for the database, the others need not.
+    const sealed = await Promise.all(
+      [...byHome].map(async ([homeId, group]) => {
+        const details = await this.#deps.sealer.sealJsonMany(
+          homeSubject(homeId),
+          group.map((event) => ({ field: detailsField(event.id), value: event.details })),
+        );
+        return group.map((event, i): EventRow => ({ ...event, details: details[i] as Buffer }));
+      }),
+    );
+    return sealed.flat();
   }
 
   async #commit(prepared: PreparedBatch): Promise<void> {
