@@ -81,7 +81,9 @@ async function runMode(mode: BrokerMode, devices: number, events: number, rounds
   const subscribers: Subscriber[] = [];
   try {
     const { result: paired, seconds } = await timed(() => pairDevices(site.services, devices, 'camera'));
-    log(`  ${mode}: paired ${devices} cameras through the real flow in ${seconds.toFixed(1)} s`);
+    log(
+      `  ${mode}: paired ${devices} cameras in ${Math.ceil(devices / 4)} homes through the real flow in ${seconds.toFixed(1)} s`,
+    );
     const perDevice = Math.ceil(events / devices);
     const total = perDevice * devices;
     const toPlain = Fleet.start();

@@ -155,9 +155,15 @@ async function started(
   return { services, url: services.broker.deviceUrl(), brokerPid, close };
 }
 
+/** Devices per household in the benchmarks: a home has a few, each home its own key. */
+const DEVICES_PER_HOME = 4;
+/** Not a real argon2 hash: these accounts never log in. */
+const UNUSED_PASSWORD_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA';
+
 /**
- * `count` devices of `model` paired through the real flow (claim token, provisioning with MQTT credentials)
- * in one home of a verified account, `concurrency` pairings at a time.
+ * `count` devices of `model` paired through the real flow (claim token, provisioning with MQTT credentials),
+ * four to a home of its own verified account, `concurrency` pairings at a time.
  */
 export async function pairDevices(
   services: Services,
@@ -165,27 +171,32 @@ export async function pairDevices(
   model: DeviceModel,
   concurrency = 8,
 ): Promise<FleetDevice[]> {
-  const { id: userId } = await services.users.create({
-    name: 'Bench Owner',
-    email: `bench-${randomBytes(6).toString('hex')}@example.test`,
-    // Never used to log in: no argon2 hash needed.
-    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA',
-    emailVerifiedAt: new Date(),
-  });
-  const home = await services.homes.create(userId, { name: 'Bench home', timeZone: 'Europe/Berlin' });
+  const run = randomBytes(4).toString('hex');
+  const homes: { userId: string; homeId: string }[] = [];
+  for (let h = 0; h < Math.ceil(count / DEVICES_PER_HOME); h++) {
+    const { id: userId } = await services.users.create({
+      name: `Bench Owner ${h}`,
+      email: `bench-${run}-${h}@example.test`,
+      passwordHash: UNUSED_PASSWORD_HASH,
+      emailVerifiedAt: new Date(),
+    });
+    const home = await services.homes.create(userId, { name: `Bench home ${h}`, timeZone: 'Europe/Berlin' });
+    homes.push({ userId, homeId: home.id });
+  }
   const devices: FleetDevice[] = [];
   let next = 0;
   const pairOne = async () => {
     while (next < count) {
       const n = next++;
-      const { claimToken } = await services.devices.pairing.issueClaimToken(userId, home.id);
+      const { userId, homeId } = homes[Math.floor(n / DEVICES_PER_HOME)] as (typeof homes)[number];
+      const { claimToken } = await services.devices.pairing.issueClaimToken(userId, homeId);
       const paired = await services.devices.pairing.provision(
         claimToken,
         {
           mac: [0x02, 0xbe, (n >> 16) & 255, (n >> 8) & 255, n & 255, 0x01]
             .map((byte) => byte.toString(16).padStart(2, '0'))
             .join(':'),
-          serial: `BENCH-${home.id.slice(0, 8)}-${n}`,
+          serial: `BENCH-${run}-${n}`,
           model,
           firmware: '2.1.0',
           ssid: `Bench Wi-Fi ${n % 50}`,
