@@ -22,8 +22,6 @@ interface PreparedBatch {
 export interface CommittedBatch {
   /** When each event happened (the device's time, or when the cloud received it). */
   occurredAt: readonly Date[];
-  /** Messages the batch applied. */
-  messages: number;
 }
 
 export interface IngestStats {
@@ -236,10 +234,7 @@ export class IngestPipeline implements DeviceMessageSink {
     const completed = await this.#writeWithRetry(prepared.rows);
     this.#written += prepared.applied;
     if (this.#commitListeners.size > 0) {
-      const batch = {
-        occurredAt: prepared.rows.events.map((event) => event.occurredAt),
-        messages: prepared.applied,
-      };
+      const batch = { occurredAt: prepared.rows.events.map((event) => event.occurredAt) };
       for (const listener of this.#commitListeners) listener(batch);
     }
     for (const command of completed) this.#deps.waiters.wake(command.id);
