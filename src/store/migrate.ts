@@ -6,6 +6,7 @@ import * as mail from './migrations/0003-mail.js';
 import * as homesDevices from './migrations/0004-homes-devices.js';
 import * as eventHomeCheck from './migrations/0005-event-home-check.js';
 import * as commandPurgeIndex from './migrations/0006-command-purge-index.js';
+import * as incidents from './migrations/0007-incidents.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0004-homes-devices': homesDevices,
   '0005-event-home-check': eventHomeCheck,
   '0006-command-purge-index': commandPurgeIndex,
+  '0007-incidents': incidents,
 };
 
 export class MigrationError extends Error {

@@ -274,6 +274,120 @@ export interface ScaleReadingsTable {
   created_at: Timestamp;
 }
 
+// Operators, integration grants and incidents (migration 0007).
+export type OperatorRole = 'viewer' | 'responder' | 'admin';
+
+export interface OperatorsTable {
+  id: string;
+  email_index: Buffer;
+  /** Sealed under `operator:<id>`. */
+  email: Buffer;
+  role: OperatorRole;
+  password_hash: string;
+  /** Sealed under `operator:<id>`. */
+  totp_secret: Buffer;
+  totp_last_step: ColumnType<string | number | null, number | null | undefined, number | null>;
+  created_at: Timestamp;
+  disabled_at: NullableTimestamp;
+}
+
+export interface OperatorSessionsTable {
+  token_hash: Buffer;
+  operator_id: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  ended_at: NullableTimestamp;
+}
+
+export type IntegrationProvider = 'alexa' | 'google' | 'ifttt';
+
+export interface IntegrationGrantsTable {
+  id: string;
+  user_id: string;
+  provider: IntegrationProvider;
+  token_hash: Buffer;
+  created_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  revoke_reason: string | null;
+}
+
+export type IncidentStatus = 'declared' | 'contained' | 'notifying' | 'closed';
+
+export interface IncidentsTable {
+  id: string;
+  title: string;
+  description: string;
+  detected_at: Timestamp;
+  window_from: Timestamp;
+  window_to: Timestamp;
+  /** JSON array of store names, e.g. ["analytics copy"]. */
+  stores: ColumnType<string[], string, string>;
+  /** JSON array of DataCategory ids. */
+  categories: ColumnType<string[], string, string>;
+  /** JSON IncidentScope (see src/incidents/model.ts). */
+  scope: ColumnType<Record<string, unknown>, string, string>;
+  status: IncidentStatus;
+  declared_by: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  resolved_at: NullableTimestamp;
+  affected_count: number | null;
+  /** JSON {category: people}. */
+  category_counts: ColumnType<Record<string, number> | null, string | null, string | null>;
+  /** JSON {category: records}. */
+  record_counts: ColumnType<Record<string, number> | null, string | null, string | null>;
+}
+
+export interface IncidentScopeUsersTable {
+  incident_id: string;
+  user_id: string;
+}
+
+export interface IncidentTimelineTable {
+  incident_id: string;
+  seq: number;
+  at: Timestamp;
+  actor: string;
+  kind: string;
+  summary: string;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
+export interface IncidentAffectedTable {
+  incident_id: string;
+  user_id: string;
+  /** Bitmask of DataCategory bits (src/incidents/categories.ts). */
+  categories: number;
+}
+
+export type IncidentActionStatus = 'running' | 'done' | 'failed';
+
+export interface IncidentActionsTable {
+  incident_id: string;
+  action: string;
+  params: ColumnType<Record<string, unknown>, string | undefined, string>;
+  status: IncidentActionStatus;
+  total: Defaulted<number>;
+  done: Defaulted<number>;
+  cursor: string | null;
+  error: string | null;
+  started_by: string;
+  started_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: NullableTimestamp;
+}
+
+export type IncidentNoticeStatus = 'pending' | 'queued' | 'skipped';
+
+export interface IncidentNoticesTable {
+  incident_id: string;
+  user_id: string;
+  status: IncidentNoticeStatus;
+  mail_id: string | null;
+  attempt: Defaulted<number>;
+  queued_at: NullableTimestamp;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -297,4 +411,13 @@ export interface Database {
   device_events: DeviceEventsTable;
   body_profiles: BodyProfilesTable;
   scale_readings: ScaleReadingsTable;
+  operators: OperatorsTable;
+  operator_sessions: OperatorSessionsTable;
+  integration_grants: IntegrationGrantsTable;
+  incidents: IncidentsTable;
+  incident_scope_users: IncidentScopeUsersTable;
+  incident_timeline: IncidentTimelineTable;
+  incident_affected: IncidentAffectedTable;
+  incident_actions: IncidentActionsTable;
+  incident_notices: IncidentNoticesTable;
 }
