@@ -25,6 +25,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
 import { MaintenanceJob } from './maintenance.js';
+import { OperatorService } from './operators/service.js';
 import { ScaleService } from './scale/service.js';
 import { ScaleStore } from './scale/store.js';
 import { type OpenDatabase, openDatabase } from './store/database.js';
@@ -64,6 +65,8 @@ export interface Services {
   telemetry: Telemetry;
   /** Body profiles, consent and scale readings; the ingest pipeline hands it measurements. */
   scale: ScaleService;
+  /** Staff accounts with roles and TOTP-only sessions; every incident action is taken by one. */
+  operators: OperatorService;
   close(): Promise<void>;
 }
 
@@ -183,11 +186,20 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     });
     brokerPorts.sink = telemetry.ingest;
     const linkStore = new OneTimeTokenStore(database.db, sealer);
+    const operators = new OperatorService({
+      db: database.db,
+      sealer,
+      blindIndex,
+      passwords,
+      audit,
+      rateLimiter,
+    });
     const maintenance = new MaintenanceJob(
       [
         { name: 'sessions', run: () => sessions.purge() },
         { name: 'one-time-links', run: () => linkStore.purge() },
         { name: 'rate-limits', run: () => rateLimiter.purgeStale() },
+        { name: 'operator-sessions', run: () => operators.purgeSessions() },
         { name: 'device-claims', run: () => devices.claims.purge() },
         {
           name: 'device-events',
@@ -224,6 +236,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       broker,
       telemetry,
       scale,
+      operators,
       close: async () => {
         await maintenance.stop();
         await broker.stop();

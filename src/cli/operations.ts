@@ -2,6 +2,7 @@ import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
+import { operatorsAdd, operatorsDisable, operatorsList, operatorsLogin } from './commands/operators.js';
 import type { Operation } from './operation.js';
 
 /** Every command a running service accepts over its control socket; nothing else can be asked of it. */
@@ -12,4 +13,8 @@ export const controlOperations: readonly Operation[] = [
   auditVerify,
   sessionsRevoke,
   accountsForceReset,
+  operatorsAdd,
+  operatorsLogin,
+  operatorsList,
+  operatorsDisable,
 ];

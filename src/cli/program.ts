@@ -5,6 +5,7 @@ import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerOperatorCommands } from './commands/operators.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import type { CommandResult } from './runner.js';
@@ -37,6 +38,7 @@ export function buildProgram(result: CommandResult): Command {
   registerKeysCommands(program, result);
   registerAuditCommands(program, result);
   registerAccountCommands(program, result);
+  registerOperatorCommands(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

@@ -15,6 +15,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /v1/password-resets/complete',
   'POST /v1/sessions',
   'POST /v1/sessions/refresh',
+  // Operators log in with e-mail, password and a TOTP code; every other /v1/admin route needs the session.
+  'POST /v1/admin/sessions',
   // The pages mailed links open; they read the token from the fragment and call the routes above (the
   // invitation page then accepts with the access token its log-in got).
   'GET /verify-email',

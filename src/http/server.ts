@@ -7,10 +7,12 @@ import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
 import { deviceAuthenticator } from './device-auth.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
+import { operatorAuthenticator } from './operator-auth.js';
 import { registerProblemHandlers } from './problem.js';
 import { PUBLIC_ROUTES } from './public-routes.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
+import { adminSessionRoutes } from './routes/admin-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/homes.js';
@@ -57,6 +59,7 @@ export async function buildHttpServer(
     {
       user: userAuthenticator(services.sessions),
       device: deviceAuthenticator(services.devices.pairing),
+      operator: operatorAuthenticator(services.operators),
       ...options.authenticate,
     },
     [...PUBLIC_ROUTES, ...(options.extraPublicRoutes ?? [])],
@@ -88,6 +91,7 @@ export async function buildHttpServer(
   await app.register(deviceRoutes, { services });
   await app.register(telemetryRoutes, { services });
   await app.register(scaleRoutes, { services });
+  await app.register(adminSessionRoutes, { operators: services.operators });
   await registerApiDocs(app);
   return app;
 }

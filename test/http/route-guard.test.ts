@@ -48,7 +48,7 @@ describe('route guard', () => {
     );
     for (const path of publicPaths) {
       expect(path).toMatch(
-        /^\/(healthz|openapi\.json|docs|verify-email|reset-password|accept-invitation|account-pages\/|dev\/mail|v1\/(accounts|sessions|sessions\/refresh|email-verifications|password-resets(\/complete)?)$)/,
+        /^\/(healthz|openapi\.json|docs|verify-email|reset-password|accept-invitation|account-pages\/|dev\/mail|v1\/(accounts|sessions|admin\/sessions|sessions\/refresh|email-verifications|password-resets(\/complete)?)$)/,
       );
     }
     expect(PUBLIC_ROUTES.length).toBeLessThan(20);
