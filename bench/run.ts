@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { benchBlindIndex } from './blind-index.js';
 import { benchConnections } from './connections.js';
+import { benchIncidents } from './incidents.js';
 import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
@@ -31,6 +32,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
   connections: {
     title: 'Connected devices held: simulated MQTT clients connected at once, with memory used',
     run: benchConnections,
+  },
+  incidents: {
+    title:
+      'Breach response: resolve, end sessions, queue and dispatch notices at 2.4M customers (PostgreSQL), 100k (PGlite)',
+    run: benchIncidents,
   },
 };
 

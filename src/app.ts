@@ -21,6 +21,7 @@ import { DeviceStore } from './devices/store.js';
 import { buildTelemetry, type Telemetry } from './devices/telemetry.js';
 import { HomeService } from './homes/service.js';
 import { HomeStore } from './homes/store.js';
+import { buildIncidents, type IncidentParts } from './incidents/build.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
@@ -67,6 +68,11 @@ export interface Services {
   scale: ScaleService;
   /** Staff accounts with roles and TOTP-only sessions; every incident action is taken by one. */
   operators: OperatorService;
+  /** Breach response: incidents, the affected set, response actions, notices, the regulator report. */
+  incidents: IncidentParts['incidents'];
+  incidentJobs: IncidentParts['incidentJobs'];
+  /** Alexa, Google Home and IFTTT links. */
+  grants: IncidentParts['grants'];
   close(): Promise<void>;
 }
 
@@ -194,6 +200,17 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       audit,
       rateLimiter,
     });
+    const incidentParts = buildIncidents({
+      config,
+      db: database.db,
+      logger,
+      keyring,
+      audit,
+      users,
+      sessions,
+      outbox: mail.outbox,
+      broker,
+    });
     const maintenance = new MaintenanceJob(
       [
         { name: 'sessions', run: () => sessions.purge() },
@@ -237,8 +254,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       telemetry,
       scale,
       operators,
+      ...incidentParts,
       close: async () => {
         await maintenance.stop();
+        await incidentParts.incidentJobs.stop();
         await broker.stop();
         // After the broker: nothing new arrives, and what was accepted is written before the database closes.
         await telemetry.ingest.stop();

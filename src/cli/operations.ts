@@ -1,5 +1,6 @@
 import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
+import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
 import { operatorsAdd, operatorsDisable, operatorsList, operatorsLogin } from './commands/operators.js';
@@ -17,4 +18,5 @@ export const controlOperations: readonly Operation[] = [
   operatorsLogin,
   operatorsList,
   operatorsDisable,
+  ...incidentOperations,
 ];

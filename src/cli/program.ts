@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { configSchema } from '../config/schema.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerIncidentCommands } from './commands/incidents.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerOperatorCommands } from './commands/operators.js';
@@ -39,6 +40,7 @@ export function buildProgram(result: CommandResult): Command {
   registerAuditCommands(program, result);
   registerAccountCommands(program, result);
   registerOperatorCommands(program, result);
+  registerIncidentCommands(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

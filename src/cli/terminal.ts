@@ -14,10 +14,29 @@ export interface Terminal {
   error(line: string): void;
 }
 
+/**
+ * A progress line starting with a carriage return is a progress bar: a terminal redraws it in place, a pipe
+ * or file gets it as its own line.
+ */
+function progressWriter(): (line: string) => void {
+  let drawing = false;
+  return (line) => {
+    const bar = line.startsWith('\r');
+    if (bar && process.stderr.isTTY) {
+      process.stderr.write(`\r${line.slice(1)}\x1b[K`);
+      drawing = true;
+      return;
+    }
+    process.stderr.write(`${drawing ? '\n' : ''}${bar ? line.slice(1) : line}\n`);
+    drawing = false;
+  };
+}
+
 export function createTerminal(options: { json: boolean }): Terminal {
+  const progress = progressWriter();
   return {
     note: (line) => process.stderr.write(`(${line})\n`),
-    progress: (line) => process.stderr.write(`${line}\n`),
+    progress,
     outcome(outcome) {
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ ok: outcome.ok, ...outcome.data }, null, 2)}\n`);

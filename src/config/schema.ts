@@ -85,6 +85,14 @@ export const configSchema = z.object({
   HEARTH_EVENT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(90),
   HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(1000),
   HEARTH_INGEST_FLUSH_MS: positiveInt('a positive whole number of milliseconds').default(50),
+  // Breach notices: how many are handed to the mail outbox per second (keep it within the relay's limits),
+  // the contact point they and the regulator report name, and a directory with an edited incident-notice.txt.
+  HEARTH_NOTICE_RATE: positiveInt('a positive whole number of notices per second').default(20),
+  HEARTH_INCIDENT_CONTACT: z
+    .string()
+    .min(3, 'must be a contact point, such as "privacy@example.com"')
+    .default('privacy@hearth.localhost'),
+  HEARTH_NOTICE_TEMPLATE_DIR: z.string().min(1, 'must be a directory path').optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -115,6 +123,12 @@ export interface Config {
     commandTimeoutMs: number;
     eventRetentionDays: number;
     ingest: { batchSize: number; flushMs: number };
+  };
+  incidents: {
+    noticeRate: number;
+    contact: string;
+    /** Null: the built-in template. */
+    noticeTemplateDir: string | null;
   };
 }
 
@@ -163,6 +177,11 @@ export function toConfig(env: Env): Config {
       commandTimeoutMs: env.HEARTH_COMMAND_TIMEOUT_MS,
       eventRetentionDays: env.HEARTH_EVENT_RETENTION_DAYS,
       ingest: { batchSize: env.HEARTH_INGEST_BATCH_SIZE, flushMs: env.HEARTH_INGEST_FLUSH_MS },
+    },
+    incidents: {
+      noticeRate: env.HEARTH_NOTICE_RATE,
+      contact: env.HEARTH_INCIDENT_CONTACT,
+      noticeTemplateDir: env.HEARTH_NOTICE_TEMPLATE_DIR ? path.resolve(env.HEARTH_NOTICE_TEMPLATE_DIR) : null,
     },
   };
 }

@@ -149,6 +149,16 @@ export const CATALOG: Record<DeviceModel, ModelSpec> = {
   },
 };
 
+// Commands the cloud itself sends (credential rotation, src/devices/credential-rotation.ts). Every model
+// takes them; people cannot send them through the API, and their params are never recorded, since they
+// carry secrets.
+export const CLOUD_COMMANDS: Record<string, CommandSpec> = {
+  'rotate-credentials': {
+    params: z.strictObject({ password: z.string().regex(/^hth_dp_[A-Za-z0-9_-]{43}$/) }),
+    desired: () => ({}),
+  },
+};
+
 export function isDeviceModel(value: string): value is DeviceModel {
   return (DEVICE_MODELS as readonly string[]).includes(value);
 }
@@ -163,13 +173,20 @@ function check<T>(schema: z.ZodType<T>, value: unknown, what: string): CatalogCh
   return { ok: false, problem: `${what}: ${where}${issue?.message ?? 'not acceptable'}` };
 }
 
-/** Checks a command and its parameters against the model; the problem text is safe to show and log. */
+/**
+ * Checks a command and its parameters against the model; the problem text is safe to show and log. Cloud
+ * commands pass only when `from` is 'cloud' (the cloud sending one, or a device receiving it).
+ */
 export function checkCommand(
   model: DeviceModel,
   name: string,
   params: unknown,
+  from: 'person' | 'cloud' = 'person',
 ): CatalogCheck<{ params: Record<string, unknown>; desired: Record<string, unknown> }> {
-  const spec = CATALOG[model].commands[name];
+  // Own properties only: a command named `constructor` must not find Object's.
+  const lookup = (table: Record<string, CommandSpec>) =>
+    Object.hasOwn(table, name) ? table[name] : undefined;
+  const spec = lookup(CATALOG[model].commands) ?? (from === 'cloud' ? lookup(CLOUD_COMMANDS) : undefined);
   if (!spec) {
     const known = Object.keys(CATALOG[model].commands);
     return {

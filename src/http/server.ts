@@ -12,6 +12,7 @@ import { registerProblemHandlers } from './problem.js';
 import { PUBLIC_ROUTES } from './public-routes.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
+import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
@@ -92,6 +93,7 @@ export async function buildHttpServer(
   await app.register(telemetryRoutes, { services });
   await app.register(scaleRoutes, { services });
   await app.register(adminSessionRoutes, { operators: services.operators });
+  await app.register(adminIncidentRoutes, { services });
   await registerApiDocs(app);
   return app;
 }

@@ -36,6 +36,16 @@ export interface EnqueueMail<N extends MailTemplateName> {
   sealUnder?: string;
 }
 
+/** Mail rendered by its caller (e.g. the operator-edited incident notice), for `prepareRendered`. */
+export interface RenderedEnqueue {
+  to: string;
+  /** The label stored in the template column, such as `incident-notice`. */
+  template: string;
+  rendered: RenderedMail;
+  idempotencyKey: string;
+  sealUnder?: string;
+}
+
 export interface EnqueuedMail {
   id: string;
   /** False when the idempotency key was already used; `id` is then the earlier message. */
@@ -46,7 +56,8 @@ export interface EnqueuedMail {
 export interface PreparedMail {
   id: string;
   idempotencyKey: string;
-  template: MailTemplateName;
+  /** The label stored in the template column: a MailTemplateName, or e.g. `incident-notice`. */
+  template: string;
   sealSubject: string;
   recipient: Buffer;
   content: Buffer;
@@ -120,19 +131,33 @@ export class Outbox {
     // Both throw before anything is sealed; neither message quotes the value.
     if (!ADDRESS.test(mail.to)) throw new RangeError('The recipient is not an e-mail address');
     const rendered: RenderedMail = this.templates.render(mail.template, mail.data);
+    return this.prepareRendered({
+      to: mail.to,
+      template: mail.template,
+      rendered,
+      idempotencyKey: mail.idempotencyKey,
+      sealUnder: mail.sealUnder,
+    });
+  }
+
+  /** As `prepare`, for mail its caller has rendered already. */
+  async prepareRendered(mail: RenderedEnqueue): Promise<PreparedMail> {
+    checkKey(mail.idempotencyKey);
+    if (!ADDRESS.test(mail.to)) throw new RangeError('The recipient is not an e-mail address');
     const id = randomUUID();
     const sealSubject = mail.sealUnder ?? messageSubject(id);
     assertSubject(sealSubject);
     if (mail.sealUnder?.startsWith(MAIL_SUBJECT_PREFIX) || mail.sealUnder?.startsWith('system:')) {
       throw new RangeError('sealUnder must be the subject the mail is about, such as user:<id>');
     }
+    const { subject, text, html } = mail.rendered;
     return {
       id,
       idempotencyKey: mail.idempotencyKey,
       template: mail.template,
       sealSubject,
       recipient: await this.sealer.sealString(sealSubject, outboxField('recipient', id), mail.to),
-      content: await this.sealer.sealJson(sealSubject, outboxField('content', id), rendered),
+      content: await this.sealer.sealJson(sealSubject, outboxField('content', id), { subject, text, html }),
     };
   }
 

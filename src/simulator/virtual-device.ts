@@ -82,6 +82,8 @@ export class VirtualDevice {
   private readonly timers = new Set<NodeJS.Timeout>();
   private lastDrift = Date.now();
   private halted = false;
+  /** The password before a rotation, until a connect succeeds with the new one. */
+  private previousPassword: string | null = null;
 
   constructor(private readonly options: VirtualDeviceOptions) {
     this.model = options.model;
@@ -150,12 +152,14 @@ export class VirtualDevice {
     this.client = client;
     client.on('error', (error: Error & { code?: number | string }) => {
       if (typeof error.code === 'number' && REFUSED_CODES.has(error.code)) {
+        if (this.fallBackFromRotation()) return;
         // Removed or reset in the app: its credentials are gone for good, so retrying is pointless.
         this.log.warn(`${this.model} ${deviceId}: the broker refused its credentials; stopping it`);
         void this.stop();
       }
     });
     client.on('connect', () => {
+      this.previousPassword = null;
       // After a reconnect: announce again and send the whole state, which the cloud may have missed.
       void this.announce();
     });
@@ -238,9 +242,12 @@ export class VirtualDevice {
       return;
     }
     const { id, name, params } = parsed.data;
-    const checked = checkCommand(this.model, name, params);
+    const checked = checkCommand(this.model, name, params, 'cloud');
     let ack: AckMessage;
-    if (checked.ok) {
+    if (checked.ok && name === 'rotate-credentials') {
+      this.rotate(String(checked.value.params.password));
+      ack = { id, ok: true };
+    } else if (checked.ok) {
       const settle = BEHAVIOURS[this.model].settle ?? ((state: State) => state);
       this.state = settle({ ...this.state, ...checked.value.desired });
       ack = { id, ok: true, state: this.currentState };
@@ -249,6 +256,29 @@ export class VirtualDevice {
     }
     if (await this.publish('acks', ack)) this.counters.acks += 1;
     this.log.info(`${this.model} ${this.deviceId}: ${checked.ok ? 'applied' : 'refused'} ${name}`);
+  }
+
+  /**
+   * Credential rotation (incident response): the new password is used from the next connect on. The cloud
+   * stores it only once the ack reaches it, so a refusal of the new one retries the old one once.
+   */
+  private rotate(password: string): void {
+    const client = this.client;
+    if (!client || !this.credentials) return;
+    this.previousPassword = this.credentials.mqtt.password;
+    this.credentials = { ...this.credentials, mqtt: { ...this.credentials.mqtt, password } };
+    client.options.password = password;
+  }
+
+  /** True when the refused password was a new one and the old one is worth one more try. */
+  private fallBackFromRotation(): boolean {
+    const client = this.client;
+    if (!client || !this.credentials || this.previousPassword === null) return false;
+    const password = this.previousPassword;
+    this.previousPassword = null;
+    this.credentials = { ...this.credentials, mqtt: { ...this.credentials.mqtt, password } };
+    client.options.password = password;
+    return true;
   }
 
   /** Publishes on one of this device's channels; false when it is not connected (the message is dropped). */

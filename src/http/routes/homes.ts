@@ -4,6 +4,7 @@ import type { Services } from '../../app.js';
 import { HOME_ROLES } from '../../homes/access.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
+import { pageOf, pageQuery } from './paging.js';
 
 const role = z.enum(HOME_ROLES as ['guest', 'member', 'admin', 'owner']);
 const invitedRole = z.enum(['admin', 'member', 'guest']);
@@ -35,13 +36,6 @@ const invitationSchema = z.object({
   createdAt: z.date(),
   expiresAt: z.date(),
 });
-
-const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().min(1).max(200).optional().describe("The previous page's `next`."),
-});
-const pageOf = <T extends z.ZodType>(item: T) =>
-  z.object({ items: z.array(item), next: z.string().nullable() });
 
 const homeParams = z.object({ homeId: z.uuid() });
 const memberParams = homeParams.extend({ userId: z.uuid() });

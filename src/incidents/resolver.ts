@@ -1,0 +1,298 @@
+/**
+ * Who an incident affected, and with which data. For an exposure window [from, to], a person is affected only
+ * for categories the incident lists AND for which their own data existed during the window:
+ *
+ * - Population: users with created_at <= to, narrowed by the scope: everyone; created-before (created_at <
+ *   before); device-owners of a model (members, any role but guest, of a home with a device of that model
+ *   paired at or before `to`); listed (the given user ids).
+ * - name, email, password-hashes: everyone in the population. phone: nobody (Hearth never stores one).
+ * - session-tokens: a session with created_at <= to, expires_at >= from and (ended_at null or >= from).
+ * - ip-addresses: such a session with an ip, or a visible device with an ip.
+ * - Visible devices: an owner, admin or member (joined_at <= to) sees every device of the home paired at or
+ *   before `to`; anyone, guests included, sees the devices shared with them (shared_at <= to). A guest's
+ *   membership alone shows nothing.
+ * - device-details: a visible device. device-nicknames: one with a nickname or room. wifi-ssids: one with
+ *   an ssid. event-history: one with a device_events row occurred_at <= to. device-credentials: one seen
+ *   through owner/admin/member membership (guests never hold a device's credentials).
+ * - body-metrics: a body profile created at or before `to` describing them (user_id), or describing someone
+ *   without an account (user_id null) and created by them.
+ * - integration-tokens: a grant created at or before `to` and not revoked before `from`.
+ *
+ * Record counts, per listed category, are approximate figures for the regulator: people for the account
+ * categories; matching sessions for session-tokens; matching sessions with an ip plus visible devices with an
+ * ip for ip-addresses; distinct visible devices carrying the category for device-*; events of visible
+ * devices up to `to` for event-history (an exact count: the per-device index answers it); matching profiles
+ * plus their readings up to `to` for body-metrics; grants for integration-tokens; 0 for phone.
+ *
+ * It is one set-based statement: each listed category contributes a sub-query of (user_id, bits) rows, their
+ * UNION ALL is grouped by user with bit_or and AND-ed with the incident's mask. The population and the
+ * visible devices are CTEs that PostgreSQL materialises once and hash-joins against (2.4 million customers).
+ */
+import { type RawBuilder, sql } from 'kysely';
+import type { Db } from '../store/database.js';
+import { CATEGORIES, categoriesOf, type DataCategory, maskOf } from './categories.js';
+import type { AffectedSummary, ResolverScope } from './model.js';
+
+export interface ResolverSpec {
+  windowFrom: Date;
+  windowTo: Date;
+  categories: DataCategory[];
+  scope: ResolverScope;
+}
+
+export type AffectedPreview = AffectedSummary & {
+  sample: Array<{ userId: string; categories: DataCategory[] }>;
+};
+
+const DEFAULT_SAMPLE = 10;
+
+const bitOf = (category: DataCategory): number => 1 << CATEGORIES[category].bit;
+const ACCOUNT: DataCategory[] = ['name', 'email', 'password-hashes'];
+const DEVICE: DataCategory[] = [
+  'device-details',
+  'device-nicknames',
+  'wifi-ssids',
+  'ip-addresses',
+  'event-history',
+  'device-credentials',
+];
+
+/** Result columns per category are named by a prefix and its stable bit (category ids have dashes). */
+type Prefix = 'people' | 'records';
+const columnName = (prefix: Prefix, category: DataCategory) => `${prefix}_${CATEGORIES[category].bit}`;
+const column = (prefix: Prefix, category: DataCategory) => sql.id(columnName(prefix, category));
+
+/** The CTEs up to `affected (user_id, categories)`, and a record-count expression per listed category. */
+interface Plan {
+  ctes: RawBuilder<unknown>[];
+  records: Array<[DataCategory, RawBuilder<unknown>]>;
+}
+
+function population(spec: ResolverSpec): RawBuilder<unknown> {
+  const to = spec.windowTo;
+  const base = sql`select u.id as user_id from users u where u.created_at <= ${to}`;
+  const scope = spec.scope;
+  switch (scope.kind) {
+    case 'everyone':
+      return base;
+    case 'created-before':
+      return sql`${base} and u.created_at < ${scope.before}`;
+    case 'device-owners':
+      return sql`${base} and u.id in (
+        select hm.user_id from home_members hm join devices d on d.home_id = hm.home_id
+        where hm.role <> 'guest' and d.model = ${scope.model} and d.paired_at <= ${to})`;
+    case 'listed':
+      return sql`${base} and u.id = any(${scope.userIds}::uuid[])`;
+  }
+}
+
+function plan(spec: ResolverSpec): Plan {
+  const from = spec.windowFrom;
+  const to = spec.windowTo;
+  const mask = maskOf(spec.categories);
+  const listed = (category: DataCategory) => (mask & bitOf(category)) !== 0;
+  const ctes: RawBuilder<unknown>[] = [sql`pop as (${population(spec)})`];
+  const branches: RawBuilder<unknown>[] = [];
+  const records: Array<[DataCategory, RawBuilder<unknown>]> = [];
+  const people = sql`(select count(*) from pop)`;
+
+  const accountBits = ACCOUNT.filter(listed).reduce((bits, category) => bits | bitOf(category), 0);
+  if (accountBits !== 0) branches.push(sql`select user_id, ${accountBits}::int as bits from pop`);
+  for (const category of ACCOUNT.filter(listed)) records.push([category, people]);
+
+  if (listed('session-tokens') || listed('ip-addresses')) {
+    ctes.push(sql`sess as (
+      select s.user_id, s.ip is not null as has_ip
+      from pop p join sessions s on s.user_id = p.user_id
+      where s.created_at <= ${to} and s.expires_at >= ${from} and (s.ended_at is null or s.ended_at >= ${from}))`);
+    branches.push(sql`select user_id,
+      ${bitOf('session-tokens')}::int | case when has_ip then ${bitOf('ip-addresses')}::int else 0 end
+      from sess`);
+    if (listed('session-tokens')) records.push(['session-tokens', sql`(select count(*) from sess)`]);
+  }
+
+  if (DEVICE.some(listed)) {
+    const carried = sql`${bitOf('device-details')}::int
+      | case when d.nickname is not null or d.room is not null then ${bitOf('device-nicknames')}::int else 0 end
+      | case when d.ssid is not null then ${bitOf('wifi-ssids')}::int else 0 end
+      | case when d.ip is not null then ${bitOf('ip-addresses')}::int else 0 end`;
+    ctes.push(sql`visible as (
+      select hm.user_id, d.id as device_id, ${carried} | ${bitOf('device-credentials')}::int as bits
+      from pop p join home_members hm on hm.user_id = p.user_id join devices d on d.home_id = hm.home_id
+      where hm.role <> 'guest' and hm.joined_at <= ${to} and d.paired_at <= ${to}
+      union all
+      select ds.user_id, d.id as device_id, ${carried} as bits
+      from pop p join device_shares ds on ds.user_id = p.user_id join devices d on d.id = ds.device_id
+      where ds.shared_at <= ${to} and d.paired_at <= ${to})`);
+    ctes.push(sql`device_bits as (select device_id, bit_or(bits) as bits from visible group by device_id)`);
+    branches.push(sql`select user_id, bits from visible`);
+    for (const category of DEVICE.filter((c) => c !== 'event-history' && c !== 'ip-addresses')) {
+      if (listed(category)) {
+        records.push([
+          category,
+          sql`(select count(*) from device_bits where bits & ${bitOf(category)}::int <> 0)`,
+        ]);
+      }
+    }
+    if (listed('event-history')) {
+      // Probed once per visible device on the (device_id, occurred_at) index, or hashed, as the planner sees fit.
+      ctes.push(sql`event_devices as (
+        select b.device_id from device_bits b
+        where exists (select 1 from device_events e where e.device_id = b.device_id and e.occurred_at <= ${to}))`);
+      branches.push(sql`select v.user_id, ${bitOf('event-history')}::int as bits
+        from visible v join event_devices ed on ed.device_id = v.device_id`);
+      records.push([
+        'event-history',
+        sql`(select count(*) from event_devices ed join device_events e on e.device_id = ed.device_id
+          where e.occurred_at <= ${to})`,
+      ]);
+    }
+  }
+
+  if (listed('ip-addresses')) {
+    records.push([
+      'ip-addresses',
+      sql`((select count(*) from sess where has_ip)
+        + (select count(*) from device_bits where bits & ${bitOf('ip-addresses')}::int <> 0))`,
+    ]);
+  }
+
+  if (listed('body-metrics')) {
+    ctes.push(sql`profiles as (
+      select b.id, p.user_id
+      from pop p join body_profiles b on coalesce(b.user_id, b.created_by) = p.user_id
+      where b.created_at <= ${to})`);
+    branches.push(sql`select user_id, ${bitOf('body-metrics')}::int as bits from profiles`);
+    records.push([
+      'body-metrics',
+      sql`((select count(*) from profiles) + (select count(*) from profiles b
+        join scale_readings r on r.profile_id = b.id where r.measured_at <= ${to}))`,
+    ]);
+  }
+
+  if (listed('integration-tokens')) {
+    ctes.push(sql`grants as (
+      select g.user_id from pop p join integration_grants g on g.user_id = p.user_id
+      where g.created_at <= ${to} and (g.revoked_at is null or g.revoked_at >= ${from}))`);
+    branches.push(sql`select user_id, ${bitOf('integration-tokens')}::int as bits from grants`);
+    records.push(['integration-tokens', sql`(select count(*) from grants)`]);
+  }
+
+  if (listed('phone')) records.push(['phone', sql`0`]);
+
+  const rows =
+    branches.length > 0
+      ? sql.join(branches, sql` union all `)
+      : sql`select null::uuid as user_id, 0 as bits where false`;
+  ctes.push(sql`affected as (
+    select user_id, bit_or(bits) & ${mask}::int as categories from (${rows}) r
+    group by user_id having bit_or(bits) & ${mask}::int <> 0)`);
+  return { ctes, records };
+}
+
+function recordColumns(records: Plan['records']): RawBuilder<unknown> {
+  if (records.length === 0) return sql`0 as no_records`;
+  return sql.join(
+    records.map(([category, count]) => sql`(${count})::int8 as ${column('records', category)}`),
+    sql`, `,
+  );
+}
+
+/** Reads one count per category from a row whose columns are named by `column`. */
+function countsOf(row: Record<string, unknown>, prefix: Prefix, categories: readonly DataCategory[]) {
+  const counts: Partial<Record<DataCategory, number>> = {};
+  for (const category of categories) counts[category] = Number(row[columnName(prefix, category)] ?? 0);
+  return counts;
+}
+
+function categoryColumns(categories: readonly DataCategory[]): RawBuilder<unknown> {
+  if (categories.length === 0) return sql`0 as no_people`;
+  return sql.join(
+    categories.map(
+      (category) =>
+        sql`coalesce(sum((categories >> ${CATEGORIES[category].bit}::int) & 1), 0)::int8 as ${column('people', category)}`,
+    ),
+    sql`, `,
+  );
+}
+
+/** Listed categories once each, in catalogue order, so summaries do not depend on how they were listed. */
+function listedCategories(spec: ResolverSpec): DataCategory[] {
+  return categoriesOf(maskOf(spec.categories));
+}
+
+/** Resolves an incident's affected set from the personal data Hearth held during its exposure window. */
+export class AffectedSetResolver {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Computes the affected people and stores them as the incident's snapshot in incident_affected (replacing an
+   * earlier snapshot of that incident, in one transaction), and writes affected_count, category_counts,
+   * record_counts, resolved_at on the incidents row. Deterministic: the same data gives the same snapshot.
+   */
+  async resolve(incidentId: string, spec: ResolverSpec): Promise<AffectedSummary> {
+    const categories = listedCategories(spec);
+    const { ctes, records } = plan(spec);
+    return this.db.transaction().execute(async (trx) => {
+      // Serialises concurrent resolves of one incident, which would otherwise collide on the snapshot's key.
+      const incident = await sql`select id from incidents where id = ${incidentId} for update`.execute(trx);
+      if (incident.rows.length === 0) throw new Error(`There is no incident ${incidentId}`);
+      await trx.deleteFrom('incident_affected').where('incident_id', '=', incidentId).execute();
+      // The snapshot and the record counts in one statement, so the population and the visible devices are
+      // computed once. The insert is ordered so the primary key index grows at its right edge.
+      const written = await sql<Record<string, unknown>>`
+        with ${sql.join(ctes, sql`, `)},
+        snapshot as (
+          insert into incident_affected (incident_id, user_id, categories)
+          select ${incidentId}, user_id, categories from affected order by user_id
+          returning 1)
+        select (select count(*) from snapshot)::int8 as affected, ${recordColumns(records)}
+      `.execute(trx);
+      const row = written.rows[0] ?? {};
+      const counted = await sql<Record<string, unknown>>`
+        select ${categoryColumns(categories)} from incident_affected where incident_id = ${incidentId}
+      `.execute(trx);
+      const summary: AffectedSummary = {
+        affected: Number(row.affected ?? 0),
+        categoryCounts: countsOf(counted.rows[0] ?? {}, 'people', categories),
+        recordCounts: countsOf(row, 'records', categories),
+      };
+      await trx
+        .updateTable('incidents')
+        .set({
+          affected_count: summary.affected,
+          category_counts: JSON.stringify(summary.categoryCounts),
+          record_counts: JSON.stringify(summary.recordCounts),
+          resolved_at: new Date(),
+        })
+        .where('id', '=', incidentId)
+        .execute();
+      return summary;
+    });
+  }
+
+  /** The same computation without writing anything (for drills), plus up to `sample` affected people (lowest user ids) with their categories. */
+  async preview(spec: ResolverSpec, sample = DEFAULT_SAMPLE): Promise<AffectedPreview> {
+    const categories = listedCategories(spec);
+    const { ctes, records } = plan(spec);
+    const limit = Math.max(0, Math.floor(sample));
+    const result = await sql<Record<string, unknown>>`
+      with ${sql.join(ctes, sql`, `)},
+      people as (select count(*)::int8 as affected, ${categoryColumns(categories)} from affected),
+      lowest as (select user_id, categories from affected order by user_id limit ${limit})
+      select p.*, r.*, (select coalesce(json_agg(json_build_array(f.user_id, f.categories)
+          order by f.user_id), '[]'::json)::text from lowest f) as sample
+      from people p, (select ${recordColumns(records)}) r
+    `.execute(this.db);
+    const row = result.rows[0] ?? {};
+    return {
+      affected: Number(row.affected ?? 0),
+      categoryCounts: countsOf(row, 'people', categories),
+      recordCounts: countsOf(row, 'records', categories),
+      sample: (JSON.parse(String(row.sample ?? '[]')) as Array<[string, number]>).map(([userId, mask]) => ({
+        userId,
+        categories: categoriesOf(mask),
+      })),
+    };
+  }
+}

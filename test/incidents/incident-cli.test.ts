@@ -1,0 +1,155 @@
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServices, type Services } from '../../src/app.js';
+import { FileKeyProvider } from '../../src/crypto/key-provider.js';
+import { createLogger } from '../../src/log.js';
+import { openDatabase } from '../../src/store/database.js';
+import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir, spawnHearth } from '../cli/harness.js';
+import { createUser } from '../helpers/accounts.js';
+import { testDatabaseKind } from '../helpers/database.js';
+import { createTestOperator } from '../helpers/operators.js';
+import { testConfig } from '../helpers/services.js';
+
+const PEOPLE = 30;
+
+const declaration = [
+  '--title',
+  'Backup bucket readable',
+  '--description',
+  'A nightly backup was readable from the internet for three days.',
+  '--from',
+  '2026-01-01T00:00:00Z',
+  '--to',
+  '2099-01-01T00:00:00Z',
+  '--store',
+  'backups',
+];
+
+/** Bad input to `hearth incident` is refused before anything runs, with the flag named. */
+describe.runIf(testDatabaseKind === 'pglite')('hearth incident: bad input', () => {
+  afterAll(cleanUp);
+
+  it('names an unknown category, a backwards window and a missing scope, and exits 2', async () => {
+    const env = { HEARTH_DATA_DIR: await makeTempDir('incident-usage') };
+    const unknown = await hearth(
+      ['incident', 'declare', ...declaration, '--category', 'name,shoe-size', '--everyone'],
+      env,
+    );
+    expect(unknown.code).toBe(2);
+    expect(errorLines(unknown)[0]).toMatch(/Unknown data category shoe-size; choose from name, email/);
+
+    const backwards = await hearth(
+      [
+        'incident',
+        'drill',
+        ...declaration.slice(0, 4),
+        '--from',
+        '2026-03-02T00:00:00Z',
+        '--to',
+        '2026-03-01T00:00:00Z',
+        '--store',
+        'logs',
+        '--category',
+        'email',
+        '--everyone',
+      ],
+      env,
+    );
+    expect(backwards.code).toBe(2);
+    expect(errorLines(backwards)).toEqual([
+      'hearth: Invalid value for --to: the exposure window ends before it starts',
+    ]);
+
+    const noScope = await hearth(['incident', 'declare', ...declaration, '--category', 'email'], env);
+    expect(noScope.code).toBe(2);
+    expect(errorLines(noScope)[0]).toMatch(/Give exactly one scope/);
+
+    const help = await hearth(['incident', 'respond', '--help'], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--rotate-device-credentials');
+  });
+});
+
+/**
+ * On PostgreSQL the CLI works on the database directly. A notify run killed with SIGKILL part-way and run
+ * again mails every affected person exactly once.
+ */
+describe.runIf(testDatabaseKind === 'postgres')('hearth incident notify killed part-way (PostgreSQL)', () => {
+  let services: Services;
+  let env: Record<string, string>;
+  let dropSchema: () => Promise<void>;
+  let incidentId: string;
+
+  beforeAll(async () => {
+    const dir = await makeTempDir('incident-kill');
+    const keyFile = path.join(dir, 'keys', 'master.key');
+    const schema = await createEmptySchema();
+    dropSchema = schema.drop;
+    env = { HEARTH_DATA_DIR: dir, HEARTH_KEY_FILE: keyFile, DATABASE_URL: schema.url };
+    const database = await openDatabase({ kind: 'postgres', url: schema.url });
+    services = await buildServices(testConfig({ HEARTH_DATA_DIR: dir }), {
+      database,
+      keyProvider: new FileKeyProvider(keyFile),
+      logger: createLogger('silent'),
+    });
+    for (let i = 0; i < PEOPLE; i++) await createUser(services, { name: `Person ${i}` });
+    const responder = await createTestOperator(services, 'responder');
+    env.HEARTH_OPERATOR_TOKEN = responder.token;
+    const incident = await services.incidents.declare(
+      {
+        title: 'Backup bucket readable',
+        description: 'A nightly backup was readable from the internet for three days.',
+        detectedAt: new Date(),
+        windowFrom: new Date(Date.now() - 3_600_000),
+        windowTo: new Date(Date.now() + 3_600_000),
+        stores: ['backups'],
+        categories: ['name', 'email'],
+        scope: { kind: 'everyone' },
+      },
+      responder.principal,
+    );
+    incidentId = incident.id;
+    await services.incidents.resolve(incidentId, responder.principal);
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await services?.close();
+    await dropSchema?.();
+  });
+
+  const notices = async () =>
+    services.database.db
+      .selectFrom('mail_outbox')
+      .select('idempotency_key')
+      .where('template', '=', 'incident-notice')
+      .execute();
+
+  it('mails each person exactly once after a kill -9 and a re-run', async () => {
+    const unknown = await hearth(['incident', 'show', crypto.randomUUID()], env);
+    expect(unknown.code).toBe(2);
+    expect(errorLines(unknown)).toEqual(['hearth: There is no incident with that id.']);
+
+    const first = spawnHearth(['incident', 'notify', incidentId, '--rate', '5'], env);
+    const deadline = Date.now() + 30_000;
+    while ((await notices()).length < 3 && Date.now() < deadline) await sleep(20);
+    first.child.kill('SIGKILL');
+    expect((await first.exited).signal).toBe('SIGKILL');
+    const halfway = (await notices()).length;
+    expect(halfway).toBeGreaterThan(0);
+    expect(halfway).toBeLessThan(PEOPLE);
+
+    const second = await hearth(['incident', 'notify', incidentId, '--rate', '1000', '--json'], env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, notices: { pending: 0, queued: PEOPLE } });
+
+    const keys = (await notices()).map((row) => row.idempotency_key);
+    expect(keys).toHaveLength(PEOPLE);
+    const people = new Set(keys.map((key) => key.split(':')[2]));
+    expect(people.size).toBe(PEOPLE);
+
+    const report = await hearth(['incident', 'report', incidentId, '--format', 'markdown'], env);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toContain('72');
+  });
+});
