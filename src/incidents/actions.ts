@@ -1,4 +1,4 @@
-import { sql, type UpdateObject } from 'kysely';
+import { type Selectable, sql, type UpdateObject } from 'kysely';
 import type { SessionService } from '../accounts/sessions.js';
 import type { AuditLog } from '../audit/log.js';
 import type { DeviceCredentialRotation, RotationTarget } from '../devices/credential-rotation.js';
@@ -39,15 +39,7 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-type Row = {
-  [K in keyof IncidentActionsTable]: IncidentActionsTable[K] extends import('kysely').ColumnType<
-    infer S,
-    unknown,
-    unknown
-  >
-    ? S
-    : IncidentActionsTable[K];
-};
+type Row = Selectable<IncidentActionsTable>;
 
 /** What one batch did, and what must wait for its commit (telling the broker, providers, caches). */
 interface Applied {

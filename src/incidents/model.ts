@@ -10,13 +10,6 @@ export type IncidentScope =
   /** The user ids are kept in incident_scope_users; `count` is how many were listed. */
   | { kind: 'listed'; count: number };
 
-/** The scope as the resolver runs it: listed ids inline. */
-export type ResolverScope =
-  | { kind: 'everyone' }
-  | { kind: 'created-before'; before: Date }
-  | { kind: 'device-owners'; model: DeviceModel }
-  | { kind: 'listed'; userIds: string[] };
-
 /** What an operator declares. Listed customers are given as ids or e-mail addresses. */
 export interface IncidentInput {
   title: string;
@@ -32,6 +25,11 @@ export interface IncidentInput {
     | { kind: 'device-owners'; model: DeviceModel }
     | { kind: 'listed'; users: string[] };
 }
+
+/** The scope as the resolver runs it: listed customers as ids, inline. */
+export type ResolverScope =
+  | Exclude<IncidentInput['scope'], { kind: 'listed' }>
+  | { kind: 'listed'; userIds: string[] };
 
 export interface Incident {
   id: string;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RenderedMail } from '../mail/templates.js';
+import { escapeHtml, type RenderedMail } from '../mail/templates.js';
 import { CATEGORIES, type DataCategory } from './categories.js';
 import type { ActionProgress, ResponseActionName } from './model.js';
 
@@ -258,16 +258,4 @@ function fillHtml(line: string, vars: NoticeVars): string {
     last = match.index + match[0].length;
   }
   return html + escapeHtml(line.slice(last));
-}
-
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (char) => HTML_ESCAPES[char] as string);
 }

@@ -21,6 +21,7 @@ import type {
   ResponseActionName,
   TimelineEntry,
 } from './model.js';
+import { noticeMeasures } from './notice-template.js';
 import type { IncidentNotices } from './notices.js';
 import { buildRegulatorReport, type RegulatorReport } from './report.js';
 import type { AffectedSetResolver, ResolverSpec } from './resolver.js';
@@ -456,8 +457,7 @@ export class IncidentService {
 
   /** What the notices say under "What We Are Doing": the response actions that have finished. */
   private async measuresOf(id: string): Promise<string[]> {
-    const actions = await this.deps.actions.list(id);
-    return actions.filter((action) => action.status === 'done').map((action) => MEASURE_WORDS[action.action]);
+    return noticeMeasures(await this.deps.actions.list(id));
   }
 
   private async noticesStarted(id: string): Promise<boolean> {
@@ -495,15 +495,6 @@ export class IncidentService {
     });
   }
 }
-
-const MEASURE_WORDS: Record<ResponseActionName, string> = {
-  'end-sessions': 'We signed you out of Hearth on every device.',
-  'force-reset': 'We will ask you to choose a new password the next time you sign in.',
-  'revoke-integrations':
-    'We disconnected Alexa, Google Home and IFTTT from your account; link them again when you are ready.',
-  'rotate-device-credentials': 'We replaced the credentials your devices use to connect to Hearth.',
-  'rotate-kek': 'We replaced the master key that protects the encryption keys of your data.',
-};
 
 function resolverScope(scope: IncidentScope, listedUserIds: string[]): ResolverScope {
   switch (scope.kind) {

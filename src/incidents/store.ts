@@ -1,18 +1,10 @@
-import { sql } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import type { IncidentsTable } from '../store/types.js';
 import type { DataCategory } from './categories.js';
 import type { Incident, IncidentScope, TimelineEntry } from './model.js';
 
-type IncidentRow = {
-  [K in keyof IncidentsTable]: IncidentsTable[K] extends import('kysely').ColumnType<
-    infer S,
-    unknown,
-    unknown
-  >
-    ? S
-    : IncidentsTable[K];
-};
+type IncidentRow = Selectable<IncidentsTable>;
 
 function toIncident(row: IncidentRow): Incident {
   return {

@@ -5,10 +5,12 @@ import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceTopic } from '../../src/devices/topics.js';
+import { DATA_CATEGORY_IDS } from '../../src/incidents/categories.js';
 import { createLogger } from '../../src/log.js';
 import { type SignedInUser, signUpAndLogIn, tokenIn } from '../helpers/accounts.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { queuedMail } from '../helpers/mail.js';
+import { createTestOperator } from '../helpers/operators.js';
 import { buildTestHttp, type TestHttp } from '../http/build.js';
 
 const run = promisify(execFile);
@@ -172,6 +174,32 @@ describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
       })
       .toBe(1);
     await sleep(100);
+
+    // A breach response over the same people: the snapshot, the notices (their names, their categories)
+    // and the operator's own address must be no more readable than the data they are about.
+    const responder = await createTestOperator(http.services, 'responder');
+    personal(responder.email);
+    const incident = await http.services.incidents.declare(
+      {
+        title: 'Leak test incident',
+        description: 'Every category, every customer, to put every kind of notice through the outbox.',
+        detectedAt: new Date(),
+        windowFrom: new Date(Date.now() - 3_600_000),
+        windowTo: new Date(Date.now() + 3_600_000),
+        stores: ['backups'],
+        categories: [...DATA_CATEGORY_IDS],
+        scope: { kind: 'everyone' },
+      },
+      responder.principal,
+    );
+    const resolved = await http.services.incidents.resolve(incident.id, responder.principal);
+    expect(resolved.categoryCounts['body-metrics']).toBeGreaterThan(0);
+    await http.services.incidents.respond(incident.id, [{ action: 'end-sessions' }], responder.principal);
+    const notified = await http.services.incidents.notify(incident.id, responder.principal, {
+      ratePerSecond: 1000,
+    });
+    expect(notified.queued).toBe(resolved.affected);
+    await http.services.incidents.report(incident.id, responder.principal);
 
     const database = http.services.database as { schema?: string; url?: string };
     const dumpUrl = new URL(database.url as string);
