@@ -7,6 +7,8 @@ import type { Keyring } from './keyring.js';
 
 export const DEK_BYTES = 32;
 const CURRENT_DEK_VERSION = 1;
+/** Subjects per query of `keysFor`. */
+const KEYS_PER_QUERY = 1000;
 
 /** Subjects the system itself owns (blind-index and audit roots); they can never be destroyed. */
 export const SYSTEM_SUBJECT_PREFIX = 'system:';
@@ -65,6 +67,40 @@ export class KeyVault {
     const key = await this.load(subject, version);
     if (!key) throw new SealedFieldError('No data key exists for this value', 'missing-key');
     return key;
+  }
+
+  /**
+   * The keys of many subjects at one DEK version, with one query for those not cached (a batch of users
+   * opened together). A subject whose key was erased or never existed is absent from the result; `keyFor`
+   * says which.
+   */
+  async keysFor(subjects: Iterable<string>, version: number): Promise<Map<string, Buffer>> {
+    const keys = new Map<string, Buffer>();
+    const uncached: string[] = [];
+    for (const subject of new Set(subjects)) {
+      assertSubject(subject);
+      const cached = this.cache.get(cacheId(subject, version));
+      if (cached) keys.set(subject, cached);
+      else uncached.push(subject);
+    }
+    for (let from = 0; from < uncached.length; from += KEYS_PER_QUERY) {
+      const rows = await this.db
+        .selectFrom('key_vault')
+        .select(['subject', 'kek_version', 'wrapped_dek'])
+        .where('subject', 'in', uncached.slice(from, from + KEYS_PER_QUERY))
+        .where('dek_version', '=', version)
+        .where('wrapped_dek', 'is not', null)
+        .execute();
+      for (const row of rows) {
+        const key = await this.keyring.unwrap(row.wrapped_dek as Buffer, row.kek_version as number, {
+          subject: row.subject,
+          dekVersion: version,
+        });
+        this.cache.set(cacheId(row.subject, version), key);
+        keys.set(row.subject, key);
+      }
+    }
+    return keys;
   }
 
   private async load(subject: string, version: number): Promise<Buffer | null> {

@@ -74,7 +74,7 @@ export interface IncidentServiceOptions {
  * Per-person throughput on PostgreSQL, two cores, measured by `npm run bench -- incidents`; the drill's time
  * estimate scales them to the affected count. Conservative round figures, not a promise.
  */
-const THROUGHPUT_PER_SECOND = { resolve: 40_000, endSessions: 40_000, queueNotices: 100_000 };
+const THROUGHPUT_PER_SECOND = { resolve: 30_000, endSessions: 10_000, queueNotices: 100_000 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

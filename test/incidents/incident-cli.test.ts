@@ -5,10 +5,19 @@ import { buildServices, type Services } from '../../src/app.js';
 import { FileKeyProvider } from '../../src/crypto/key-provider.js';
 import { createLogger } from '../../src/log.js';
 import { openDatabase } from '../../src/store/database.js';
-import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir, spawnHearth } from '../cli/harness.js';
-import { createUser } from '../helpers/accounts.js';
+import {
+  cleanUp,
+  createEmptySchema,
+  errorLines,
+  freePort,
+  hearth,
+  makeTempDir,
+  seedPgliteDataDir,
+  spawnHearth,
+} from '../cli/harness.js';
+import { createUser, TEST_PASSWORD } from '../helpers/accounts.js';
 import { testDatabaseKind } from '../helpers/database.js';
-import { createTestOperator } from '../helpers/operators.js';
+import { createTestOperator, totpCode } from '../helpers/operators.js';
 import { testConfig } from '../helpers/services.js';
 
 const PEOPLE = 30;
@@ -141,6 +150,8 @@ describe.runIf(testDatabaseKind === 'postgres')('hearth incident notify killed p
 
     const second = await hearth(['incident', 'notify', incidentId, '--rate', '1000', '--json'], env);
     expect(second.code, second.stderr).toBe(0);
+    // Not a terminal, so the progress bar arrives as lines; the last one says all are handed over.
+    expect(second.stderr).toMatch(new RegExp(`^notices \\[#{30}\\] 100% \\d+/\\d+$`, 'm'));
     expect(JSON.parse(second.stdout)).toMatchObject({ ok: true, notices: { pending: 0, queued: PEOPLE } });
 
     const keys = (await notices()).map((row) => row.idempotency_key);
@@ -148,8 +159,95 @@ describe.runIf(testDatabaseKind === 'postgres')('hearth incident notify killed p
     const people = new Set(keys.map((key) => key.split(':')[2]));
     expect(people.size).toBe(PEOPLE);
 
+    const incidentsBefore = await services.database.db.selectFrom('incidents').select('id').execute();
+    const drill = await hearth(
+      ['incident', 'drill', ...declaration, '--category', 'name,email,body-metrics', '--everyone', '--json'],
+      env,
+    );
+    expect(drill.code, drill.stderr).toBe(0);
+    expect(JSON.parse(drill.stdout)).toMatchObject({
+      ok: true,
+      affected: PEOPLE,
+      categoryCounts: { name: PEOPLE, email: PEOPLE, 'body-metrics': 0 },
+    });
+    expect(await services.database.db.selectFrom('incidents').select('id').execute()).toEqual(
+      incidentsBefore,
+    );
+
     const report = await hearth(['incident', 'report', incidentId, '--format', 'markdown'], env);
     expect(report.code, report.stderr).toBe(0);
     expect(report.stdout).toContain('72');
+  });
+});
+
+/**
+ * With the embedded database, `hearth incident` runs inside a running `hearth serve` over its control socket,
+ * progress included.
+ */
+describe.runIf(testDatabaseKind === 'pglite')('hearth incident beside a running service (PGlite)', () => {
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    const dataDir = await makeTempDir('incident-serve');
+    await seedPgliteDataDir(dataDir);
+    env = { HEARTH_DATA_DIR: dataDir, PORT: String(await freePort()) };
+  });
+  afterAll(cleanUp);
+
+  it('declares, resolves, responds and notifies through the service', async () => {
+    const service = spawnHearth(['serve'], env);
+    await service.waitFor('stdout', /^Hearth listening on/m);
+    const signUp = await fetch(`http://127.0.0.1:${env.PORT}/v1/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'ada@example.test', password: TEST_PASSWORD, name: 'Ada' }),
+    });
+    expect(signUp.status).toBeLessThan(300);
+
+    const added = await hearth(
+      ['operators', 'add', '--email', 'ops@example.test', '--role', 'admin', '--json'],
+      env,
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const operator = JSON.parse(added.stdout) as { password: string; totpSecret: string };
+    const login = await hearth(
+      [
+        'operators',
+        'login',
+        '--email',
+        'ops@example.test',
+        '--code',
+        totpCode(operator.totpSecret),
+        '--json',
+      ],
+      { ...env, HEARTH_OPERATOR_PASSWORD: operator.password },
+    );
+    expect(login.code, login.stderr).toBe(0);
+    const session = { ...env, HEARTH_OPERATOR_TOKEN: (JSON.parse(login.stdout) as { token: string }).token };
+
+    const declared = await hearth(
+      ['incident', 'declare', ...declaration, '--category', 'name,email', '--everyone', '--json'],
+      session,
+    );
+    expect(declared.code, declared.stderr).toBe(0);
+    expect(declared.stderr).toMatch(/via the running service/);
+    const id = (JSON.parse(declared.stdout) as { incident: { id: string } }).incident.id;
+
+    const resolved = await hearth(['incident', 'resolve', id], session);
+    expect(resolved.code, resolved.stderr).toBe(0);
+    expect(resolved.stdout).toMatch(/^Affected: 1 people$/m);
+
+    const responded = await hearth(['incident', 'respond', id, '--end-sessions', '--force-reset'], session);
+    expect(responded.code, responded.stderr).toBe(0);
+    expect(responded.stderr).toMatch(/^end-sessions \[#{30}\] 100% 1\/1$/m);
+    expect(responded.stdout).toMatch(/^force-reset\s+done\s+1\/1$/m);
+
+    const notified = await hearth(['incident', 'notify', id], session);
+    expect(notified.code, notified.stderr).toBe(0);
+    const shown = await hearth(['incident', 'show', id, '--json'], session);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      incident: { status: 'notifying', affectedCount: 1 },
+      notices: { pending: 0 },
+    });
   });
 });
