@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
 import type { BlindIndex } from '../crypto/blind-index.js';
 import { normalise } from '../crypto/blind-index.js';
+import { SealedFieldError } from '../crypto/errors.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
 import type { Db } from '../store/database.js';
+import type { UsersTable } from '../store/types.js';
 
 /**
  * The users table. Sealed under `user:<id>`: `name`, `email`. Blind index: `email_index` (the only way to
@@ -36,6 +39,28 @@ export function emailTaken(): DomainError {
 }
 
 const field = (column: 'name' | 'email', userId: string) => ({ table: 'users', column, rowId: userId });
+
+/** Ids per query of `getManyById`. */
+const USERS_PER_QUERY = 1000;
+
+type UserRow = Selectable<UsersTable>;
+
+const isErased = (error: unknown) => error instanceof SealedFieldError && error.reason === 'erased';
+
+function userOf(row: UserRow, name: string, email: string): User {
+  return {
+    id: row.id,
+    name,
+    email,
+    emailVerifiedAt: row.email_verified_at,
+    createdAt: row.created_at,
+    securityEpoch: row.security_epoch,
+    passwordHash: row.password_hash,
+    passwordResetRequired: row.password_reset_required,
+    passwordChangedAt: row.password_changed_at,
+    totpEnabled: row.totp_enabled_at !== null,
+  };
+}
 
 export class UserStore {
   constructor(
@@ -102,18 +127,53 @@ export class UserStore {
       this.sealer.openString(subject, field('name', id), Buffer.from(row.name)),
       this.sealer.openString(subject, field('email', id), Buffer.from(row.email)),
     ]);
-    return {
-      id: row.id,
-      name,
-      email,
-      emailVerifiedAt: row.email_verified_at,
-      createdAt: row.created_at,
-      securityEpoch: row.security_epoch,
-      passwordHash: row.password_hash,
-      passwordResetRequired: row.password_reset_required,
-      passwordChangedAt: row.password_changed_at,
-      totpEnabled: row.totp_enabled_at !== null,
-    };
+    return userOf(row, name, email);
+  }
+
+  /**
+   * Many users at once: one query per thousand ids, and their keys fetched together. Ids without a user
+   * are absent from the map. A user whose key was erased (an account being deleted) makes it throw the
+   * SealedFieldError `erased`, as `getById` does, unless `erased: 'omit'` leaves them out.
+   */
+  async getManyById(
+    ids: readonly string[],
+    options: { erased?: 'throw' | 'omit' } = {},
+  ): Promise<Map<string, User>> {
+    const users = new Map<string, User>();
+    const unique = [...new Set(ids)];
+    for (let from = 0; from < unique.length; from += USERS_PER_QUERY) {
+      const rows = await this.db
+        .selectFrom('users')
+        .selectAll()
+        .where('id', 'in', unique.slice(from, from + USERS_PER_QUERY))
+        .execute();
+      const sealed = (row: UserRow) => [
+        { subject: userSubject(row.id), field: field('name', row.id), sealed: Buffer.from(row.name) },
+        { subject: userSubject(row.id), field: field('email', row.id), sealed: Buffer.from(row.email) },
+      ];
+      let opened: string[] | null = null;
+      try {
+        opened = await this.sealer.openStringMany(rows.flatMap(sealed));
+      } catch (error) {
+        if (!isErased(error)) throw error;
+      }
+      if (opened) {
+        rows.forEach((row, i) => {
+          users.set(row.id, userOf(row, opened[2 * i] as string, opened[2 * i + 1] as string));
+        });
+        continue;
+      }
+      // Someone in this batch is being erased: open one by one to tell who.
+      for (const row of rows) {
+        try {
+          const [name, email] = await this.sealer.openStringMany(sealed(row));
+          users.set(row.id, userOf(row, name as string, email as string));
+        } catch (error) {
+          if (!(isErased(error) && options.erased === 'omit')) throw error;
+        }
+      }
+    }
+    return users;
   }
 
   /** What a login or a guard needs, without opening sealed fields. */

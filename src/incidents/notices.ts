@@ -236,9 +236,14 @@ export class IncidentNotices {
     from: 'pending' | 'queued',
   ): Promise<{ queued: number; skipped: number }> {
     const template = this.deps.template();
+    const users = await this.deps.users.getManyById(
+      batch.map((notice) => notice.userId),
+      // A person whose key is already shredded is being erased: as gone as one without an account.
+      { erased: 'omit' },
+    );
     const prepared = await Promise.all(
       batch.map(async (notice): Promise<Handed> => {
-        const user = await this.openUser(notice.userId);
+        const user = users.get(notice.userId);
         if (!user) return { userId: notice.userId, skip: true };
         const attempt = from === 'pending' ? notice.attempt : notice.attempt + 1;
         const categories = categoriesOf(notice.categories);
@@ -252,6 +257,7 @@ export class IncidentNotices {
         return { userId: notice.userId, attempt, mail };
       }),
     );
+    users.clear();
     const readAttempt = new Map(batch.map((notice) => [notice.userId, notice.attempt]));
     const skips = prepared.filter((item) => 'skip' in item).map((item) => item.userId);
     const mails = prepared.filter((item): item is Prepared => !('skip' in item));
@@ -268,14 +274,15 @@ export class IncidentNotices {
         skipped = Number(result.numUpdatedRows);
       }
       if (mails.length === 0) return { queued: 0, skipped };
-      const rows = [];
-      for (const item of mails) {
-        // A message already under the key (a run that crashed, or one racing us) is the person's notice.
-        const { id } = await this.deps.outbox.enqueuePrepared(item.mail, trx);
-        rows.push(
-          sql`(${item.userId}::uuid, ${id}::uuid, ${item.attempt}::int, ${readAttempt.get(item.userId)}::int)`,
-        );
-      }
+      // A message already under a key (a run that crashed, or one racing us) is that person's notice.
+      const enqueued = await this.deps.outbox.enqueuePreparedMany(
+        mails.map((item) => item.mail),
+        trx,
+      );
+      const rows = mails.map(
+        (item, i) =>
+          sql`(${item.userId}::uuid, ${enqueued[i]?.id}::uuid, ${item.attempt}::int, ${readAttempt.get(item.userId)}::int)`,
+      );
       const result = await sql`
         update incident_notices n
         set status = 'queued', mail_id = v.mail_id, attempt = v.attempt, queued_at = ${this.clock()}
@@ -284,16 +291,6 @@ export class IncidentNotices {
           and n.status = ${from} and n.attempt = v.read_attempt`.execute(trx);
       return { queued: Number(result.numAffectedRows ?? 0n), skipped };
     });
-  }
-
-  /** The person, or null when their account is gone or being erased (its key already shredded). */
-  private async openUser(userId: string): Promise<{ name: string; email: string } | null> {
-    try {
-      return (await this.deps.users.getById(userId)) ?? null;
-    } catch (error) {
-      if (error instanceof SealedFieldError && error.reason === 'erased') return null;
-      throw error;
-    }
   }
 
   private render(incident: Incident, name: string, categories: readonly DataCategory[], measures: string[]) {

@@ -163,6 +163,16 @@ export class IncidentService {
         'Notices were already queued from this snapshot; it can no longer change.',
       );
     }
+    // Actions over the affected people ran on this snapshot; a new one would leave some people untreated.
+    const perPerson = (await this.deps.actions.list(id)).filter(
+      (action) => action.action !== 'rotate-kek' && action.params.scope !== 'everyone',
+    );
+    if (perPerson.length > 0) {
+      throw new DomainError(
+        'conflict',
+        `Response actions (${perPerson.map((action) => action.action).join(', ')}) already ran on this snapshot; it can no longer change.`,
+      );
+    }
     const started = this.clock().getTime();
     const summary = await this.deps.resolver.resolve(id, await this.specOf(incident));
     await this.record(id, operator, 'resolved', `Affected set resolved: ${summary.affected} people`, {

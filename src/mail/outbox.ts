@@ -78,6 +78,8 @@ export interface MailStatusView {
 export const MAIL_SUBJECT_PREFIX = 'mail:';
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9:._-]{1,200}$/;
 const ADDRESS = /^[^\s@]+@[^\s@]+$/;
+/** Rows per statement of `enqueuePreparedMany`: 7 parameters each, well under PostgreSQL's 65,535. */
+const MESSAGES_PER_INSERT = 500;
 
 /** Where each sealed column of a message lives; bound into its ciphertext. */
 export function outboxField(column: 'recipient' | 'content', id: string): FieldRef {
@@ -190,7 +192,66 @@ export class Outbox {
     return { id: existing, created: false };
   }
 
-  /** Calls `listener` after each new message, so a worker can start at once instead of at its next poll. */
+  /**
+   * Inserts many prepared messages with one statement per few hundred, with `db` being the caller's
+   * transaction when there is one. Returns one result per message, in the order given: a key already used
+   * (by an earlier run, a racing caller, or an earlier message of `prepared`) gives that message's id and
+   * `created: false`, as `enqueuePrepared` does. Messages are ordered as given, also by `created_at`.
+   */
+  async enqueuePreparedMany(prepared: readonly PreparedMail[], db: Db = this.db): Promise<EnqueuedMail[]> {
+    const now = this.clock();
+    const created = new Map<string, string>();
+    for (let from = 0; from < prepared.length; from += MESSAGES_PER_INSERT) {
+      const chunk = prepared.slice(from, from + MESSAGES_PER_INSERT);
+      const inserted = await db
+        .insertInto('mail_outbox')
+        .values(
+          chunk.map((mail, i) => ({
+            id: mail.id,
+            idempotency_key: mail.idempotencyKey,
+            template: mail.template,
+            seal_subject: mail.sealSubject,
+            recipient: mail.recipient,
+            content: mail.content,
+            status: 'queued' as const,
+            next_attempt_at: now,
+            // The database's time, as enqueuePrepared, a microsecond apart: the order given, even if the
+            // clock does not move between the rows of one statement.
+            created_at: sql<Date>`clock_timestamp() + ${i}::int * interval '1 microsecond'`,
+          })),
+        )
+        .onConflict((conflict) => conflict.column('idempotency_key').doNothing())
+        .returning(['id', 'idempotency_key'])
+        .execute();
+      for (const row of inserted) created.set(row.idempotency_key, row.id);
+    }
+    const conflicting = [...new Set(prepared.map((mail) => mail.idempotencyKey))].filter(
+      (key) => !created.has(key),
+    );
+    const existing = new Map<string, string>();
+    for (let from = 0; from < conflicting.length; from += MESSAGES_PER_INSERT) {
+      const rows = await db
+        .selectFrom('mail_outbox')
+        .select(['id', 'idempotency_key'])
+        .where('idempotency_key', 'in', conflicting.slice(from, from + MESSAGES_PER_INSERT))
+        .execute();
+      for (const row of rows) existing.set(row.idempotency_key, row.id);
+    }
+    if (created.size > 0) for (const listener of this.listeners) listener();
+    return prepared.map((mail) => {
+      const id = created.get(mail.idempotencyKey);
+      // Only the message inserted under a key is created; a repeat of its key in `prepared` is not.
+      if (id === mail.id) return { id, created: true };
+      const earlier = id ?? existing.get(mail.idempotencyKey);
+      if (!earlier) throw new Error('An outbox message vanished while its idempotency key was in use');
+      return { id: earlier, created: false };
+    });
+  }
+
+  /**
+   * Calls `listener` after each new message (once per call of `enqueuePreparedMany`), so a worker can start
+   * at once instead of at its next poll.
+   */
   onEnqueued(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -253,6 +253,11 @@ describe('breach response over the operator API', () => {
     });
     await until(details, (d) => !d.working);
     expect(await epoch()).toBe(epochBefore);
+
+    // The snapshot those actions ran on can no longer change.
+    const resolveAgain = await admin('POST', `/v1/admin/incidents/${incidentId}/resolve`, responder);
+    expect(resolveAgain.statusCode).toBe(409);
+    expect(resolveAgain.body).toContain('end-sessions');
   });
 
   it('sends one notice per person, naming only their own data', async () => {
