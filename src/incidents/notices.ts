@@ -1,6 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
 import { type UserStore, userSubject } from '../accounts/user-store.js';
-import { SealedFieldError } from '../crypto/errors.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox, PreparedMail } from '../mail/outbox.js';
 import type { RenderedMail } from '../mail/templates.js';

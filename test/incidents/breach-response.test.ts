@@ -294,6 +294,19 @@ describe('breach response over the operator API', () => {
     const again = (await queuedMail(http.services)).filter((mail) => mail.template === 'incident-notice');
     expect(again).toHaveLength(3);
 
+    // Nothing failed, so nothing is sent again; a viewer may not ask.
+    expect((await admin('POST', `/v1/admin/incidents/${incidentId}/notices/resend`, viewer)).statusCode).toBe(
+      403,
+    );
+    const resend = await admin('POST', `/v1/admin/incidents/${incidentId}/notices/resend`, responder);
+    expect(resend.json()).toEqual({ resent: 0 });
+
+    const preview = await admin('POST', `/v1/admin/incidents/${incidentId}/notices/preview`, responder, {
+      userId: loner.id,
+    });
+    expect(preview.statusCode, preview.body).toBe(200);
+    expect((preview.json() as { text: string }).text).toContain(loner.name);
+
     const status = await admin('GET', `/v1/admin/incidents/${incidentId}/notices`, viewer);
     expect(status.statusCode, status.body).toBe(200);
     const listed = status.json() as { counts: Record<string, number>; items: unknown[] };
