@@ -107,7 +107,9 @@ export class Sealer {
    * subject (e.g. the names and addresses of a batch of users). Throws as `openString` would for the first
    * value that does not open, e.g. a SealedFieldError `erased` for a subject that was crypto-shredded.
    */
-  async openStringMany(values: readonly { subject: string; field: FieldRef; sealed: Buffer }[]): Promise<string[]> {
+  async openStringMany(
+    values: readonly { subject: string; field: FieldRef; sealed: Buffer }[],
+  ): Promise<string[]> {
     const versions = values.map(({ sealed }) => describeSealed(sealed).dekVersion);
     const keys = new Map<number, Map<string, Buffer>>();
     for (const version of new Set(versions)) {

@@ -38,7 +38,8 @@ export interface NoticeListItem {
 /** The outbox label of these messages, in its template column. */
 export const NOTICE_MAIL_TEMPLATE = 'incident-notice';
 const SAMPLE_NAME = 'Alex Example';
-const MAX_BATCH = 100;
+/** Notices per batch at most: one read of their users, one insert of their messages. */
+const MAX_BATCH = 500;
 
 /** The idempotency key of one person's notice: one outbox message per attempt, ever. */
 export function noticeKey(incidentId: string, userId: string, attempt: number): string {
@@ -140,7 +141,11 @@ export class IncidentNotices {
         .select(['n.user_id as userId', 'a.categories', 'n.attempt'])
         .where('n.incident_id', '=', incident.id)
         .where('n.status', '=', 'pending')
-        .$if(after !== undefined, (query) => query.where('n.user_id', '>', after as string))
+        // On both sides: PostgreSQL carries equalities across a join, not ranges, and without the bound
+        // on a.user_id a merge join reads the snapshot from its start for every batch.
+        .$if(after !== undefined, (query) =>
+          query.where('n.user_id', '>', after as string).where('a.user_id', '>', after as string),
+        )
         .orderBy('n.user_id')
         .limit(batchSize)
         .execute();
@@ -213,7 +218,11 @@ export class IncidentNotices {
         .where('n.incident_id', '=', incident.id)
         .where('n.status', '=', 'queued')
         .where('m.status', 'in', ['failed', 'cancelled'])
-        .$if(after !== undefined, (query) => query.where('n.user_id', '>', after as string))
+        // On both sides: PostgreSQL carries equalities across a join, not ranges, and without the bound
+        // on a.user_id a merge join reads the snapshot from its start for every batch.
+        .$if(after !== undefined, (query) =>
+          query.where('n.user_id', '>', after as string).where('a.user_id', '>', after as string),
+        )
         .orderBy('n.user_id')
         .limit(MAX_BATCH)
         .execute();

@@ -422,6 +422,33 @@ describe('incident notices', () => {
       expect((await queuedMail(services)).filter((m) => m.to === gone.email)).toHaveLength(0);
     });
 
+    it('skips a person being erased (their key already shredded) and mails the rest of the batch', async () => {
+      const list = await people(4);
+      const erased = list[2] as TestUser;
+      const incident = await declare(list.map((person) => [person, ACCOUNT]));
+      await notices.queue(incident.id);
+      await services.vault.destroy(userSubject(erased.id));
+      const counts = await notices.dispatch(incident, { ratePerSecond: FAST });
+      expect(counts).toEqual({ pending: 0, queued: 3, sent: 0, failed: 0, skipped: 1 });
+      const skipped = await notices.list(incident.id, { status: 'skipped', limit: 10 });
+      expect(skipped.items.map((item) => item.userId)).toEqual([erased.id]);
+      const keys = await outboxKeys(incident.id);
+      expect(keys).toEqual(
+        list
+          .filter((person) => person !== erased)
+          .map((person) => noticeKey(incident.id, person.id, 0))
+          .sort(),
+      );
+      const mail = await queuedMail(services);
+      for (const person of list.filter((p) => p !== erased)) {
+        const mine = mail.filter((m) => m.to === person.email);
+        expect(mine).toHaveLength(1);
+        expect(mine[0]?.text).toContain(`Dear ${person.name},`);
+        // Each message carries only its own person's name.
+        for (const other of list.filter((p) => p !== person)) expect(mine[0]?.text).not.toContain(other.name);
+      }
+    });
+
     it('pages through per-person statuses in user-id order', async () => {
       const list = await people(5);
       const incident = await declare(list.map((person) => [person, ACCOUNT]));

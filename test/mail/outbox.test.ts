@@ -116,6 +116,58 @@ describe('the mail outbox', () => {
     expect((await queuedMail(services)).map((message) => message.id)).toEqual([kept.id, alsoKept.id]);
   });
 
+  it('enqueues many in one go: conflicting keys give the existing ids, in the order given', async () => {
+    const { outbox } = services.mail;
+    const earlier = await outbox.enqueue(verify('many:b'));
+    const batch = [
+      await outbox.prepare(verify('many:a')),
+      await outbox.prepare(verify('many:b', { to: 'other@example.com' })),
+      await outbox.prepare(verify('many:c')),
+      // The same key twice in one call: one message, the first.
+      await outbox.prepare(verify('many:a', { to: 'other@example.com' })),
+    ];
+    let woken = 0;
+    const unsubscribe = outbox.onEnqueued(() => woken++);
+    const results = await services.database.db
+      .transaction()
+      .execute((trx) => outbox.enqueuePreparedMany(batch, trx));
+    unsubscribe();
+    expect(results).toEqual([
+      { id: batch[0]?.id, created: true },
+      { id: earlier.id, created: false },
+      { id: batch[2]?.id, created: true },
+      { id: batch[0]?.id, created: false },
+    ]);
+    expect(woken).toBe(1);
+    const mail = await queuedMail(services);
+    expect(mail.map((message) => message.id)).toEqual([earlier.id, batch[0]?.id, batch[2]?.id]);
+    expect(mail.map((message) => message.to)).toEqual([to, to, to]);
+
+    // A re-run inserts nothing and finds every message.
+    const again = await outbox.enqueuePreparedMany([
+      await outbox.prepare(verify('many:c')),
+      await outbox.prepare(verify('many:a')),
+    ]);
+    expect(again).toEqual([
+      { id: batch[2]?.id, created: false },
+      { id: batch[0]?.id, created: false },
+    ]);
+    expect(await outbox.enqueuePreparedMany([])).toEqual([]);
+    expect(await queuedMail(services)).toHaveLength(3);
+  });
+
+  it('enqueues many inside a caller transaction, and rolls back with it', async () => {
+    const { outbox } = services.mail;
+    const dropped = [await outbox.prepare(verify('gone:1')), await outbox.prepare(verify('gone:2'))];
+    await expect(
+      services.database.db.transaction().execute(async (trx) => {
+        await outbox.enqueuePreparedMany(dropped, trx);
+        throw new Error('the caller failed');
+      }),
+    ).rejects.toThrow('the caller failed');
+    expect(await queuedMail(services)).toEqual([]);
+  });
+
   it('refuses bad input before anything is stored, without quoting it', async () => {
     const { outbox } = services.mail;
     await expect(outbox.enqueue({ ...verify('x'), data: { name: 'Ada' } } as never)).rejects.toBeInstanceOf(
