@@ -62,6 +62,13 @@ interface Candidate {
 
 type Prepared = { userId: string; attempt: number; mail: PreparedMail };
 type Handed = Prepared | { userId: string; skip: true };
+interface PreparedBatch {
+  from: 'pending' | 'queued';
+  /** The attempt each notice had when read: the commit only moves notices still there. */
+  readAttempt: Map<string, number>;
+  skips: string[];
+  mails: Prepared[];
+}
 
 /**
  * Personal breach notices: one per person in an incident's affected-set snapshot, each naming only that
@@ -132,6 +139,15 @@ export class IncidentNotices {
     const started = performance.now();
     let handed = 0;
     let after: string | undefined;
+    let committing: Promise<{ queued: number; skipped: number }> | null = null;
+    const account = async (outcome: { queued: number; skipped: number }) => {
+      handed += outcome.queued;
+      done += outcome.queued + outcome.skipped;
+      options.onProgress?.(done, total);
+      // Pace on what reached the outbox: the average since the start stays at or below the rate.
+      const due = (handed / options.ratePerSecond) * 1000 - (performance.now() - started);
+      if (due > 0) await sleep(due, options.signal).catch(() => {});
+    };
     while (!options.signal?.aborted) {
       const batch = await this.db
         .selectFrom('incident_notices as n')
@@ -151,14 +167,20 @@ export class IncidentNotices {
         .execute();
       if (batch.length === 0) break;
       after = (batch.at(-1) as Candidate).userId;
-      const outcome = await this.hand(incident, batch, options.measures ?? [], 'pending');
-      handed += outcome.queued;
-      done += outcome.queued + outcome.skipped;
-      options.onProgress?.(done, total);
-      // Pace on what reached the outbox: the average since the start stays at or below the rate.
-      const due = (handed / options.ratePerSecond) * 1000 - (performance.now() - started);
-      if (due > 0) await sleep(due, options.signal);
+      // This batch is opened, rendered and sealed while the previous one commits: Node and the database
+      // work side by side. Batches never overlap (each starts after the last one's highest user id).
+      const prepared = await this.prepareBatch(incident, batch, options.measures ?? [], 'pending');
+      if (committing) await account(await committing);
+      // Stopped meanwhile: what was prepared is dropped unsent (sealed under the person's own key).
+      if (options.signal?.aborted) {
+        committing = null;
+        break;
+      }
+      committing = this.commitBatch(incident, prepared);
+      // Awaited on the next turn; marked handled now so a failure meanwhile is not an unhandled rejection.
+      committing.catch(() => {});
     }
+    if (committing) await account(await committing);
     return this.counts(incident.id);
   }
 
@@ -243,6 +265,16 @@ export class IncidentNotices {
     measures: string[],
     from: 'pending' | 'queued',
   ): Promise<{ queued: number; skipped: number }> {
+    return this.commitBatch(incident, await this.prepareBatch(incident, batch, measures, from));
+  }
+
+  /** Opens, renders and seals a batch: no transaction open, so the vault may query the database. */
+  private async prepareBatch(
+    incident: Incident,
+    batch: Candidate[],
+    measures: string[],
+    from: 'pending' | 'queued',
+  ): Promise<PreparedBatch> {
     const template = this.deps.template();
     const users = await this.deps.users.getManyById(
       batch.map((notice) => notice.userId),
@@ -269,6 +301,14 @@ export class IncidentNotices {
     const readAttempt = new Map(batch.map((notice) => [notice.userId, notice.attempt]));
     const skips = prepared.filter((item) => 'skip' in item).map((item) => item.userId);
     const mails = prepared.filter((item): item is Prepared => !('skip' in item));
+    return { from, readAttempt, skips, mails };
+  }
+
+  /** Inserts a prepared batch into the outbox and marks its notices, in one transaction. */
+  private commitBatch(
+    incident: Incident,
+    { from, readAttempt, skips, mails }: PreparedBatch,
+  ): Promise<{ queued: number; skipped: number }> {
     return this.db.transaction().execute(async (trx) => {
       let skipped = 0;
       if (skips.length > 0) {

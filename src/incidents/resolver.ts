@@ -237,6 +237,8 @@ export class AffectedSetResolver {
       // Serialises concurrent resolves of one incident, which would otherwise collide on the snapshot's key.
       const incident = await sql`select id from incidents where id = ${incidentId} for update`.execute(trx);
       if (incident.rows.length === 0) throw new Error(`There is no incident ${incidentId}`);
+      // The grouping of millions of rows spills to disk with PostgreSQL's default 4 MB; this transaction only.
+      await sql`set local work_mem = '64MB'`.execute(trx);
       await trx.deleteFrom('incident_affected').where('incident_id', '=', incidentId).execute();
       // The snapshot and the record counts in one statement, so the population and the visible devices are
       // computed once. The insert is ordered so the primary key index grows at its right edge.
