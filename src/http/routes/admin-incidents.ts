@@ -78,6 +78,14 @@ const unauthorised = problemResponse('No valid operator session.');
 const forbidden = problemResponse('My operator role does not allow this.');
 const notFound = problemResponse('There is no such incident.');
 const conflict = problemResponse('The incident is not in a state that allows this now.');
+const startedResponses = {
+  202: z.object({ started: z.boolean() }),
+  400: invalid,
+  401: unauthorised,
+  403: forbidden,
+  404: notFound,
+  409: conflict,
+};
 const busy = () =>
   new HttpProblem(409, 'Work for this incident is already running on this node; watch its progress.');
 
@@ -90,6 +98,9 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> 
   { services },
 ) => {
   const { incidents, incidentJobs: jobs } = services;
+  const startJob = (incidentId: string, kind: string, work: (signal: AbortSignal) => Promise<unknown>) => {
+    if (!jobs.start(incidentId, kind, work)) throw busy();
+  };
 
   app.get(
     '/v1/admin/incidents',
@@ -214,14 +225,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> 
         tags: ['incidents'],
         params: incidentParams,
         body: z.strictObject({ actions: z.array(actionRequest).min(1).max(RESPONSE_ACTIONS.length) }),
-        response: {
-          202: z.object({ started: z.boolean() }),
-          400: invalid,
-          401: unauthorised,
-          403: forbidden,
-          404: notFound,
-          409: conflict,
-        },
+        response: startedResponses,
       },
     },
     async (request, reply) => {
@@ -229,13 +233,9 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> 
       const { incidentId } = request.params;
       // Checked before answering, so a bad request is refused now rather than failing in the background.
       await incidents.checkRespond(incidentId, request.body.actions, operator);
-      if (
-        !jobs.start(incidentId, 'actions', (signal) =>
-          incidents.respond(incidentId, request.body.actions, operator, { signal }),
-        )
-      ) {
-        throw busy();
-      }
+      startJob(incidentId, 'actions', (signal) =>
+        incidents.respond(incidentId, request.body.actions, operator, { signal }),
+      );
       return reply.code(202).send({ started: true });
     },
   );
@@ -249,14 +249,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> 
         tags: ['incidents'],
         params: incidentParams,
         body: z.strictObject({ ratePerSecond: z.number().positive().max(10_000).optional() }).default({}),
-        response: {
-          202: z.object({ started: z.boolean() }),
-          400: invalid,
-          401: unauthorised,
-          403: forbidden,
-          404: notFound,
-          409: conflict,
-        },
+        response: startedResponses,
       },
     },
     async (request, reply) => {
@@ -264,13 +257,9 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> 
       const { incidentId } = request.params;
       await incidents.checkNotify(incidentId, operator);
       const rate = request.body.ratePerSecond;
-      if (
-        !jobs.start(incidentId, 'notices', (signal) =>
-          incidents.notify(incidentId, operator, { signal, ...(rate ? { ratePerSecond: rate } : {}) }),
-        )
-      ) {
-        throw busy();
-      }
+      startJob(incidentId, 'notices', (signal) =>
+        incidents.notify(incidentId, operator, { signal, ...(rate ? { ratePerSecond: rate } : {}) }),
+      );
       return reply.code(202).send({ started: true });
     },
   );
