@@ -42,6 +42,7 @@ const field = (column: 'name' | 'email', userId: string) => ({ table: 'users', c
 
 /** Ids per query of `getManyById`. */
 const USERS_PER_QUERY = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type UserRow = Selectable<UsersTable>;
 
@@ -117,6 +118,50 @@ export class UserStore {
       .where('email_index', '=', this.emailIndex(email))
       .executeTakeFirst();
     return row?.id;
+  }
+
+  /**
+   * The account ids of a list of user ids and e-mail addresses (as an operator's list file gives them), in
+   * a few set-based queries whatever the length; `unmatched` counts the entries no account has.
+   */
+  async idsOf(entries: readonly string[]): Promise<{ ids: Set<string>; unmatched: number }> {
+    const asIds = entries.filter((entry) => UUID.test(entry)).map((entry) => entry.toLowerCase());
+    const byIndex = new Map<string, number>();
+    for (const entry of entries) {
+      if (UUID.test(entry)) continue;
+      const index = this.emailIndex(entry).toString('hex');
+      byIndex.set(index, (byIndex.get(index) ?? 0) + 1);
+    }
+    const ids = new Set<string>();
+    let matched = 0;
+    for (let start = 0; start < asIds.length; start += USERS_PER_QUERY) {
+      const chunk = asIds.slice(start, start + USERS_PER_QUERY);
+      const rows = await this.db.selectFrom('users').select('id').where('id', 'in', chunk).execute();
+      const found = new Set(rows.map((row) => row.id));
+      for (const id of chunk) {
+        if (!found.has(id)) continue;
+        matched++;
+        ids.add(id);
+      }
+    }
+    const indexes = [...byIndex.keys()];
+    for (let start = 0; start < indexes.length; start += USERS_PER_QUERY) {
+      const chunk = indexes.slice(start, start + USERS_PER_QUERY);
+      const rows = await this.db
+        .selectFrom('users')
+        .select(['id', 'email_index'])
+        .where(
+          'email_index',
+          'in',
+          chunk.map((hex) => Buffer.from(hex, 'hex')),
+        )
+        .execute();
+      for (const row of rows) {
+        matched += byIndex.get(Buffer.from(row.email_index).toString('hex')) ?? 0;
+        ids.add(row.id);
+      }
+    }
+    return { ids, unmatched: entries.length - matched };
   }
 
   async getById(id: string): Promise<User | undefined> {

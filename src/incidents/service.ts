@@ -440,15 +440,7 @@ export class IncidentService {
           unmatched: 0,
         };
       case 'listed': {
-        const ids = new Set<string>();
-        let unmatched = 0;
-        for (const entry of given.users) {
-          const id = UUID.test(entry)
-            ? (await this.deps.users.getById(entry.toLowerCase()))?.id
-            : await this.deps.users.findIdByEmail(entry);
-          if (id) ids.add(id);
-          else unmatched++;
-        }
+        const { ids, unmatched } = await this.deps.users.idsOf(given.users);
         const listedUserIds = [...ids].sort();
         return { scope: { kind: 'listed', count: listedUserIds.length }, listedUserIds, unmatched };
       }

@@ -37,4 +37,20 @@ describe('the user store, many at once', () => {
     expect([...users.keys()]).toEqual([kept.id]);
     expect(users.get(kept.id)?.email).toBe(kept.email);
   });
+
+  it('finds the accounts of a list of ids and addresses, counting the entries no account has', async () => {
+    const [byId, byEmail, both] = await Promise.all([0, 1, 2].map(() => createUser(services)));
+    const entries = [
+      (byId as { id: string }).id.toUpperCase(),
+      ` ${(byEmail as { email: string }).email.toUpperCase()} `,
+      (both as { id: string }).id,
+      (both as { email: string }).email,
+      randomUUID(),
+      'nobody@example.test',
+    ];
+    const { ids, unmatched } = await services.users.idsOf(entries);
+    expect([...ids].sort()).toEqual([byId, byEmail, both].map((user) => (user as { id: string }).id).sort());
+    expect(unmatched).toBe(2);
+    expect(await services.users.idsOf([])).toEqual({ ids: new Set(), unmatched: 0 });
+  });
 });
