@@ -347,6 +347,7 @@ const FLAG_OF: Record<string, string> = {
   stores: '--store',
   categories: '--category',
   scope: '--everyone / --created-before / --device-model / --list-file',
+  'scope.before': '--created-before',
 };
 
 function tokenOf(options: TokenOptions): { operatorToken?: string } {
@@ -409,8 +410,9 @@ function declarationOf(options: DeclareOptions): Record<string, unknown> {
   const parsed = incidentInputSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = String(issue?.path[0] ?? 'input');
-    throw new UsageError(`Invalid value for ${FLAG_OF[field] ?? field}: ${issue?.message ?? 'invalid'}`);
+    const path = issue?.path.map(String) ?? [];
+    const flag = FLAG_OF[path.slice(0, 2).join('.')] ?? FLAG_OF[path[0] ?? ''] ?? (path[0] || 'input');
+    throw new UsageError(`Invalid value for ${flag}: ${issue?.message ?? 'invalid'}`);
   }
   return input;
 }
