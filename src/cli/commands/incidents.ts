@@ -363,10 +363,11 @@ function readListFile(path: string): string[] {
       `Cannot read --list-file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
     );
   }
-  const entries = text
-    .split(/\r?\n/)
-    .map((line) => line.replace(/#.*$/, '').trim())
-    .filter(Boolean);
+  const lines = text.split(/\r?\n/);
+  const nul = lines.findIndex((line) => line.includes('\u0000'));
+  if (nul >= 0)
+    throw new UsageError(`Invalid value for --list-file: line ${nul + 1} contains a NUL character`);
+  const entries = lines.map((line) => line.replace(/#.*$/, '').trim()).filter(Boolean);
   if (entries.length === 0)
     throw new UsageError(`--list-file ${path} lists nobody (one user id or e-mail address per line)`);
   return entries;
