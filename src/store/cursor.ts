@@ -50,10 +50,10 @@ export function decodeCursor(cursor: string | undefined): Position | undefined {
   throw invalidCursor();
 }
 
-export function invalidCursor(pointer = '/cursor'): DomainError {
+function invalidCursor(): DomainError {
   return new DomainError('invalid', 'This cursor is not one this list gave out.', {
     code: 'invalid-cursor',
-    fields: [{ in: 'query', pointer, detail: 'is not a cursor of this list' }],
+    fields: [{ in: 'query', pointer: '/cursor', detail: 'is not a cursor of this list' }],
   });
 }
 
