@@ -37,30 +37,32 @@ export function instantRangeProblem(date: Date): string | undefined {
 export function parseInstant(text: string): { date: Date } | { problem: string } {
   const match = ISO_INSTANT.exec(text);
   if (!match) return { problem: FORMS };
-  const [, year, month, day, hour, minute, second, fraction, zulu, sign, offsetHours, offsetMinutes] =
-    match.map((part) => part ?? '');
-  if (hour && !zulu && !sign) return { problem: `${FORMS}; add Z or an offset to the time` };
-  const numbers = [year, month, day, hour, minute, second, offsetHours, offsetMinutes].map(Number);
-  const [y, mo, d, h, mi, s, oh, om] = numbers as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 || oh > 23 || om > 59) {
-    return { problem: FORMS };
+  const [, , , , hourText, , , fractionText = '', zulu, sign] = match;
+  if (hourText !== undefined && !zulu && !sign) {
+    return { problem: `${FORMS}; add Z or an offset to the time` };
   }
+  const field = (index: number) => Number(match[index] ?? 0);
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [
+    field(1),
+    field(2),
+    field(3),
+    field(4),
+    field(5),
+    field(6),
+    field(10),
+    field(11),
+  ] as const;
+  if (hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59)
+    return { problem: FORMS };
   // setUTCFullYear, unlike Date.UTC, does not read years 0–99 as 1900–1999.
   const date = new Date(0);
-  date.setUTCFullYear(y, mo - 1, d);
-  if (date.getUTCMonth() !== mo - 1) return { problem: FORMS }; // such as February 30
-  const millis = Number((fraction ?? '').padEnd(3, '0').slice(0, 3));
-  const offset = sign ? (sign === '-' ? -1 : 1) * (oh * 60 + om) : 0;
-  date.setUTCHours(h, mi - offset, s, millis);
+  date.setUTCFullYear(year, month - 1, day);
+  // Month 13 or February 30 roll over into another date: such a date does not exist.
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
+    return { problem: FORMS };
+  }
+  const offset = sign ? (sign === '-' ? -1 : 1) * (offsetHours * 60 + offsetMinutes) : 0;
+  date.setUTCHours(hour, minute - offset, second, Number(fractionText.padEnd(3, '0').slice(0, 3)));
   const problem = instantRangeProblem(date);
   return problem ? { problem } : { date };
 }

@@ -1,6 +1,7 @@
 /**
  * PostgreSQL cannot store a NUL character (U+0000) in text or jsonb, and no field of ours has a use for one:
- * every adapter (HTTP, control socket, CLI) refuses it in what it was given, before validation.
+ * the HTTP API and the control socket refuse it in what they were given, before validation. (The CLI's own
+ * flags cannot carry one: the operating system ends every argument at a NUL.)
  */
 export interface NulField {
   /** JSON Pointer to the string holding the NUL, or to the object whose member name holds it. */
