@@ -27,6 +27,9 @@ const FORGED_CURSORS = {
   'an id of 36 dashes': cursorOf([new Date().toISOString(), '-'.repeat(36)]),
 };
 
+/** Query parameters that say where a page starts. */
+const POSITION_PARAMS = ['cursor', 'before', 'after'];
+
 const BAD_DATES = ['-010000-01-01', '0000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z'];
 
 describe('forged cursors, out-of-range dates and NUL characters', () => {
@@ -106,17 +109,27 @@ describe('forged cursors, out-of-range dates and NUL characters', () => {
     expect(problem.errors?.map((error) => ({ in: error.in, pointer: error.pointer }))).toContainEqual(field);
   }
 
-  it('every paged list was found: the route table has no other GET list with a position parameter', () => {
-    const lists = http.app.routeAccess
-      .filter((route) => route.method === 'GET')
-      .map((route) => route.url)
-      .filter((url) =>
-        /(homes|members|invitations|devices|events|commands|body-profiles|readings|incidents)$/.test(url),
-      );
-    const covered = pagedLists.map((list) =>
-      list.url.replace(homeId, ':homeId').replace(deviceId, ':deviceId').replace(profileId, ':profileId'),
+  it('covers every paged list the API describes (every query parameter carrying a position)', async () => {
+    const document = (await http.app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { parameters?: { in: string; name: string }[] }>>;
+    };
+    const described = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, operation]) =>
+        (operation.parameters ?? [])
+          .filter((parameter) => parameter.in === 'query' && POSITION_PARAMS.includes(parameter.name))
+          .map(
+            (parameter) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')} ${parameter.name}`,
+          ),
+      ),
     );
-    expect(lists.sort()).toEqual(covered.sort());
+    const template = (url: string) =>
+      url.replace(homeId, ':homeId').replace(deviceId, ':deviceId').replace(profileId, ':profileId');
+    const covered = [
+      ...pagedLists.map((list) => `GET ${template(list.url)} ${list.param}`),
+      'GET /v1/sessions before',
+      'GET /v1/admin/incidents/:incidentId/notices after',
+    ];
+    expect(described.sort()).toEqual(covered.sort());
   });
 
   for (const [forgery, forged] of Object.entries(FORGED_CURSORS)) {
