@@ -20,8 +20,8 @@ export interface DomainErrorOptions {
   /** A stable identifier clients can branch on, e.g. `password-reset-required`; becomes the problem type. */
   code?: string;
   retryAfterSeconds?: number;
-  /** Per-field reasons for `invalid` (never the values themselves). */
-  fields?: Array<{ pointer: string; detail: string }>;
+  /** Per-field reasons for `invalid` (never the values themselves); `in` defaults to the body. */
+  fields?: Array<{ in?: 'body' | 'query' | 'path'; pointer: string; detail: string }>;
   /** Extra members for the problem document (ids only, never personal data), e.g. `{ commandId }`. */
   extensions?: Record<string, string | number | boolean>;
 }

@@ -4,6 +4,7 @@ import type { Services } from '../app.js';
 import { CommandFailedError, EXIT, InterruptedError, toErrorReport } from '../cli/errors.js';
 import type { Operation } from '../cli/operation.js';
 import type { Logger } from '../log.js';
+import { findNul } from '../schema/text.js';
 import { onLines } from './lines.js';
 import { type ControlEvent, controlRequestSchema, encodeLine, MAX_LINE_BYTES } from './protocol.js';
 
@@ -58,6 +59,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const request = requestSchema.safeParse(json);
     if (!request.success) return { problem: `Invalid control request: ${firstIssue(request.error)}` };
     const operation = operations.get(request.data.command) as Operation;
+    const [nul] = findNul(request.data.args);
+    if (nul) return { problem: `Invalid arguments for ${operation.name}: ${nul.pointer} ${nul.detail}` };
     const args = operation.args.safeParse(request.data.args);
     if (!args.success)
       return { problem: `Invalid arguments for ${operation.name}: ${firstIssue(args.error)}` };

@@ -1,4 +1,5 @@
 import { v7 as timeOrderedId } from 'uuid';
+import { instantRangeProblem } from '../schema/dates.js';
 import { checkEvent, checkState, type EventType, type Measurement } from './catalog.js';
 import type { AckRow, DeviceInfo, DeviceUpdate, StatusReports } from './telemetry-store.js';
 import {
@@ -77,6 +78,8 @@ export function parse(message: DeviceMessage): Parsed | RejectReason {
 export function occurredTime(at: string | undefined, receivedAt: Date): Date {
   if (at === undefined) return receivedAt;
   const time = new Date(at);
+  // A clock far off (year 0, 275760) would fail the whole batch's insert: the receive time stands in.
+  if (instantRangeProblem(time)) return receivedAt;
   return time.getTime() - receivedAt.getTime() > MAX_CLOCK_AHEAD_MS ? receivedAt : time;
 }
 

@@ -10,6 +10,7 @@ import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { operatorAuthenticator } from './operator-auth.js';
 import { registerProblemHandlers } from './problem.js';
 import { PUBLIC_ROUTES } from './public-routes.js';
+import { registerNulRefusal } from './refuse-nul.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
@@ -74,6 +75,7 @@ export async function buildHttpServer(
   // JSON only: accepting text/plain would let any web page post to the API without a CORS preflight.
   app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app, (path) => allowedMethods.forPath(path));
+  registerNulRefusal(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

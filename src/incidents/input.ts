@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { DEVICE_MODELS } from '../devices/catalog.js';
+import { instant } from '../schema/dates.js';
 import { DATA_CATEGORY_IDS } from './categories.js';
 import type { IncidentInput } from './model.js';
-
-const instant = z.coerce.date({ error: 'must be a date and time, such as 2026-11-03T14:00:00Z' });
 
 /** The largest explicit list of customers accepted in one declaration (a list file or request body). */
 export const MAX_LISTED_USERS = 1_000_000;

@@ -4,6 +4,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { ScaleMeasurementSink } from '../devices/ports.js';
 import { DomainError } from '../domain-error.js';
 import { type HomeAccess, type HomeRole, homeSubject, roleAtLeast } from '../homes/access.js';
+import { decodeCursor, encodeCursor } from '../store/cursor.js';
 import {
   type BodyProfile,
   type BodyProfileFields,
@@ -33,21 +34,6 @@ const profileNotFound = () =>
   new DomainError('not_found', 'No such body profile.', { code: 'body-profile-not-found' });
 const readingNotFound = () =>
   new DomainError('not_found', 'No such scale reading.', { code: 'scale-reading-not-found' });
-
-function encodeCursor(position: PagePosition): string {
-  return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): PagePosition {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    const date = typeof at === 'string' ? new Date(at) : null;
-    if (date && !Number.isNaN(date.getTime()) && typeof id === 'string' && /^[0-9a-f-]{36}$/i.test(id)) {
-      return { at: date, id };
-    }
-  } catch {}
-  throw new DomainError('invalid', 'The cursor is not one this list gave out.', { code: 'invalid-cursor' });
-}
 
 function invalidBirthDate(problem: string): DomainError {
   return new DomainError('invalid', 'The birth date is not acceptable; see errors.', {
@@ -223,6 +209,7 @@ export class ScaleService implements ScaleMeasurementSink {
     if (query.from && query.to && query.from > query.to) {
       throw new DomainError('invalid', 'The time range ends before it starts.', {
         code: 'invalid-time-range',
+        fields: [{ in: 'query', pointer: '/from', detail: 'must not be after to' }],
       });
     }
     const rows = await this.#store.listReadings(profileId, profile.homeId, {

@@ -1,4 +1,5 @@
 import { DomainError } from '../domain-error.js';
+import { parseInstant } from '../schema/dates.js';
 
 /** A page of a list and the cursor of the next one (null on the last page). */
 export interface Page<T> {
@@ -17,6 +18,7 @@ export interface Position {
   id: string;
 }
 
+// A local check until the shared id type (src/schema/ids.ts) lands; the integrator points this at it.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Opaque to clients; carries only a timestamp and an id, never anything personal. */
@@ -24,23 +26,34 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString('base64url');
 }
 
+/**
+ * Every part is checked before it reaches SQL: the time in the range both databases store (see
+ * src/schema/dates.ts), the id a UUID (lower-cased, as the database holds ids). Anything else is refused as
+ * `invalid-cursor` naming the `cursor` query parameter.
+ */
+export function decodeCursor(cursor: string): Position;
+export function decodeCursor(cursor: string | undefined): Position | undefined;
 export function decodeCursor(cursor: string | undefined): Position | undefined {
   if (cursor === undefined) return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(parsed) && parsed.length === 2) {
       const [at, id] = parsed as unknown[];
-      const date = typeof at === 'string' ? new Date(at) : undefined;
-      if (date && !Number.isNaN(date.getTime()) && typeof id === 'string' && UUID.test(id)) {
-        return { at: date, id };
+      const instant = typeof at === 'string' ? parseInstant(at) : undefined;
+      if (instant && 'date' in instant && typeof id === 'string' && UUID.test(id)) {
+        return { at: instant.date, id: id.toLowerCase() };
       }
     }
   } catch {
     // Falls through to the same answer as any other malformed cursor.
   }
-  throw new DomainError('invalid', 'This cursor is not one this list gave out.', {
+  throw invalidCursor();
+}
+
+function invalidCursor(): DomainError {
+  return new DomainError('invalid', 'This cursor is not one this list gave out.', {
     code: 'invalid-cursor',
-    fields: [{ pointer: '/cursor', detail: 'is not a cursor of this list' }],
+    fields: [{ in: 'query', pointer: '/cursor', detail: 'is not a cursor of this list' }],
   });
 }
 

@@ -105,6 +105,18 @@ describe('ingest pipeline', () => {
     ]);
   });
 
+  it('records an event whose device clock is outside the storable years at its receive time, with its batch', async () => {
+    const camera = await seedDevice(http.services, homeId, 'camera');
+    const receivedAt = new Date(Date.now() - 30_000);
+    const good = new Date(Date.now() - 60_000);
+    for (const at of ['0000-01-01T00:00:00Z', '1899-12-31T23:59:59Z', good.toISOString()]) {
+      http.telemetry.ingest.accept(message(camera, 'events', { type: 'motion', at }, receivedAt));
+    }
+    await http.telemetry.ingest.flush();
+    const stored = (await events(camera)).map((event) => event.occurred_at.getTime());
+    expect(stored).toEqual([good.getTime(), receivedAt.getTime(), receivedAt.getTime()]);
+  });
+
   it('hands measurements to the scale and keeps no body values in the event', async () => {
     const scale = await seedDevice(http.services, homeId, 'scale');
     const profileId = randomUUID();

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -77,6 +78,54 @@ describe.runIf(testDatabaseKind === 'pglite')('hearth incident: bad input', () =
     const help = await hearth(['incident', 'respond', '--help'], env);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--rotate-device-credentials');
+  });
+
+  it('refuses dates outside 1900–9999 and a NUL in the list file, naming the flag, and exits 2', async () => {
+    const dir = await makeTempDir('incident-dates');
+    const env = { HEARTH_DATA_DIR: dir };
+    const base = declaration.slice(0, 4);
+    const window = ['--from', '2026-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z'];
+    const rest = ['--store', 'backups', '--category', 'email'];
+    const range = 'must lie between 1900-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z';
+    const form =
+      'must be an ISO 8601 date and time with Z or an offset (such as 2026-11-03T14:00:00Z) or a date';
+    const cases: Array<[string[], string]> = [
+      [
+        [...base, '--from', '-010000-01-01', '--to', '2026-02-01T00:00:00Z', ...rest, '--everyone'],
+        `--from: ${form}`,
+      ],
+      [
+        [...base, '--from', '0000-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z', ...rest, '--everyone'],
+        `--from: ${range}`,
+      ],
+      [
+        [...base, '--from', '2026-01-01T00:00:00Z', '--to', '+275760-09-13T00:00:00Z', ...rest, '--everyone'],
+        `--to: ${form}`,
+      ],
+      [
+        [...base, ...window, '--detected-at', '0000-01-01T00:00:00Z', ...rest, '--everyone'],
+        `--detected-at: ${range}`,
+      ],
+      [
+        [...base, ...window, ...rest, '--created-before', '+275760-09-13T00:00:00Z'],
+        `--created-before: ${form}`,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const result = await hearth(['incident', 'declare', ...args], env);
+      expect(result.code, result.stderr).toBe(2);
+      expect(errorLines(result)).toEqual([`hearth: Invalid value for ${message}`]);
+    }
+    const listFile = path.join(dir, 'people.txt');
+    await writeFile(listFile, 'ada@example.test\nbob\u0000@example.test\n');
+    const nul = await hearth(
+      ['incident', 'drill', ...base, ...window, ...rest, '--list-file', listFile],
+      env,
+    );
+    expect(nul.code, nul.stderr).toBe(2);
+    expect(errorLines(nul)).toEqual([
+      'hearth: Invalid value for --list-file: line 2 contains a NUL character',
+    ]);
   });
 });
 

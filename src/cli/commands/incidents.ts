@@ -347,6 +347,7 @@ const FLAG_OF: Record<string, string> = {
   stores: '--store',
   categories: '--category',
   scope: '--everyone / --created-before / --device-model / --list-file',
+  'scope.before': '--created-before',
 };
 
 function tokenOf(options: TokenOptions): { operatorToken?: string } {
@@ -362,10 +363,11 @@ function readListFile(path: string): string[] {
       `Cannot read --list-file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
     );
   }
-  const entries = text
-    .split(/\r?\n/)
-    .map((line) => line.replace(/#.*$/, '').trim())
-    .filter(Boolean);
+  const lines = text.split(/\r?\n/);
+  const nul = lines.findIndex((line) => line.includes('\u0000'));
+  if (nul >= 0)
+    throw new UsageError(`Invalid value for --list-file: line ${nul + 1} contains a NUL character`);
+  const entries = lines.map((line) => line.replace(/#.*$/, '').trim()).filter(Boolean);
   if (entries.length === 0)
     throw new UsageError(`--list-file ${path} lists nobody (one user id or e-mail address per line)`);
   return entries;
@@ -409,8 +411,9 @@ function declarationOf(options: DeclareOptions): Record<string, unknown> {
   const parsed = incidentInputSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = String(issue?.path[0] ?? 'input');
-    throw new UsageError(`Invalid value for ${FLAG_OF[field] ?? field}: ${issue?.message ?? 'invalid'}`);
+    const path = issue?.path.map(String) ?? [];
+    const flag = FLAG_OF[path.slice(0, 2).join('.')] ?? FLAG_OF[path[0] ?? ''] ?? (path[0] || 'input');
+    throw new UsageError(`Invalid value for ${flag}: ${issue?.message ?? 'invalid'}`);
   }
   return input;
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { bodyProfileFields, SEXES } from '../../scale/schema.js';
+import { instant } from '../../schema/dates.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 
@@ -191,8 +192,8 @@ export const scaleRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
         tags: ['scale'],
         params: profileParams,
         querystring: z.object({
-          from: z.coerce.date().optional().describe('Measured at or after this time.'),
-          to: z.coerce.date().optional().describe('Measured before this time.'),
+          from: instant.optional().describe('Measured at or after this time.'),
+          to: instant.optional().describe('Measured before this time.'),
           limit,
           cursor,
         }),

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { DomainError } from '../../domain-error.js';
+import { instant } from '../../schema/dates.js';
 import { clientOf, principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 
@@ -29,8 +30,7 @@ const sessionSchema = z.object({
 
 const sessionListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  before: z.coerce
-    .date()
+  before: instant
     .optional()
     .describe("Return sessions created before this time (the previous page's `next`)."),
 });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { EVENT_TYPES } from '../../devices/catalog.js';
+import { instant } from '../../schema/dates.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 
@@ -33,11 +34,6 @@ const pageQuery = {
   cursor: z.string().max(200).optional().describe("The previous page's `next`."),
 };
 
-const instant = z.iso
-  .datetime({ offset: true })
-  .transform((value) => new Date(value))
-  .optional();
-
 const eventQuery = z
   .object({
     type: z
@@ -52,8 +48,8 @@ const eventQuery = z
       .describe(
         `Only these types; repeat the parameter or separate with commas (${EVENT_TYPES.join(', ')}).`,
       ),
-    from: instant.describe('Only events that happened at or after this time (ISO 8601).'),
-    to: instant.describe('Only events that happened at or before this time (ISO 8601).'),
+    from: instant.optional().describe('Only events that happened at or after this time (ISO 8601).'),
+    to: instant.optional().describe('Only events that happened at or before this time (ISO 8601).'),
     ...pageQuery,
   })
   .superRefine((query, context) => {
