@@ -5,8 +5,11 @@ import { clientOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 import { tokenResponseSchema } from './sessions.js';
 
-/** Bounds the input, not the policy: the password rules answer with their own clear message. */
-export const passwordField = z.string().min(1).max(1024);
+/**
+ * Bounds the input, not the policy: the password rules answer with their own clear message. `format:
+ * password` makes the docs page mask it, and lets tests find every route that takes a password.
+ */
+export const passwordField = z.string().min(1).max(1024).meta({ format: 'password' });
 export const emailField = z.email().max(254);
 export const nameField = z.string().trim().min(1).max(100);
 const tokenField = z.string().min(1).max(200).describe('The token from the link (after `#token=`).');
