@@ -82,18 +82,22 @@ export async function buildHttpServer(
   await registerOpenApi(app);
 
   await app.register(healthRoutes, { db: services.database.db });
-  await app.register(accountRoutes, { services });
-  await app.register(meRoutes, { services });
+  const { accounts, passwordResets, logins, personalData, accountDeletion, sessions } = services;
+  await app.register(accountRoutes, { accounts, passwordResets, logins });
+  await app.register(meRoutes, { accounts, personalData, accountDeletion });
   await app.register(accountPageRoutes);
-  if (services.mail.catcher) await app.register(mailCatcherRoutes, { services });
+  const { catcher } = services.mail;
+  if (catcher) await app.register(mailCatcherRoutes, { catcher, publicUrl: services.config.publicUrl });
   await app.register(mfaRoutes, { mfa: services.mfa });
-  await app.register(sessionRoutes, { services });
-  await app.register(homeRoutes, { services });
-  await app.register(deviceRoutes, { services });
-  await app.register(telemetryRoutes, { services });
-  await app.register(scaleRoutes, { services });
+  await app.register(sessionRoutes, { sessions, accounts });
+  await app.register(homeRoutes, { homes: services.homes });
+  await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
+  const { commands, events } = services.telemetry;
+  await app.register(telemetryRoutes, { commands, events });
+  await app.register(scaleRoutes, { scale: services.scale });
   await app.register(adminSessionRoutes, { operators: services.operators });
-  await app.register(adminIncidentRoutes, { services });
+  const { incidents, incidentJobs } = services;
+  await app.register(adminIncidentRoutes, { incidents, incidentJobs });
   await registerApiDocs(app);
   return app;
 }

@@ -27,9 +27,9 @@ const tooMany = problemResponse('Too many attempts; retry after the Retry-After 
 const linkGone = problemResponse('The link has expired or was already used.');
 
 /** Sign-up, e-mail verification, password reset and login: everything a person does before a session. */
-export const accountRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { accounts, passwordResets, logins } = services;
-
+export const accountRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'accounts' | 'passwordResets' | 'logins'>
+> = async (app, { accounts, passwordResets, logins }) => {
   app.post(
     '/v1/accounts',
     {

@@ -37,9 +37,10 @@ const sessionListQuery = z.object({
 
 const unauthorised = problemResponse('No valid access token.');
 
-export const sessionRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { sessions, accounts } = services;
-
+export const sessionRoutes: FastifyPluginAsyncZod<Pick<Services, 'sessions' | 'accounts'>> = async (
+  app,
+  { sessions, accounts },
+) => {
   app.post(
     '/v1/sessions/refresh',
     {
