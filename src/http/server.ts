@@ -5,6 +5,7 @@ import type { Services } from '../app.js';
 import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
+import { answerFrameworkError, clientErrorAnswerer, registerProtocolChecks } from './client-errors.js';
 import { deviceAuthenticator } from './device-auth.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { operatorAuthenticator } from './operator-auth.js';
@@ -52,6 +53,11 @@ export async function buildHttpServer(
     bodyLimit: services.config.bodyLimitBytes,
     // Unique across instances and restarts, so a request id quoted by a user finds one log line.
     genReqId: () => randomUUID(),
+    // Every error is a problem document (client-errors.ts): none answered in Fastify's or Node's own shape.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: clientErrorAnswerer(services.logger),
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
   });
 
   // These hooks must come first: they only see routes registered after them.
@@ -77,6 +83,7 @@ export async function buildHttpServer(
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  registerProtocolChecks(app);
 
   await registerSecurityHeaders(app);
   await registerOpenApi(app);
