@@ -133,8 +133,8 @@ export function answerFrameworkError(
 }
 
 /**
- * The checks Node makes itself and answers with an empty body: Host on HTTP/1.1 (the server is created
- * with `requireHostHeader: false`, so this hook decides) and Expect. Also answers requests that arrive
+ * The checks Node makes itself and answers with an empty body or none: Host on HTTP/1.1 (the server is
+ * created with `requireHostHeader: false`, so this hook decides), Expect and CONNECT. Also answers requests that arrive
  * while the server drains, in place of Fastify's own 503 (`return503OnClosing: false`).
  */
 export function registerProtocolChecks(app: FastifyInstance): void {
@@ -152,6 +152,11 @@ export function registerProtocolChecks(app: FastifyInstance): void {
     if (request.raw.httpVersion === '1.1' && !request.headers.host) {
       throw new HttpProblem(400, 'An HTTP/1.1 request needs a Host header.');
     }
+  });
+  // Without a listener Node drops a CONNECT without a word.
+  app.server.on('connect', (_request, socket: Socket) => {
+    const answer = rawProblemResponse(405, 'This server is not a proxy; CONNECT is not accepted.');
+    socket.write(answer, () => socket.destroy());
   });
   app.server.on('checkExpectation', (_request, response) => {
     const body = bareProblemBody(417, 'Only Expect: 100-continue is supported.');

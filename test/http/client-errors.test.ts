@@ -151,6 +151,14 @@ describe('errors answered before any route runs', () => {
     expectProblem(await get('/healthz', `Host: localhost\r\nExpect: ${MARKER}\r\n`), 417);
   });
 
+  it('a CONNECT: 405 rather than a silently closed connection', async () => {
+    const reply = await exchange(
+      port,
+      `CONNECT ${MARKER}.example:443 HTTP/1.1\r\nHost: ${MARKER}.example:443\r\n\r\n`,
+    );
+    expectProblem(reply, 405);
+  });
+
   it('still answers well-formed requests as before', async () => {
     const reply = await get('/healthz');
     expect(reply.status).toBe(200);
