@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { clientErrorProblem } from '../../src/http/client-errors.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
 /**
@@ -214,5 +215,16 @@ describe('a request that arrives while the server shuts down', () => {
       release();
       await http.close();
     }
+  });
+});
+
+describe('parser errors too slow to provoke over a socket in a test', () => {
+  it('a request whose headers never finish arriving: 408', () => {
+    expect(
+      clientErrorProblem({ name: 'Error', message: 'x', code: 'ERR_HTTP_REQUEST_TIMEOUT', bytesParsed: 0 }),
+    ).toEqual({
+      status: 408,
+      detail: 'The request did not arrive in time.',
+    });
   });
 });
