@@ -2,6 +2,7 @@ import { type AccountFlows, buildAccountFlows } from './accounts/flows.js';
 import { MfaService } from './accounts/mfa.js';
 import { OneTimeTokenStore } from './accounts/one-time-tokens.js';
 import { OperatorActions } from './accounts/operator-actions.js';
+import { PasswordReentry } from './accounts/password-reentry.js';
 import { PasswordHasher } from './accounts/passwords.js';
 import { RateLimiter } from './accounts/rate-limit.js';
 import { SessionService } from './accounts/sessions.js';
@@ -117,11 +118,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const sessions = new SessionService({ db: database.db, sealer, audit, settings: config.sessions });
     const operatorActions = new OperatorActions({ db: database.db, users, sessions, audit });
     const rateLimiter = new RateLimiter({ db: database.db, blindIndex });
+    const passwordReentry = new PasswordReentry({ users, passwords, rateLimiter });
     const mfa = new MfaService({
       db: database.db,
       sealer,
       audit,
-      passwords,
+      passwordReentry,
       users,
       rateLimiter,
       outbox: mail.outbox,
@@ -133,6 +135,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       audit,
       users,
       passwords,
+      passwordReentry,
       sessions,
       rateLimiter,
       outbox: mail.outbox,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { normalise } from '../crypto/blind-index.js';
 import { DomainError } from '../domain-error.js';
 import { type AccountDependencies, atLeast, LINK_LIFETIME_MS, pageLink } from './dependencies.js';
+import { accountGone } from './password-reentry.js';
 import { assertAcceptablePassword } from './passwords.js';
 import type { ClientInfo, Principal } from './sessions.js';
 import { type User, userSubject } from './user-store.js';
@@ -23,23 +24,12 @@ export interface Profile {
 
 export type VerificationResult = 'email-verified' | 'email-changed';
 
-export function wrongPassword(pointer = '/password'): DomainError {
-  return new DomainError('invalid', 'The password is wrong.', {
-    code: 'wrong-password',
-    fields: [{ pointer, detail: 'is wrong' }],
-  });
-}
-
-/** A user vanished between authentication and this call (deleted a moment ago): the session is over. */
-function accountGone(): DomainError {
-  return new DomainError('unauthenticated', 'This account no longer exists.', { code: 'session-ended' });
-}
-
 type Deps = Pick<
   AccountDependencies,
   | 'users'
   | 'tokens'
   | 'passwords'
+  | 'passwordReentry'
   | 'sessions'
   | 'outbox'
   | 'rateLimiter'
@@ -185,7 +175,7 @@ export class AccountService {
     client: ClientInfo,
   ): Promise<void> {
     const { users, tokens, audit } = this.deps;
-    const user = await this.verifyPassword(userId, input.password);
+    const user = await this.deps.passwordReentry.verify(userId, input.password);
     if (normalise.email(input.newEmail) === normalise.email(user.email)) {
       throw new DomainError('invalid', 'This is already your e-mail address.', {
         code: 'same-email',
@@ -225,7 +215,7 @@ export class AccountService {
     client: ClientInfo,
   ): Promise<void> {
     const { users, passwords, sessions, audit } = this.deps;
-    const user = await this.verifyPassword(principal.userId, input.current, '/current');
+    const user = await this.deps.passwordReentry.verify(principal.userId, input.current, '/current');
     if (input.new === input.current) {
       throw new DomainError('invalid', 'Choose a password different from the current one.', {
         code: 'same-password',
@@ -259,17 +249,10 @@ export class AccountService {
     });
   }
 
-  /**
-   * Re-entering the password guards changes a stolen access token alone must not make. Counted against
-   * the same limit as logins (and cleared the same way, by the right password), so a stolen token cannot
-   * be used to guess the password either.
-   */
-  async verifyPassword(userId: string, password: string, pointer = '/password'): Promise<User> {
-    const user = await this.requireUser(userId);
-    await this.deps.rateLimiter.consume('login-account', user.email);
-    if (!(await this.deps.passwords.verify(user.passwordHash, password))) throw wrongPassword(pointer);
-    await this.deps.rateLimiter.clear('login-account', user.email);
-    return user;
+  /** Logs out every other device of the caller, once the password is re-entered. */
+  async endOtherSessions(principal: Principal, password: string): Promise<void> {
+    await this.deps.passwordReentry.verify(principal.userId, password);
+    await this.deps.sessions.endOthers(principal.userId, principal.sessionId, 'ended-by-user');
   }
 
   private async requireUser(userId: string): Promise<User> {

@@ -1,9 +1,11 @@
-import type { AccountService } from './accounts.js';
 import type { AccountDependencies } from './dependencies.js';
 import type { PersonalData } from './export.js';
 import { userSubject } from './user-store.js';
 
-type Deps = Pick<AccountDependencies, 'users' | 'sessions' | 'outbox' | 'rateLimiter' | 'vault' | 'audit'>;
+type Deps = Pick<
+  AccountDependencies,
+  'users' | 'passwordReentry' | 'sessions' | 'outbox' | 'rateLimiter' | 'vault' | 'audit'
+>;
 
 /**
  * Erasure on request (ETSI EN 303 645 5.11): the person's rows go, and their data key is destroyed, which
@@ -12,14 +14,13 @@ type Deps = Pick<AccountDependencies, 'users' | 'sessions' | 'outbox' | 'rateLim
 export class AccountDeletion {
   constructor(
     private readonly deps: Deps,
-    private readonly accounts: Pick<AccountService, 'verifyPassword'>,
     private readonly personalData: Pick<PersonalData, 'eraseFor'>,
   ) {}
 
   async delete(userId: string, password: string): Promise<void> {
     const { users, sessions, outbox, rateLimiter, vault, audit } = this.deps;
     // Captured first: the confirmation goes to this address once nothing else of the person is left.
-    const { email, name } = await this.accounts.verifyPassword(userId, password);
+    const { email, name } = await this.deps.passwordReentry.verify(userId, password);
     const subject = userSubject(userId);
 
     // Ends the sessions now, on every node, rather than when their cached checks run out.

@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { KeyVault } from '../crypto/vault.js';
 import type { Outbox } from '../mail/outbox.js';
 import type { OneTimeTokenStore } from './one-time-tokens.js';
+import type { PasswordReentry } from './password-reentry.js';
 import type { PasswordHasher } from './passwords.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { SessionService } from './sessions.js';
@@ -25,6 +26,8 @@ export interface AccountDependencies {
   users: UserStore;
   tokens: OneTimeTokenStore;
   passwords: Pick<PasswordHasher, 'hash' | 'verify' | 'verifyOrBurn' | 'needsRehash'>;
+  /** The one rate-limited check of a re-entered password; MFA uses the same one. */
+  passwordReentry: Pick<PasswordReentry, 'verify'>;
   sessions: Pick<SessionService, 'issue' | 'endOthers' | 'endAllForUser' | 'list'>;
   outbox: Pick<Outbox, 'enqueue'> & Partial<Pick<Outbox, 'cancelQueuedFor'>>;
   rateLimiter: Pick<RateLimiter, 'consume' | 'clear'>;

@@ -42,7 +42,7 @@ export function buildAccountFlows(
     accounts,
     logins: new LoginService(deps, passwordResets),
     passwordResets,
-    accountDeletion: new AccountDeletion(deps, accounts, personalData),
+    accountDeletion: new AccountDeletion(deps, personalData),
     personalData,
   };
 }

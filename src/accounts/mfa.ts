@@ -6,7 +6,7 @@ import type { Outbox } from '../mail/outbox.js';
 import type { Db } from '../store/database.js';
 import type { SecondFactor } from './dependencies.js';
 import { MfaStore } from './mfa-store.js';
-import type { PasswordHasher } from './passwords.js';
+import type { PasswordReentry } from './password-reentry.js';
 import type { RateLimiter } from './rate-limit.js';
 import { canonicalRecoveryCode, generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.js';
 import { type UserStore, userSubject } from './user-store.js';
@@ -23,7 +23,8 @@ export interface MfaServiceOptions {
   db: Db;
   sealer: Sealer;
   audit: AuditLog;
-  passwords: PasswordHasher;
+  /** Turning the second factor off re-enters the password through the accounts' one limited check. */
+  passwordReentry: Pick<PasswordReentry, 'verify'>;
   users: UserStore;
   rateLimiter: RateLimiter;
   /** Where the "turned on / turned off" notices go; without it none are sent. */
@@ -58,7 +59,7 @@ const notEnabled = () =>
 export class MfaService implements SecondFactor {
   private readonly store: MfaStore;
   private readonly audit: AuditLog;
-  private readonly passwords: PasswordHasher;
+  private readonly passwordReentry: Pick<PasswordReentry, 'verify'>;
   private readonly users: UserStore;
   private readonly limiter: RateLimiter;
   private readonly outbox: Pick<Outbox, 'enqueue'> | undefined;
@@ -67,7 +68,7 @@ export class MfaService implements SecondFactor {
   constructor(options: MfaServiceOptions) {
     this.store = new MfaStore(options.db, options.sealer);
     this.audit = options.audit;
-    this.passwords = options.passwords;
+    this.passwordReentry = options.passwordReentry;
     this.users = options.users;
     this.limiter = options.rateLimiter;
     this.outbox = options.outbox;
@@ -169,15 +170,13 @@ export class MfaService implements SecondFactor {
     const user = await this.users.getById(userId);
     if (!user) throw notFound();
     if (!user.totpEnabled) throw notEnabled();
-    await this.limiter.consume('mfa-account', userId);
-    if (!(await this.passwords.verify(user.passwordHash, password))) {
-      await this.rejected(userId, userSubject(userId), 'wrong-password');
-      throw new DomainError('invalid', 'The password is not correct.', {
-        code: 'wrong-password',
-        fields: [{ pointer: '/password', detail: 'is not correct' }],
-      });
-    }
-    if (!(await this.check(userId, code, userSubject(userId), { limited: true }))) throw wrongCode();
+    await this.passwordReentry.verify(userId, password).catch(async (error: unknown) => {
+      if (error instanceof DomainError && error.code === 'wrong-password') {
+        await this.rejected(userId, userSubject(userId), 'wrong-password');
+      }
+      throw error;
+    });
+    if (!(await this.check(userId, code, userSubject(userId)))) throw wrongCode();
     const now = this.clock();
     await this.store.disable(userId, now);
     await this.audit.append({
@@ -203,13 +202,8 @@ export class MfaService implements SecondFactor {
     return { recoveryCodes };
   }
 
-  private async check(
-    userId: string,
-    code: string,
-    actor: string,
-    options: { limited?: boolean } = {},
-  ): Promise<boolean> {
-    if (!options.limited) await this.limiter.consume('mfa-account', userId);
+  private async check(userId: string, code: string, actor: string): Promise<boolean> {
+    await this.limiter.consume('mfa-account', userId);
     const state = await this.store.getTotp(userId);
     if (!state?.enabledAt || !state.secret) return false;
     const now = this.clock();

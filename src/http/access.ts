@@ -64,6 +64,8 @@ export interface RouteAccess {
   method: string;
   url: string;
   access: Access;
+  /** The route's body schema as declared, for tests that walk every route taking some field. */
+  body?: unknown;
 }
 
 /**
@@ -90,7 +92,8 @@ export function enforceRouteAccess(
           `Route ${method} ${route.url} declares public access but is not on the list in src/http/public-routes.ts`,
         );
       }
-      table.push({ method, url: route.url, access: declared });
+      const body = route.schema?.body;
+      table.push({ method, url: route.url, access: declared, ...(body ? { body } : {}) });
     }
     route.config = { ...route.config, access: declared };
     if (declared === 'public') return;

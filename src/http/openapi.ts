@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
-import { declareScopeAccess } from './access.js';
+import { type Access, declareScopeAccess } from './access.js';
 
 export const DOCS_PREFIX = '/docs';
 
@@ -23,6 +23,46 @@ export const DOCS_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** How each protected access level proves itself; the docs page's Authorize dialog offers each one. */
+export const SECURITY_SCHEMES = {
+  userAccessToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'hth_at_…',
+    description: "A customer's access token from POST /v1/sessions or /v1/sessions/refresh.",
+  },
+  operatorSessionToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'hth_op_…',
+    description: 'An operator session token from POST /v1/admin/sessions (password and authenticator code).',
+  },
+  deviceClaimToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'hth_ct_…',
+    description:
+      'The claim token from POST /v1/homes/{homeId}/claim-tokens, which the device presents to get its ' +
+      'MQTT credentials.',
+  },
+} as const;
+
+/** Each operation's `security`, from its route's declared access; a public route needs none (`[]`). */
+export const ACCESS_SECURITY: Record<Access, Array<Partial<Record<keyof typeof SECURITY_SCHEMES, []>>>> = {
+  public: [],
+  user: [{ userAccessToken: [] }],
+  operator: [{ operatorSessionToken: [] }],
+  device: [{ deviceClaimToken: [] }],
+};
+
+/** The zod transform, plus the security of the route's declared access (set by enforceRouteAccess). */
+const transform: typeof jsonSchemaTransform = (input) => {
+  const result = jsonSchemaTransform(input);
+  const access = input.route.config?.access;
+  if (!access) return result;
+  return { ...result, schema: { ...result.schema, security: ACCESS_SECURITY[access] } };
+};
+
 /**
  * Collects every route's zod schemas into an OpenAPI document. Must be registered before the routes it
  * describes, since it learns about them as they are added.
@@ -36,8 +76,9 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         description: 'Errors are RFC 9457 problem details (application/problem+json).',
         version: '0.1.0',
       },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
-    transform: jsonSchemaTransform,
+    transform,
     transformObject: jsonSchemaTransformObject,
   });
 }

@@ -91,7 +91,9 @@ const FASTIFY_ERROR_DETAILS: Record<string, (request: FastifyRequest) => string>
     `The request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes.`,
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'This media type is not accepted; send the body as application/json.',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => 'The request body does not match its Content-Length.',
-  FST_ERR_BAD_URL: () => 'The request URL is not valid.',
+  FST_ERR_BAD_URL: () => 'The request path is not valid: it has a malformed percent-encoding.',
+  FST_ERR_MAX_PARAM_LENGTH: (request) =>
+    `A segment of the request path is longer than the limit of ${request.server.initialConfig.maxParamLength ?? 100} characters.`,
 };
 
 /** For 4xx errors from plugins whose messages we did not write. */

@@ -5,6 +5,7 @@ import type { Services } from '../app.js';
 import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
+import { answerFrameworkError, clientErrorAnswerer, registerProtocolChecks } from './client-errors.js';
 import { deviceAuthenticator } from './device-auth.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { operatorAuthenticator } from './operator-auth.js';
@@ -53,6 +54,11 @@ export async function buildHttpServer(
     bodyLimit: services.config.bodyLimitBytes,
     // Unique across instances and restarts, so a request id quoted by a user finds one log line.
     genReqId: () => randomUUID(),
+    // Every error is a problem document (client-errors.ts): none answered in Fastify's or Node's own shape.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: clientErrorAnswerer(services.logger),
+    return503OnClosing: false,
+    http: { requireHostHeader: false },
   });
 
   // These hooks must come first: they only see routes registered after them.
@@ -79,23 +85,28 @@ export async function buildHttpServer(
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  registerProtocolChecks(app);
 
   await registerSecurityHeaders(app);
   await registerOpenApi(app);
 
   await app.register(healthRoutes, { db: services.database.db });
-  await app.register(accountRoutes, { services });
-  await app.register(meRoutes, { services });
+  const { accounts, passwordResets, logins, personalData, accountDeletion, sessions } = services;
+  await app.register(accountRoutes, { accounts, passwordResets, logins });
+  await app.register(meRoutes, { accounts, personalData, accountDeletion });
   await app.register(accountPageRoutes);
-  if (services.mail.catcher) await app.register(mailCatcherRoutes, { services });
+  const { catcher } = services.mail;
+  if (catcher) await app.register(mailCatcherRoutes, { catcher, publicUrl: services.config.publicUrl });
   await app.register(mfaRoutes, { mfa: services.mfa });
-  await app.register(sessionRoutes, { services });
-  await app.register(homeRoutes, { services });
-  await app.register(deviceRoutes, { services });
-  await app.register(telemetryRoutes, { services });
-  await app.register(scaleRoutes, { services });
+  await app.register(sessionRoutes, { sessions, accounts });
+  await app.register(homeRoutes, { homes: services.homes });
+  await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
+  const { commands, events } = services.telemetry;
+  await app.register(telemetryRoutes, { commands, events });
+  await app.register(scaleRoutes, { scale: services.scale });
   await app.register(adminSessionRoutes, { operators: services.operators });
-  await app.register(adminIncidentRoutes, { services });
+  const { incidents, incidentJobs } = services;
+  await app.register(adminIncidentRoutes, { incidents, incidentJobs });
   await registerApiDocs(app);
   return app;
 }

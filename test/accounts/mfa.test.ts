@@ -1,6 +1,7 @@
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MfaService } from '../../src/accounts/mfa.js';
+import { PasswordReentry } from '../../src/accounts/password-reentry.js';
 import { RATE_RULES, RateLimiter } from '../../src/accounts/rate-limit.js';
 import { DomainError } from '../../src/domain-error.js';
 import { createUser, type TestUser } from '../helpers/accounts.js';
@@ -27,7 +28,7 @@ function mfaOnClock(start = T0) {
     db: database.db,
     sealer,
     audit,
-    passwords,
+    passwordReentry: new PasswordReentry({ users, passwords, rateLimiter }),
     users,
     rateLimiter,
     outbox: mail.outbox,

@@ -64,4 +64,83 @@ describe('API description', () => {
       expect(response.statusCode, asset).toBe(200);
     }
   });
+
+  /** The security each access level must show in the document, written out rather than imported. */
+  const EXPECTED_SECURITY: Record<string, unknown> = {
+    public: [],
+    user: [{ userAccessToken: [] }],
+    operator: [{ operatorSessionToken: [] }],
+    device: [{ deviceClaimToken: [] }],
+  };
+
+  it('declares a bearer scheme for users, operators and device claim tokens', async () => {
+    const document = parseJson((await http.app.inject({ url: '/openapi.json' })).body) as {
+      components?: { securitySchemes?: Record<string, Record<string, unknown>> };
+    };
+    expect(document.components?.securitySchemes).toEqual({
+      userAccessToken: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'hth_at_…' }),
+      operatorSessionToken: expect.objectContaining({
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'hth_op_…',
+      }),
+      deviceClaimToken: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'hth_ct_…' }),
+    });
+  });
+
+  it("gives every operation the security of its route's declared access", async () => {
+    const document = parseJson((await http.app.inject({ url: '/openapi.json' })).body) as {
+      paths: Record<string, Record<string, { security?: unknown }>>;
+    };
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, operation]) => ({ path, method, operation })),
+    );
+    const mismatches: string[] = [];
+    for (const { path, method, operation } of operations) {
+      const url = path.replace(/\{([^}]+)\}/g, ':$1');
+      const route = http.app.routeAccess.find(
+        (entry) => entry.url === url && entry.method === method.toUpperCase(),
+      );
+      if (!route) {
+        mismatches.push(`${method} ${path}: no such route`);
+        continue;
+      }
+      const expected = EXPECTED_SECURITY[route.access];
+      if (JSON.stringify(operation.security) !== JSON.stringify(expected)) {
+        mismatches.push(`${method} ${path} (${route.access}): ${JSON.stringify(operation.security)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    const levels = new Set(
+      operations.map(({ path, method }) => {
+        const url = path.replace(/\{([^}]+)\}/g, ':$1');
+        return http.app.routeAccess.find(
+          (entry) => entry.url === url && entry.method === method.toUpperCase(),
+        )?.access;
+      }),
+    );
+    expect([...levels].sort()).toEqual(['device', 'operator', 'public', 'user']);
+  });
+
+  it('gives /docs the schemes, so Swagger UI shows its Authorize dialog', async () => {
+    const initializer = await http.app.inject({ url: '/docs/static/swagger-initializer.js' });
+    expect(initializer.statusCode).toBe(200);
+    // The page resolves the spec's address against its own, /docs/.
+    const specUrl = /url: resolveUrl\('([^']+)'\)/.exec(initializer.body)?.[1];
+    expect(specUrl).toBeDefined();
+    const served = await http.app.inject({
+      url: new URL(specUrl as string, 'http://localhost/docs/').pathname,
+    });
+    expect(served.statusCode).toBe(200);
+    const document = parseJson(served.body) as {
+      components?: { securitySchemes?: Record<string, unknown> };
+      paths: Record<string, Record<string, { security?: unknown }>>;
+    };
+    expect(Object.keys(document.components?.securitySchemes ?? {}).sort()).toEqual([
+      'deviceClaimToken',
+      'operatorSessionToken',
+      'userAccessToken',
+    ]);
+    expect(document.paths['/v1/me']?.get?.security).toEqual([{ userAccessToken: [] }]);
+  });
 });

@@ -5,8 +5,11 @@ import { clientOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 import { tokenResponseSchema } from './sessions.js';
 
-/** Bounds the input, not the policy: the password rules answer with their own clear message. */
-export const passwordField = z.string().min(1).max(1024);
+/**
+ * Bounds the input, not the policy: the password rules answer with their own clear message. `format:
+ * password` makes the docs page mask it, and lets tests find every route that takes a password.
+ */
+export const passwordField = z.string().min(1).max(1024).meta({ format: 'password' });
 export const emailField = z.email().max(254);
 export const nameField = z.string().trim().min(1).max(100);
 const tokenField = z.string().min(1).max(200).describe('The token from the link (after `#token=`).');
@@ -24,9 +27,9 @@ const tooMany = problemResponse('Too many attempts; retry after the Retry-After 
 const linkGone = problemResponse('The link has expired or was already used.');
 
 /** Sign-up, e-mail verification, password reset and login: everything a person does before a session. */
-export const accountRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { accounts, passwordResets, logins } = services;
-
+export const accountRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'accounts' | 'passwordResets' | 'logins'>
+> = async (app, { accounts, passwordResets, logins }) => {
   app.post(
     '/v1/accounts',
     {

@@ -93,11 +93,9 @@ const busy = () =>
  * The operator API for breach response. Everything here needs an operator session (password + TOTP);
  * long work answers 202 and runs on, its progress visible in GET /v1/admin/incidents/{id}.
  */
-export const adminIncidentRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
-  app,
-  { services },
-) => {
-  const { incidents, incidentJobs: jobs } = services;
+export const adminIncidentRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'incidents' | 'incidentJobs'>
+> = async (app, { incidents, incidentJobs: jobs }) => {
   const startJob = (incidentId: string, kind: string, work: (signal: AbortSignal) => Promise<unknown>) => {
     if (!jobs.start(incidentId, kind, work)) throw busy();
   };

@@ -62,9 +62,10 @@ const noDevice = problemResponse('No such device, or not one of mine.');
 const notManager = problemResponse('Only the home’s admins and owners may do this.');
 
 /** The device registry: claim tokens, provisioning, viewing, naming, sharing, removal and reset. */
-export const deviceRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { devices, broker } = services;
-
+export const deviceRoutes: FastifyPluginAsyncZod<Pick<Services, 'devices' | 'broker'>> = async (
+  app,
+  { devices, broker },
+) => {
   app.post(
     '/v1/homes/:homeId/claim-tokens',
     {

@@ -48,9 +48,7 @@ const roleTooLow = problemResponse('My role in this home does not allow this.');
 const lastOwner = problemResponse('This would leave the home without an owner (code last-owner).');
 
 /** Homes, their members and roles, and invitations. */
-export const homeRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { homes } = services;
-
+export const homeRoutes: FastifyPluginAsyncZod<Pick<Services, 'homes'>> = async (app, { homes }) => {
   app.post(
     '/v1/homes',
     {

@@ -1,13 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Services } from '../../app.js';
 import type { CaughtMail, MailCatcher } from '../../mail/catcher.js';
 import { HttpProblem, problemResponse } from '../problem.js';
 
 export interface MailCatcherRouteOptions {
-  /** Registered only when `services.mail.catcher` exists. */
-  services: Pick<Services, 'mail' | 'config'>;
+  /** Registered only when the services have one (no SMTP relay configured). */
+  catcher: MailCatcher;
+  /** PUBLIC_URL, whose host is accepted besides the loopback names. */
+  publicUrl: string;
 }
 
 /** Inline styles only: the pages run no script at all. */
@@ -115,11 +116,11 @@ function sendPage(reply: FastifyReply, html: string, policy = PAGE_CONTENT_SECUR
 }
 
 /** The built-in mail catcher's inbox: an HTML page for people and JSON for scripts. Development only. */
-export const mailCatcherRoutes: FastifyPluginAsyncZod<MailCatcherRouteOptions> = async (app, options) => {
-  const { catcher } = options.services.mail;
-  if (!catcher) throw new Error('The mail catcher routes need the mail catcher');
-  // PUBLIC_URL's host is accepted besides the loopback names.
-  app.addHook('onRequest', localOnly(options.services.config.publicUrl));
+export const mailCatcherRoutes: FastifyPluginAsyncZod<MailCatcherRouteOptions> = async (
+  app,
+  { catcher, publicUrl },
+) => {
+  app.addHook('onRequest', localOnly(publicUrl));
   const common = { config: { access: 'public' as const } };
 
   app.get(

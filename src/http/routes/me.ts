@@ -28,9 +28,9 @@ const wrongPassword = problemResponse('The password is wrong, or a field is not 
 const tooMany = problemResponse('Too many password attempts; retry after the Retry-After header.');
 
 /** The signed-in person's own account: profile, address, password, export and deletion. */
-export const meRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { accounts, personalData, accountDeletion } = services;
-
+export const meRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'accounts' | 'personalData' | 'accountDeletion'>
+> = async (app, { accounts, personalData, accountDeletion }) => {
   app.get(
     '/v1/me',
     {

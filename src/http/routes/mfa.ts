@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { MfaService } from '../../accounts/mfa.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
+import { passwordField } from './accounts.js';
 
 // Generous bounds: a TOTP code is 6 digits and a recovery code 19 characters, but people paste spaces.
 const code = z
@@ -92,7 +93,7 @@ export const mfaRoutes: FastifyPluginAsyncZod<{ mfa: MfaService }> = async (app,
       schema: {
         summary: 'Turn two-step sign-in off (needs the password and a code)',
         tags: ['mfa'],
-        body: z.object({ password: z.string().min(1).max(1024), code }),
+        body: z.object({ password: passwordField, code }),
         response: {
           204: z.null(),
           400: problemResponse('The password or the code is not correct.'),

@@ -52,9 +52,7 @@ const profileNotFound = problemResponse('No such body profile, or it is not your
 const homeNotFound = problemResponse('No such home, or you are not a member.');
 
 /** Body profiles of a home's household, their consent, and the readings the home's scale takes for them. */
-export const scaleRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { scale } = services;
-
+export const scaleRoutes: FastifyPluginAsyncZod<Pick<Services, 'scale'>> = async (app, { scale }) => {
   app.post(
     '/v1/homes/:homeId/body-profiles',
     {

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
-import { DomainError } from '../../domain-error.js';
 import { instant } from '../../schema/dates.js';
 import { clientOf, principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
+import { passwordField } from './accounts.js';
 
 /** What a login and a refresh answer with; login (accounts routes) uses the same shape. */
 export const tokenResponseSchema = z.object({
@@ -37,9 +37,10 @@ const sessionListQuery = z.object({
 
 const unauthorised = problemResponse('No valid access token.');
 
-export const sessionRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { sessions, users, passwords } = services;
-
+export const sessionRoutes: FastifyPluginAsyncZod<Pick<Services, 'sessions' | 'accounts'>> = async (
+  app,
+  { sessions, accounts },
+) => {
   app.post(
     '/v1/sessions/refresh',
     {
@@ -122,20 +123,17 @@ export const sessionRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
       schema: {
         summary: 'End every other session of mine (needs my password)',
         tags: ['sessions'],
-        body: z.object({ password: z.string().min(1).max(1024) }),
-        response: { 204: z.null(), 400: problemResponse('The password is wrong.'), 401: unauthorised },
+        body: z.object({ password: passwordField }),
+        response: {
+          204: z.null(),
+          400: problemResponse('The password is wrong.'),
+          401: unauthorised,
+          429: problemResponse('Too many password attempts; retry after the Retry-After header.'),
+        },
       },
     },
     async (request, reply) => {
-      const { userId, sessionId } = principalOf(request);
-      const user = await users.getById(userId);
-      if (!user || !(await passwords.verify(user.passwordHash, request.body.password))) {
-        throw new DomainError('invalid', 'The password is wrong.', {
-          code: 'wrong-password',
-          fields: [{ pointer: '/password', detail: 'is wrong' }],
-        });
-      }
-      await sessions.endOthers(userId, sessionId, 'ended-by-user');
+      await accounts.endOtherSessions(principalOf(request), request.body.password);
       return reply.code(204).send(null);
     },
   );

@@ -64,9 +64,9 @@ const noDevice = problemResponse('No such device, or not one of mine.');
 const badQuery = problemResponse('A filter or the cursor is not valid; see errors.');
 
 /** Commands to devices and the events they reported. */
-export const telemetryRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  const { commands, events } = services.telemetry;
-
+export const telemetryRoutes: FastifyPluginAsyncZod<
+  Pick<Services['telemetry'], 'commands' | 'events'>
+> = async (app, { commands, events }) => {
   app.post(
     '/v1/devices/:deviceId/commands',
     {
