@@ -17,12 +17,13 @@ export interface PostgresSignalsOptions {
   /** How to open the dedicated LISTEN connection (a pooled one would be handed to other queries). */
   connection: pg.ClientConfig;
   logger: Logger;
+  /** Backoff between reconnection attempts, doubling from `min` up to `max` (tests widen the gap). */
+  retryMs?: { min: number; max: number };
 }
 
 /** NOTIFY refuses payloads of 8000 bytes or more; ids are ASCII, so characters are bytes. */
 const MAX_PAYLOAD = 7_900;
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+const RETRY_MS = { min: 100, max: 5_000 };
 /**
  * Channels are shared by the whole database, so they are named after the schema too: deployments (or test
  * files) in other schemas of one database never hear each other. Cut to fit NAMEDATALEN (63 bytes).
@@ -44,10 +45,13 @@ export class PostgresSignals implements NodeSignals {
   #prefix = '';
   #running = false;
   #retryTimer: NodeJS.Timeout | undefined;
-  #retryDelay = RECONNECT_MIN_MS;
+  readonly #retryMs: { min: number; max: number };
+  #retryDelay: number;
 
   constructor(options: PostgresSignalsOptions) {
     this.#options = options;
+    this.#retryMs = options.retryMs ?? RETRY_MS;
+    this.#retryDelay = this.#retryMs.min;
   }
 
   async publish(channel: SignalChannel, ids: readonly string[]): Promise<void> {
@@ -127,7 +131,7 @@ export class PostgresSignals implements NodeSignals {
       return;
     }
     if (this.#client !== client) return;
-    this.#retryDelay = RECONNECT_MIN_MS;
+    this.#retryDelay = this.#retryMs.min;
     if (afterLoss) {
       this.#options.logger.info('node signals: listening again; re-reading what this node waits for');
       this.#listeners.missed((error) => this.#listenerFailed(error));
@@ -143,7 +147,7 @@ export class PostgresSignals implements NodeSignals {
     void client.end().catch(() => {});
     if (!this.#running) return;
     const delay = this.#retryDelay;
-    this.#retryDelay = Math.min(delay * 2, RECONNECT_MAX_MS);
+    this.#retryDelay = Math.min(delay * 2, this.#retryMs.max);
     this.#options.logger.warn(
       { reason: error?.message ?? 'connection ended', retryInMs: delay },
       'node signals: no LISTEN connection to the database; retrying',
