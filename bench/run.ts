@@ -5,6 +5,7 @@ import { benchIncidents } from './incidents.js';
 import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
+import { benchNodes } from './nodes.js';
 import { benchRevokeAll } from './revoke-all.js';
 import { benchRotation } from './rotation.js';
 import { benchSealer } from './sealer.js';
@@ -37,6 +38,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Breach response: resolve, end sessions, queue and dispatch notices at 2.4M customers (PostgreSQL), 100k (PGlite)',
     run: benchIncidents,
+  },
+  nodes: {
+    title:
+      'Two nodes on PostgreSQL + Mosquitto: command round trip through the node that did not ingest the ack vs the node that did',
+    run: benchNodes,
   },
 };
 

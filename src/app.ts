@@ -9,6 +9,8 @@ import { SessionService } from './accounts/sessions.js';
 import { UserStore } from './accounts/user-store.js';
 import { AuditLog } from './audit/log.js';
 import { type Broker, createBroker } from './broker/index.js';
+import { PostgresSignals } from './cluster/postgres-signals.js';
+import { LocalSignals, type NodeSignals } from './cluster/signals.js';
 import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
 import { createKeyProvider, type KeyProvider } from './crypto/key-provider.js';
@@ -63,6 +65,8 @@ export interface Services {
   maintenance: MaintenanceJob;
   /** The MQTT broker adapter (embedded aedes or external Mosquitto); started by `serve`. */
   broker: Broker;
+  /** What nodes tell each other (acks, device changes): LISTEN/NOTIFY on PostgreSQL; started by `serve`. */
+  signals: NodeSignals;
   /** Device ingest (started by `serve`), commands and the event history. */
   telemetry: Telemetry;
   /** Body profiles, consent and scale readings; the ingest pipeline hands it measurements. */
@@ -90,6 +94,8 @@ export interface BuildOptions {
   migrate?: boolean;
   /** Replaces the configured MQTT broker adapter (tests pass a recording fake). */
   broker?: Broker;
+  /** Replaces the cluster bus the database gives. */
+  signals?: NodeSignals;
 }
 
 /** The composition root: creates storage, keys and services from config, in dependency order. */
@@ -182,7 +188,13 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     accountFlows.personalData.register(devices.personalDataSource());
     const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
     accountFlows.personalData.register(scale.personalDataSource());
+    const signals =
+      options.signals ??
+      (database.listenConnection
+        ? new PostgresSignals({ db: database.db, connection: database.listenConnection, logger })
+        : new LocalSignals(logger));
     const telemetry = buildTelemetry({
+      signals,
       db: database.db,
       sealer,
       logger,
@@ -254,6 +266,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       devices,
       maintenance,
       broker,
+      signals,
       telemetry,
       scale,
       operators,
@@ -264,6 +277,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         await broker.stop();
         // After the broker: nothing new arrives, and what was accepted is written before the database closes.
         await telemetry.ingest.stop();
+        await signals.stop();
         await mail.stop();
         await database.close();
       },

@@ -87,6 +87,19 @@ export class CommandStore {
     return row && toRecord(row);
   }
 
+  /** The commands among `ids` that are no longer pending (acknowledged, failed or timed out). */
+  async finishedAmong(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('device_commands')
+      .select('id')
+      // One array parameter: a node may wait for more commands than a statement takes parameters.
+      .where(sql<boolean>`id = any(${ids}::uuid[])`)
+      .where('status', '<>', 'pending')
+      .execute();
+    return rows.map((row) => row.id);
+  }
+
   /**
    * Ends a command that is still pending with `status`; answers the command as it stands afterwards, which
    * is another outcome when an ack (perhaps taken by another node) completed it first.

@@ -1,7 +1,7 @@
+import type { NodeSignals } from '../cluster/signals.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { homeSubject } from '../homes/access.js';
 import type { Logger } from '../log.js';
-import type { AckWaiters } from './ack-waiters.js';
 import { DeviceInfoCache } from './device-info-cache.js';
 import { detailsField } from './event-store.js';
 import { BatchBuilder, type Parsed, type PendingEvent, parse, type RejectReason } from './ingest-messages.js';
@@ -16,6 +16,8 @@ interface PreparedBatch {
   resets: string[];
   /** Whether it changes a device's state, status or commands (more than its last-seen time). */
   changesDevices: boolean;
+  /** Devices whose state, connection or events the batch changes: live views on every node re-read them. */
+  updatedDevices: string[];
 }
 
 /** What a committed batch wrote, for metrics and benchmarks (no personal data: times and counts only). */
@@ -35,7 +37,8 @@ export interface IngestDependencies {
   sealer: Sealer;
   logger: Logger;
   settings: { batchSize: number; flushMs: number };
-  waiters: AckWaiters;
+  /** Tells every node, this one included, which commands were acked and which devices changed. */
+  signals: Pick<NodeSignals, 'publish'>;
   /** Where scale measurements go; by default they are dropped (no consent can be on record). */
   scale?: ScaleMeasurementSink;
   /** A device reported it was factory-reset by hand: unpair it as if removed in the app. */
@@ -76,6 +79,8 @@ export class IngestPipeline implements DeviceMessageSink {
     }, this.#deps.settings.flushMs);
   }
   #draining: Promise<void> | undefined;
+  /** Signals on their way to other nodes; a commit does not wait for them, stop() does. */
+  readonly #publishing = new Set<Promise<void>>();
   #stopped = false;
   #accepted = 0;
   #written = 0;
@@ -100,6 +105,7 @@ export class IngestPipeline implements DeviceMessageSink {
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.flush();
+    await Promise.all(this.#publishing);
   }
 
   accept(message: DeviceMessage): void {
@@ -195,17 +201,17 @@ export class IngestPipeline implements DeviceMessageSink {
     await this.#recordMeasurements(built.measurements);
     const sealed = await this.#seal(events);
     const updates = [...devices.values()].filter((update) => this.#needsWrite(update));
+    const changed = updates.filter((update) => update.reports > 0 || update.connected !== null);
     // Marked now rather than after the commit, so the batch prepared meanwhile does not write it again.
     for (const update of updates) this.#devices.markSeenWritten(update.deviceId, update.lastSeenAt.getTime());
     return {
       rows: { devices: updates, events: sealed, statuses: [...statuses.values()], acks },
       applied: built.applied,
       resets: built.resets,
-      changesDevices:
-        statuses.size > 0 ||
-        acks.length > 0 ||
-        built.resets.length > 0 ||
-        updates.some((update) => update.reports > 0 || update.connected !== null),
+      changesDevices: statuses.size > 0 || acks.length > 0 || built.resets.length > 0 || changed.length > 0,
+      updatedDevices: [
+        ...new Set([...changed.map((update) => update.deviceId), ...events.map((event) => event.deviceId)]),
+      ],
     };
   }
 
@@ -237,8 +243,20 @@ export class IngestPipeline implements DeviceMessageSink {
       const batch = { occurredAt: prepared.rows.events.map((event) => event.occurredAt) };
       for (const listener of this.#commitListeners) listener(batch);
     }
-    for (const command of completed) this.#deps.waiters.wake(command.id);
+    this.#signal(
+      'command-acks',
+      completed.map((command) => command.id),
+    );
+    this.#signal('device-updates', prepared.updatedDevices);
     for (const deviceId of prepared.resets) await this.#reset(deviceId);
+  }
+
+  /** One notification per commit and channel (split only past NOTIFY's size limit); the next batch need not wait. */
+  #signal(channel: 'command-acks' | 'device-updates', ids: string[]): void {
+    if (ids.length === 0) return;
+    const published = this.#deps.signals.publish(channel, ids);
+    this.#publishing.add(published);
+    void published.finally(() => this.#publishing.delete(published));
   }
 
   /**

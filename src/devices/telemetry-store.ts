@@ -48,6 +48,18 @@ export interface StatusReports {
   reports: { eventId: string; connected: boolean; at: Date }[];
 }
 
+/** A device as live views show it: its shadow's reported half, its connection, its newest event's time. */
+export interface LiveDeviceState {
+  deviceId: string;
+  homeId: string;
+  connected: boolean;
+  lastSeenAt: Date | null;
+  reported: Record<string, unknown>;
+  reportedVersion: number;
+  reportedAt: Date | null;
+  lastEventAt: Date | null;
+}
+
 export interface CompletedCommand {
   id: string;
   status: CommandStatus;
@@ -74,6 +86,44 @@ export class TelemetryStore {
       if (isDeviceModel(row.model)) found.set(row.id, { homeId: row.home_id, model: row.model });
     }
     return found;
+  }
+
+  /**
+   * The live state of the devices among `among` (all when absent) that are in `deviceIds` or belong to a home
+   * in `homeIds`. Arrays travel as one parameter each, whatever their length.
+   */
+  async liveStates(filter: {
+    among?: string[];
+    deviceIds: string[];
+    homeIds: string[];
+  }): Promise<LiveDeviceState[]> {
+    const { rows } = await sql<{
+      id: string;
+      home_id: string;
+      connected: boolean;
+      last_seen_at: Date | null;
+      reported: Record<string, unknown>;
+      reported_version: string | number;
+      reported_at: Date | null;
+      last_event_at: Date | null;
+    }>`
+      select d.id, d.home_id, d.connected, d.last_seen_at, d.reported, d.reported_version, d.reported_at,
+        (select max(e.occurred_at) from device_events e where e.device_id = d.id) as last_event_at
+      from devices d
+      where (${filter.among ?? null}::uuid[] is null or d.id = any(${filter.among ?? null}::uuid[]))
+        and (d.id = any(${filter.deviceIds}::uuid[]) or d.home_id = any(${filter.homeIds}::uuid[]))`.execute(
+      this.db,
+    );
+    return rows.map((row) => ({
+      deviceId: row.id,
+      homeId: row.home_id,
+      connected: row.connected,
+      lastSeenAt: row.last_seen_at,
+      reported: row.reported,
+      reportedVersion: Number(row.reported_version),
+      reportedAt: row.reported_at,
+      lastEventAt: row.last_event_at,
+    }));
   }
 
   /** Applies one batch atomically; returns the commands the batch completed. */

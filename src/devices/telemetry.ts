@@ -1,3 +1,4 @@
+import type { NodeSignals } from '../cluster/signals.js';
 import type { Config } from '../config/schema.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
@@ -7,6 +8,7 @@ import type { Db } from '../store/database.js';
 import { AckWaiters } from './ack-waiters.js';
 import { CommandStore } from './command-store.js';
 import { CommandService } from './commands.js';
+import { DeviceUpdates } from './device-updates.js';
 import { EventStore } from './event-store.js';
 import { EventService } from './events.js';
 import { IngestPipeline } from './ingest.js';
@@ -18,6 +20,8 @@ export interface Telemetry {
   ingest: IngestPipeline;
   commands: CommandService;
   events: EventService;
+  /** Live device state for watchers on this node, whichever node ingested the change. */
+  updates: DeviceUpdates;
 }
 
 export interface TelemetryDependencies {
@@ -26,6 +30,8 @@ export interface TelemetryDependencies {
   logger: Logger;
   settings: Config['devices'];
   broker: Pick<DeviceBroker, 'sendCommand'>;
+  /** Carries acks and device changes between nodes. */
+  signals: NodeSignals;
   devices: DeviceAccess;
   homes: Pick<HomeAccess, 'requireRole'>;
   scale?: ScaleMeasurementSink;
@@ -33,18 +39,24 @@ export interface TelemetryDependencies {
 }
 
 export function buildTelemetry(deps: TelemetryDependencies): Telemetry {
-  const waiters = new AckWaiters();
+  const telemetryStore = new TelemetryStore(deps.db);
+  const commandStore = new CommandStore(deps.db);
+  const waiters = new AckWaiters({
+    signals: deps.signals,
+    finishedAmong: (ids) => commandStore.finishedAmong(ids),
+    logger: deps.logger,
+  });
   const ingest = new IngestPipeline({
-    store: new TelemetryStore(deps.db),
+    store: telemetryStore,
     sealer: deps.sealer,
     logger: deps.logger,
     settings: deps.settings.ingest,
-    waiters,
+    signals: deps.signals,
     ...(deps.scale ? { scale: deps.scale } : {}),
     ...(deps.onDeviceReset ? { onDeviceReset: deps.onDeviceReset } : {}),
   });
   const commands = new CommandService({
-    store: new CommandStore(deps.db),
+    store: commandStore,
     access: deps.devices,
     broker: deps.broker,
     waiters,
@@ -56,5 +68,6 @@ export function buildTelemetry(deps: TelemetryDependencies): Telemetry {
     devices: deps.devices,
     homes: deps.homes,
   });
-  return { ingest, commands, events };
+  const updates = new DeviceUpdates({ signals: deps.signals, store: telemetryStore, logger: deps.logger });
+  return { ingest, commands, events, updates };
 }

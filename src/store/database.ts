@@ -10,6 +10,8 @@ export type Db = Kysely<Database>;
 export interface OpenDatabase {
   db: Db;
   kind: 'pglite' | 'postgres';
+  /** PostgreSQL only: how to open a connection outside the pool, on the same schema (LISTEN/NOTIFY). */
+  listenConnection?: pg.ClientConfig;
   /** Copies the embedded database's files (PGlite only), e.g. to make a migrated template for tests. */
   dumpDataDir?: () => Promise<Blob>;
   close(): Promise<void>;
@@ -27,10 +29,13 @@ export interface OpenOptions {
 
 export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<OpenDatabase> {
   if (config.kind === 'postgres') {
-    const pool = new pg.Pool({
+    const connection: pg.ClientConfig = {
       connectionString: config.url,
-      max: options.poolSize ?? 10,
       ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
+    };
+    const pool = new pg.Pool({
+      ...connection,
+      max: options.poolSize ?? 10,
       // The same numbers as PGlite: counts and sequence numbers stay far below 2^53.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -40,7 +45,7 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
     // A broken connection in the pool must not crash the process; the next query reports it.
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { db, kind: 'postgres', close: () => db.destroy() };
+    return { db, kind: 'postgres', listenConnection: connection, close: () => db.destroy() };
   }
   const pglite = new PGlite({
     ...(config.dataDir ? { dataDir: config.dataDir } : {}),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalSignals } from '../../src/cluster/signals.js';
 import { AckWaiters } from '../../src/devices/ack-waiters.js';
 import { CommandStore } from '../../src/devices/command-store.js';
 import { CommandService } from '../../src/devices/commands.js';
@@ -267,7 +268,11 @@ describe('commands', () => {
         store: new CommandStore(db),
         access: http.services.devices,
         broker: { sendCommand: async () => {} },
-        waiters: new AckWaiters(),
+        waiters: new AckWaiters({
+          signals: new LocalSignals(),
+          finishedAmong: async () => [],
+          logger: http.services.logger,
+        }),
         logger: http.services.logger,
         timeoutMs,
         clock: () => new Date(now),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AckWaiters } from '../../src/devices/ack-waiters.js';
+import { LocalSignals } from '../../src/cluster/signals.js';
 import { IngestPipeline } from '../../src/devices/ingest.js';
 import type { ScaleMeasurementSink } from '../../src/devices/ports.js';
 import { TelemetryStore } from '../../src/devices/telemetry-store.js';
@@ -212,7 +212,7 @@ describe('ingest pipeline', () => {
       sealer: http.services.sealer,
       logger,
       settings: { batchSize: 100, flushMs: 10 },
-      waiters: new AckWaiters(),
+      signals: new LocalSignals(),
     });
     const bulb = await seedDevice(http.services, homeId, 'bulb');
     const secret = 'Secret-Payload-Value-42';
@@ -265,7 +265,7 @@ describe('ingest pipeline', () => {
       sealer: http.services.sealer,
       logger: http.services.logger,
       settings: { batchSize: 10_000, flushMs: 60_000 },
-      waiters: new AckWaiters(),
+      signals: new LocalSignals(),
     });
     const write = vi.spyOn(TelemetryStore.prototype, 'writeBatch');
     for (let i = 1; i <= 25; i++) ingest.accept(message(plug, 'state', { powerW: i }));
@@ -304,7 +304,7 @@ describe('ingest pipeline', () => {
       sealer: http.services.sealer,
       logger: http.services.logger,
       settings: { batchSize: 1, flushMs: 1 },
-      waiters: new AckWaiters(),
+      signals: new LocalSignals(),
     });
     const committed: number[] = [];
     const stop = ingest.onCommit((batch) => committed.push(batch.occurredAt.length));

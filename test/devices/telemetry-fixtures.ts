@@ -38,6 +38,7 @@ export async function buildTelemetryHttp(
     logger: services.logger,
     settings: services.config.devices,
     broker: options.broker?.(() => built.telemetry as Telemetry) ?? services.broker,
+    signals: services.signals,
     ...sqlAccess(services),
     ...(options.scale ? { scale: options.scale } : {}),
     ...(options.onDeviceReset ? { onDeviceReset: options.onDeviceReset } : {}),

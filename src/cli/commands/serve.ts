@@ -87,6 +87,9 @@ async function startService(config: Config, logger: Logger, options: ServeOption
     stops.push(() => services.mail.stop());
     services.maintenance.start();
     stops.push(() => services.maintenance.stop());
+    // Before ingest and commands, so acks and device changes ingested by other nodes are heard here.
+    await services.signals.start();
+    stops.push(() => services.signals.stop());
     // Before the broker starts delivering, stopped after it: accepted messages are written on the way out.
     services.telemetry.ingest.start();
     stops.push(() => services.telemetry.ingest.stop());

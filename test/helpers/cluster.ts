@@ -1,0 +1,270 @@
+import { randomBytes } from 'node:crypto';
+import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
+import { buildServices, type Services } from '../../src/app.js';
+import { brokerUnavailable } from '../../src/broker/errors.js';
+import type { Broker } from '../../src/broker/index.js';
+import { PostgresSignals } from '../../src/cluster/postgres-signals.js';
+import { loadConfig } from '../../src/config/load.js';
+import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
+import { type AckMessage, type CommandMessage, deviceTopic } from '../../src/devices/topics.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { openDatabase } from '../../src/store/database.js';
+import { migrateToLatest } from '../../src/store/migrate.js';
+import { startMosquitto, type TestMosquitto } from './mosquitto.js';
+
+/**
+ * Several Hearth nodes in one process, as `hearth serve` runs them on several machines: each its own pool,
+ * LISTEN connection and MQTT client, all on one PostgreSQL schema and one private Mosquitto, sharing the
+ * master key. No vitest imports: the `nodes` benchmark builds the same cluster.
+ */
+export interface NodeOptions {
+  name: string;
+  /**
+   * Whether the node reads what devices publish (the shared subscription). A node that does not still sends
+   * commands through its own MQTT client, so every ack it waits for is ingested by another node.
+   */
+  ingest: boolean;
+  retryMs?: { min: number; max: number };
+  logger?: Logger;
+}
+
+export interface ClusterNode {
+  name: string;
+  services: Services;
+  signals: PostgresSignals;
+}
+
+export interface ClusterDevice {
+  id: string;
+  client: MqttClient;
+  /** Ids of the commands the device was sent, in the order they arrived. */
+  received: string[];
+  publish(channel: 'state' | 'status', payload: unknown): Promise<void>;
+}
+
+export interface Fleet {
+  userId: string;
+  homeId: string;
+  devices: ClusterDevice[];
+}
+
+export interface Cluster {
+  mosquitto: TestMosquitto;
+  nodes: Map<string, ClusterNode>;
+  node(name: string): ClusterNode;
+  /** Starts one more node; closed with the cluster. */
+  addNode(spec: NodeOptions): Promise<ClusterNode>;
+  /** Pairs plugs through `through`, connects them and waits until they show online; they ack every command. */
+  pairDevices(through: ClusterNode, count: number): Promise<Fleet>;
+  /** Ends the node's LISTEN connection from another session, as a failover would; answers how many ended. */
+  dropListenConnection(node: ClusterNode): Promise<number>;
+  listenConnections(node: ClusterNode): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Not a real argon2 hash: these accounts never log in. */
+const UNUSED_PASSWORD_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA';
+
+/** Nodes start in the order given; the first must ingest (it gives Mosquitto's admin account the cloud role). */
+export async function startCluster(options: {
+  databaseUrl: string;
+  nodes: NodeOptions[];
+  env?: Record<string, string>;
+}): Promise<Cluster> {
+  const schema = `hearth_cluster_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: options.databaseUrl });
+  await admin.connect();
+  await admin.query(`create schema ${schema}`);
+  const mosquitto = await startMosquitto();
+  const masterKey = randomBytes(32).toString('base64');
+  const nodes = new Map<string, ClusterNode>();
+  const devices: ClusterDevice[] = [];
+  const close = async () => {
+    await Promise.all(devices.map((device) => device.client.endAsync(true)));
+    for (const node of [...nodes.values()].reverse()) await node.services.close();
+    await mosquitto.stop();
+    await admin.query(`drop schema if exists ${schema} cascade`);
+    await admin.end();
+  };
+  let migrated = false;
+  const addNode = async (spec: NodeOptions): Promise<ClusterNode> => {
+    const database = await openDatabase(
+      { kind: 'postgres', url: options.databaseUrl },
+      { searchPath: schema, poolSize: 4 },
+    );
+    if (!migrated) await migrateToLatest(database.db);
+    migrated = true;
+    const logger = spec.logger ?? createLogger('silent');
+    const signals = new PostgresSignals({
+      db: database.db,
+      connection: database.listenConnection as pg.ClientConfig,
+      logger,
+      ...(spec.retryMs ? { retryMs: spec.retryMs } : {}),
+    });
+    const config = loadConfig({
+      HEARTH_DATA_DIR: '/nonexistent/hearth-test',
+      LOG_LEVEL: 'silent',
+      MAIL_CATCHER_PORT: '0',
+      MQTT_MODE: 'external',
+      MQTT_URL: mosquitto.url,
+      MQTT_USERNAME: mosquitto.admin.username,
+      MQTT_PASSWORD: mosquitto.admin.password,
+      ...options.env,
+    });
+    const services = await buildServices(config, {
+      database,
+      keyProvider: new EnvKeyProvider(masterKey),
+      logger,
+      signals,
+      migrate: false,
+      ...(spec.ingest ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
+    });
+    const node = { name: spec.name, services, signals };
+    nodes.set(spec.name, node);
+    // As `serve` starts them.
+    await signals.start();
+    if (spec.ingest) services.telemetry.ingest.start();
+    await services.broker.start();
+    return node;
+  };
+  try {
+    for (const spec of options.nodes) await addNode(spec);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  const backends = (node: ClusterNode, action: 'count' | 'terminate') =>
+    admin.query(
+      `select ${action === 'terminate' ? 'pg_terminate_backend(pid)' : 'pid'} from pg_stat_activity
+       where application_name = $1`,
+      [`hearth-signals ${node.signals.nodeId}`],
+    );
+
+  return {
+    mosquitto,
+    nodes,
+    addNode,
+    node(name) {
+      const node = nodes.get(name);
+      if (!node) throw new Error(`no node ${name}`);
+      return node;
+    },
+    async pairDevices(through, count) {
+      const { services } = through;
+      const { id: userId } = await services.users.create({
+        name: 'Cluster Owner',
+        email: `cluster-${randomBytes(6).toString('hex')}@example.test`,
+        passwordHash: UNUSED_PASSWORD_HASH,
+        emailVerifiedAt: new Date(),
+      });
+      const home = await services.homes.create(userId, { name: 'Cluster home', timeZone: 'Europe/Berlin' });
+      const fleet: ClusterDevice[] = [];
+      for (let n = 0; n < count; n++) {
+        const { claimToken } = await services.devices.pairing.issueClaimToken(userId, home.id);
+        const paired = await services.devices.pairing.provision(
+          claimToken,
+          {
+            mac: ['02', ...randomBytes(5).toString('hex').match(/../g)!].join(':'),
+            serial: `CLUSTER-${randomBytes(6).toString('hex')}`,
+            model: 'plug',
+            firmware: '1.0.0',
+            ssid: 'Cluster Wi-Fi',
+          },
+          '10.0.0.1',
+        );
+        const device = await connectPlug(mosquitto.url, paired.deviceId, paired.password);
+        devices.push(device);
+        fleet.push(device);
+        await device.publish('status', 'online');
+      }
+      await waitUntil(async () => {
+        const online = await services.database.db
+          .selectFrom('devices')
+          .select('id')
+          .where('home_id', '=', home.id)
+          .where('connected', '=', true)
+          .execute();
+        return online.length === count;
+      }, 10_000);
+      return { userId, homeId: home.id, devices: fleet };
+    },
+    dropListenConnection: async (node) => (await backends(node, 'terminate')).rowCount ?? 0,
+    listenConnections: async (node) => (await backends(node, 'count')).rowCount ?? 0,
+    close,
+  };
+}
+
+/** A plug that acks every command at once with the state it asked for. */
+async function connectPlug(url: string, id: string, password: string): Promise<ClusterDevice> {
+  const client = await mqtt.connectAsync(url, {
+    username: id,
+    password,
+    clientId: id,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+  });
+  const received: string[] = [];
+  const publish = async (channel: 'state' | 'status' | 'acks', payload: unknown) => {
+    const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    await client.publishAsync(deviceTopic(id, channel), body, { qos: 1 });
+  };
+  client.on('message', (_topic, payload) => {
+    const command = JSON.parse(payload.toString('utf8')) as CommandMessage;
+    received.push(command.id);
+    const ack: AckMessage = { id: command.id, ok: true, state: command.params };
+    void publish('acks', ack);
+  });
+  await client.subscribeAsync(deviceTopic(id, 'commands'), { qos: 1 });
+  return { id, client, received, publish };
+}
+
+/**
+ * The cloud's MQTT link of a node that ingests nothing: it publishes commands and subscribes to no device
+ * channel, so every ack it waits for reaches another node.
+ */
+class PublishOnlyBroker implements Broker {
+  #client: MqttClient | null = null;
+
+  constructor(private readonly mosquitto: TestMosquitto) {}
+
+  async start(): Promise<void> {
+    this.#client = await mqtt.connectAsync(this.mosquitto.url, {
+      ...this.mosquitto.admin,
+      clientId: `hearth-cloud-${randomBytes(8).toString('hex')}`,
+      protocolVersion: 4,
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#client?.endAsync();
+    this.#client = null;
+  }
+
+  deviceUrl(): string {
+    return this.mosquitto.url;
+  }
+
+  async provision(): Promise<void> {
+    throw new Error('this test node pairs nothing: pair through a node that ingests');
+  }
+
+  async revoke(): Promise<void> {
+    throw new Error('this test node pairs nothing: pair through a node that ingests');
+  }
+
+  async sendCommand(deviceId: string, command: CommandMessage): Promise<void> {
+    if (!this.#client?.connected) throw brokerUnavailable();
+    await this.#client.publishAsync(deviceTopic(deviceId, 'commands'), JSON.stringify(command), { qos: 1 });
+  }
+}
+
+export async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not done within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
