@@ -423,34 +423,51 @@ function addTokenOptions(command: Command): Command {
   return command.addOption(operatorTokenOption()).addOption(jsonOption());
 }
 
-function addDeclarationOptions(command: Command): Command {
-  return addTokenOptions(
-    command
-      .requiredOption('--title <text>', 'a short title')
-      .requiredOption('--description <text>', 'what happened, in plain words (it goes into every notice)')
-      .option(
-        '--detected-at <date-time>',
-        'when the exposure was detected (default: now); the 72-hour clock starts here',
-      )
-      .requiredOption('--from <date-time>', 'start of the exposure window')
-      .requiredOption('--to <date-time>', 'end of the exposure window')
-      .option('--store <name>', 'an exposed store, e.g. "analytics copy" (repeatable)', collect)
-      .option(
-        '--category <category>',
-        `an exposed data category (repeatable or comma-separated): ${DATA_CATEGORY_IDS.join(', ')}`,
-        collect,
-      )
-      .option('--everyone', 'scope: every customer')
-      .option('--created-before <date>', 'scope: customers who signed up before this date')
-      .option(
-        '--device-model <model>',
-        `scope: customers with a device of this model in their home (${DEVICE_MODELS.join(', ')})`,
-      )
-      .option(
-        '--list-file <path>',
-        'scope: the customers listed in this file, one user id or e-mail address per line',
-      ),
+/**
+ * The declaration's flags. Declaring or drilling needs them all (but --detected-at) and exactly one scope;
+ * an amendment takes any of them and keeps the rest as declared.
+ */
+function addDeclarationOptions(command: Command, needs: 'all' | 'any' = 'all'): Command {
+  const option = (flags: string, description: string, parse?: typeof collect) => {
+    const added = new Option(flags, description);
+    if (parse) added.argParser(parse);
+    if (needs === 'all') added.makeOptionMandatory();
+    return command.addOption(added);
+  };
+  option('--title <text>', 'a short title');
+  option('--description <text>', 'what happened, in plain words (it goes into every notice)');
+  command.option(
+    '--detected-at <date-time>',
+    needs === 'all'
+      ? 'when the exposure was detected (default: now); the 72-hour clock starts here'
+      : 'when the exposure was detected; the 72-hour clock starts here',
   );
+  option('--from <date-time>', 'start of the exposure window');
+  option('--to <date-time>', 'end of the exposure window');
+  option('--store <name>', 'an exposed store, e.g. "analytics copy" (repeatable)', collect);
+  option(
+    '--category <category>',
+    `an exposed data category (repeatable or comma-separated): ${DATA_CATEGORY_IDS.join(', ')}`,
+    collect,
+  );
+  command
+    .option('--everyone', 'scope: every customer')
+    .option('--created-before <date>', 'scope: customers who signed up before this date')
+    .option(
+      '--device-model <model>',
+      `scope: customers with a device of this model in their home (${DEVICE_MODELS.join(', ')})`,
+    )
+    .option(
+      '--list-file <path>',
+      'scope: the customers listed in this file, one user id or e-mail address per line',
+    )
+    .addHelpText(
+      'after',
+      needs === 'all'
+        ? '\nExactly one scope is required: --everyone, --created-before, --device-model or --list-file.'
+        : '\nGive only what changes; at most one scope (--everyone, --created-before, --device-model, --list-file).',
+    );
+  return addTokenOptions(command);
 }
 
 export function registerIncidentCommands(program: Command, result: CommandResult): void {
