@@ -524,7 +524,7 @@ function addDeclarationOptions(command: Command, needs: 'all' | 'any' = 'all'): 
       'after',
       needs === 'all'
         ? '\nExactly one scope is required: --everyone, --created-before, --device-model or --list-file.'
-        : '\nGive only what changes; at most one scope (--everyone, --created-before, --device-model, --list-file).',
+        : '\nGive only what changes; --store and --category replace the whole list; at most one scope (--everyone, --created-before, --device-model, --list-file).',
     );
   return addTokenOptions(command);
 }
