@@ -13,9 +13,14 @@ import type { UserStore } from './user-store.js';
  * Checks the second factor at login. A narrow port so the account flows need not know how MFA stores its
  * secrets; the MFA service provides it.
  */
+export type CodeVerdict = 'accepted' | 'wrong' | 'already-used';
+
 export interface SecondFactor {
-  /** True when `code` (a TOTP code, or a recovery code) is right for this user; uses it up. */
-  verifyLoginCode(userId: string, code: string): Promise<boolean>;
+  /**
+   * Whether `code` (a TOTP code, or a recovery code) is right for this user, using it up; a right TOTP code
+   * already used is told apart, so the person knows to wait for the next one rather than retype it.
+   */
+  verifyLoginCode(userId: string, code: string): Promise<CodeVerdict>;
 }
 
 /**
@@ -30,7 +35,7 @@ export interface AccountDependencies {
   passwordReentry: Pick<PasswordReentry, 'verify'>;
   sessions: Pick<SessionService, 'issue' | 'endOthers' | 'endAllForUser' | 'list'>;
   outbox: Pick<Outbox, 'enqueue'> & Partial<Pick<Outbox, 'cancelQueuedFor'>>;
-  rateLimiter: Pick<RateLimiter, 'consume' | 'clear'>;
+  rateLimiter: Pick<RateLimiter, 'consume' | 'clear' | 'refund'>;
   audit: Pick<AuditLog, 'append'>;
   vault: Pick<KeyVault, 'destroy'>;
   secondFactor: SecondFactor;

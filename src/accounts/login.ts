@@ -47,14 +47,26 @@ export class LoginService {
 
     if (state.totpEnabled) {
       if (!input.totpCode) {
+        // The ordinary first half of a two-step login (the app asks for the code next): the password was
+        // right, so this request must not count towards a lockout. Wrong passwords and codes still do.
+        await rateLimiter.refund('login-ip', client.ip ?? 'unknown');
+        await rateLimiter.refund('login-account', input.email);
         throw new DomainError(
           'unauthenticated',
           'This account has two-step verification: send the code from your authenticator app as totpCode.',
           { code: 'totp-required' },
         );
       }
-      if (!(await secondFactor.verifyLoginCode(userId, input.totpCode))) {
+      const verdict = await secondFactor.verifyLoginCode(userId, input.totpCode);
+      if (verdict !== 'accepted') {
         await this.auditFailure(userId, client, 'second-factor');
+        if (verdict === 'already-used') {
+          throw new DomainError(
+            'unauthenticated',
+            'This code was already used; wait for the next one from your authenticator app.',
+            { code: 'totp-already-used' },
+          );
+        }
         throw new DomainError('unauthenticated', 'The two-step verification code is not right.', {
           code: 'totp-invalid',
         });

@@ -4,7 +4,7 @@ import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
 import type { Db } from '../store/database.js';
-import type { SecondFactor } from './dependencies.js';
+import type { CodeVerdict, SecondFactor } from './dependencies.js';
 import { MfaStore } from './mfa-store.js';
 import type { PasswordReentry } from './password-reentry.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -157,12 +157,12 @@ export class MfaService implements SecondFactor {
    * over it, so callers (the login flow) need no limiter of their own for codes.
    */
   async verify(userId: string, code: string): Promise<boolean> {
-    return this.check(userId, code, 'anonymous');
+    return (await this.verifyLoginCode(userId, code)) === 'accepted';
   }
 
-  /** The login flow's port (SecondFactor): the same check as `verify`. */
-  verifyLoginCode(userId: string, code: string): Promise<boolean> {
-    return this.verify(userId, code);
+  /** The login flow's port (SecondFactor): the same check as `verify`, saying why a code was refused. */
+  verifyLoginCode(userId: string, code: string): Promise<CodeVerdict> {
+    return this.judge(userId, code, 'anonymous');
   }
 
   /** Turns the second factor off: needs the password and a code, which a hijacked session lacks. */
@@ -203,16 +203,22 @@ export class MfaService implements SecondFactor {
   }
 
   private async check(userId: string, code: string, actor: string): Promise<boolean> {
+    return (await this.judge(userId, code, actor)) === 'accepted';
+  }
+
+  private async judge(userId: string, code: string, actor: string): Promise<CodeVerdict> {
     await this.limiter.consume('mfa-account', userId);
     const state = await this.store.getTotp(userId);
-    if (!state?.enabledAt || !state.secret) return false;
+    if (!state?.enabledAt || !state.secret) return 'wrong';
     const now = this.clock();
     const typed = code.replace(/\s/g, '');
     if (TOTP_CODE.test(typed)) {
       const step = this.matchingStep(state.secret, typed, now);
       if (step === undefined) return this.rejected(userId, actor, 'wrong-code');
-      if (!(await this.store.acceptStep(userId, step, now)))
-        return this.rejected(userId, actor, 'replayed-code');
+      if (!(await this.store.acceptStep(userId, step, now))) {
+        await this.rejected(userId, actor, 'replayed-code');
+        return 'already-used';
+      }
     } else {
       const recoveryCode = canonicalRecoveryCode(code);
       const used =
@@ -229,7 +235,7 @@ export class MfaService implements SecondFactor {
       });
     }
     await this.limiter.clear('mfa-account', userId);
-    return true;
+    return 'accepted';
   }
 
   /** The time step whose code this is, within the window; undefined when it matches none. */
@@ -242,7 +248,7 @@ export class MfaService implements SecondFactor {
     return delta === null ? undefined : totp.counter({ timestamp }) + delta;
   }
 
-  private async rejected(userId: string, actor: string, reason: string): Promise<false> {
+  private async rejected(userId: string, actor: string, reason: string): Promise<'wrong'> {
     await this.audit.append({
       actor,
       action: 'mfa.check.fail',
@@ -250,7 +256,7 @@ export class MfaService implements SecondFactor {
       details: { reason },
       detailsSubject: userSubject(userId),
     });
-    return false;
+    return 'wrong';
   }
 
   private async notify(userId: string, template: 'mfa-enabled' | 'mfa-disabled', at: Date): Promise<void> {

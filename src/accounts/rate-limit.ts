@@ -158,6 +158,19 @@ export class RateLimiter {
   }
 
   /**
+   * Takes back one attempt counted by `consume`, for a request that turned out not to be an attempt at all
+   * (the code-less first half of a two-step login). Leaves a block in force alone.
+   */
+  async refund(rule: RateRuleName, value: string): Promise<void> {
+    await this.db
+      .updateTable('rate_limits')
+      .set((eb) => ({ hits: sql<number>`greatest(${eb.ref('hits')} - 1, 0)` }))
+      .where('key', '=', this.keyOf(rule, value))
+      .where((eb) => eb.or([eb('blocked_until', 'is', null), eb('blocked_until', '<=', this.clock())]))
+      .execute();
+  }
+
+  /**
    * Forgets a key, e.g. an account's login counter after a successful login. Never clear a per-IP rule on
    * success: an attacker with one account of their own could reset their address's counter between guesses.
    */

@@ -42,10 +42,17 @@ export async function runCommand<Args>(
   }
   const config = loadConfig();
   const terminal = createTerminal({ json: options.json === true });
-  const outcome =
-    config.database.kind === 'pglite'
-      ? await runBesideService(config, operation, parsed.data, terminal)
-      : await runDirect(config, operation, parsed.data, terminal);
+  let outcome: Outcome;
+  try {
+    outcome =
+      config.database.kind === 'pglite'
+        ? await runBesideService(config, operation, parsed.data, terminal)
+        : await runDirect(config, operation, parsed.data, terminal);
+  } catch (error) {
+    // main prints the error on a line of its own.
+    terminal.endProgress();
+    throw error;
+  }
   return terminal.outcome(outcome);
 }
 

@@ -9,6 +9,8 @@ export interface Terminal {
   /** Says how the command ran, e.g. through the running service or on a directly opened database. */
   note(line: string): void;
   progress(line: string): void;
+  /** Ends a progress bar's line, if one is drawn, before an error is printed elsewhere. */
+  endProgress(): void;
   /** Prints the result and returns the exit code it calls for. */
   outcome(outcome: Outcome): number;
   error(line: string): void;
@@ -16,28 +18,41 @@ export interface Terminal {
 
 /**
  * A progress line starting with a carriage return is a progress bar: a terminal redraws it in place, a pipe
- * or file gets it as its own line.
+ * or file gets it as its own line. A bar drawn in place has no newline yet, so whatever is printed next (a
+ * note, the result on stdout, an error) first ends its line instead of running on after "100% 12/12".
  */
-function progressWriter(): (line: string) => void {
+function progressWriter(): { write(line: string): void; endBar(): void } {
   let drawing = false;
-  return (line) => {
-    const bar = line.startsWith('\r');
-    if (bar && process.stderr.isTTY) {
-      process.stderr.write(`\r${line.slice(1)}\x1b[K`);
-      drawing = true;
-      return;
-    }
-    process.stderr.write(`${drawing ? '\n' : ''}${bar ? line.slice(1) : line}\n`);
+  const endBar = () => {
+    if (drawing) process.stderr.write('\n');
     drawing = false;
+  };
+  return {
+    write(line) {
+      const bar = line.startsWith('\r');
+      if (bar && process.stderr.isTTY) {
+        process.stderr.write(`\r${line.slice(1)}\x1b[K`);
+        drawing = true;
+        return;
+      }
+      endBar();
+      process.stderr.write(`${bar ? line.slice(1) : line}\n`);
+    },
+    endBar,
   };
 }
 
 export function createTerminal(options: { json: boolean }): Terminal {
   const progress = progressWriter();
   return {
-    note: (line) => process.stderr.write(`(${line})\n`),
-    progress,
+    note(line) {
+      progress.endBar();
+      process.stderr.write(`(${line})\n`);
+    },
+    progress: progress.write,
+    endProgress: progress.endBar,
     outcome(outcome) {
+      progress.endBar();
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ ok: outcome.ok, ...outcome.data }, null, 2)}\n`);
       } else {
@@ -45,6 +60,9 @@ export function createTerminal(options: { json: boolean }): Terminal {
       }
       return outcome.ok ? EXIT.ok : EXIT.failure;
     },
-    error: (line) => process.stderr.write(`hearth: ${line}\n`),
+    error(line) {
+      progress.endBar();
+      process.stderr.write(`hearth: ${line}\n`);
+    },
   };
 }

@@ -242,6 +242,25 @@ function blocksOf(body: string): Block[] {
   });
 }
 
+/** Placeholders whose whole value is an address to follow: the reset page, and the contact point. */
+const LINKED_PLACEHOLDERS = new Set(['resetLink', 'contact']);
+
+/**
+ * A web address or an e-mail address as a link a mail client opens; anything else (a contact given as a
+ * phone number or a postal address) as plain text.
+ */
+function linkHtml(value: string): string {
+  const address = value.trim();
+  const href = /^https?:\/\/\S+$/i.test(address)
+    ? address
+    : /^[^\s@<>"]+@[^\s@<>"]+$/.test(address)
+      ? `mailto:${address}`
+      : undefined;
+  return href
+    ? `<a href="${escapeHtml(href)}">${escapeHtml(address)}</a>`
+    : escapeHtml(value).replace(/\n/g, '<br>\n');
+}
+
 /** A list used inside a sentence reads as one; multi-line text stays as written. */
 function inline(vars: NoticeVars, name: string): string {
   const value = vars[name as keyof NoticeVars];
@@ -253,8 +272,9 @@ function fillHtml(line: string, vars: NoticeVars): string {
   let last = 0;
   for (const match of line.matchAll(PLACEHOLDER)) {
     html += escapeHtml(line.slice(last, match.index));
-    const value = escapeHtml(inline(vars, match[1] as string));
-    html += value.replace(/\n/g, '<br>\n');
+    const name = match[1] as string;
+    const value = inline(vars, name);
+    html += LINKED_PLACEHOLDERS.has(name) ? linkHtml(value) : escapeHtml(value).replace(/\n/g, '<br>\n');
     last = match.index + match[0].length;
   }
   return html + escapeHtml(line.slice(last));

@@ -273,6 +273,19 @@ export class AffectedSetResolver {
     });
   }
 
+  /**
+   * Customers whose accounts were created after `windowTo`: none of them can be affected, so a window that
+   * ends too early (before the customers it concerns signed up) shows up here.
+   */
+  async countCreatedAfter(windowTo: Date): Promise<number> {
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('created_at', '>', windowTo)
+      .executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
+
   /** The same computation without writing anything (for drills), plus up to `sample` affected people (lowest user ids) with their categories. */
   async preview(spec: ResolverSpec, sample = DEFAULT_SAMPLE): Promise<AffectedPreview> {
     const categories = listedCategories(spec);

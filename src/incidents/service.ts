@@ -7,6 +7,7 @@ import { requireRole } from '../operators/roles.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../store/cursor.js';
 import type { IncidentStatus } from '../store/types.js';
 import type { ResponseActions } from './actions.js';
+import { type IncidentAmendment, incidentTimingSchema } from './input.js';
 import type {
   ActionParams,
   ActionProgress,
@@ -49,7 +50,17 @@ export interface DrillResult {
     total: number;
   };
   listedUnmatched: number;
+  /** Customers created after the window's end, who cannot be affected (see `warnings`). */
+  createdAfterWindow: number;
+  warnings: string[];
 }
+
+/** A resolved affected set, and what the operator should know about it. */
+export type ResolveResult = AffectedSummary & {
+  /** Customers created after the window's end, who cannot be affected; a reason to check the window. */
+  createdAfterWindow: number;
+  warnings: string[];
+};
 
 export interface RespondRequest {
   action: ResponseActionName;
@@ -152,27 +163,17 @@ export class IncidentService {
     return { incident, timeline, actions, notices };
   }
 
-  /** Computes (or recomputes, until notices go out) the affected set as the incident's snapshot. */
-  async resolve(id: string, operator: OperatorPrincipal): Promise<AffectedSummary> {
+  /**
+   * Computes (or recomputes, until notices go out) the affected set as the incident's snapshot. Warns, on
+   * the timeline too, when customers were created after the window's end: a window that ends too early
+   * resolves to nobody, and the warning says why and how to amend it.
+   */
+  async resolve(id: string, operator: OperatorPrincipal): Promise<ResolveResult> {
     requireRole(operator, 'responder');
     const incident = await this.require(id);
     this.requireStatus(incident, RESOLVABLE, 'resolve the affected set');
-    if (incident.affectedCount !== null && (await this.noticesStarted(id))) {
-      throw new DomainError(
-        'conflict',
-        'Notices were already queued from this snapshot; it can no longer change.',
-      );
-    }
-    // Actions over the affected people ran on this snapshot; a new one would leave some people untreated.
-    const perPerson = (await this.deps.actions.list(id)).filter(
-      (action) => action.action !== 'rotate-kek' && action.params.scope !== 'everyone',
-    );
-    if (perPerson.length > 0) {
-      throw new DomainError(
-        'conflict',
-        `Response actions (${perPerson.map((action) => action.action).join(', ')}) already ran on this snapshot; it can no longer change.`,
-      );
-    }
+    const frozen = await this.frozenBecause(incident);
+    if (frozen) throw new DomainError('conflict', `${frozen}; it can no longer change.`);
     const started = this.clock().getTime();
     const summary = await this.deps.resolver.resolve(id, await this.specOf(incident));
     await this.record(id, operator, 'resolved', `Affected set resolved: ${summary.affected} people`, {
@@ -180,7 +181,71 @@ export class IncidentService {
       categoryCounts: summary.categoryCounts,
       ms: this.clock().getTime() - started,
     });
-    return summary;
+    const late = await this.createdAfterWindow(
+      incident.windowTo,
+      `"hearth incident amend ${id} --to <date-time>" (PATCH /v1/admin/incidents/${id}) and resolve again`,
+    );
+    for (const warning of late.warnings) {
+      await this.record(id, operator, 'warning', warning, { createdAfterWindow: late.count });
+    }
+    return { ...summary, createdAfterWindow: late.count, warnings: late.warnings };
+  }
+
+  /**
+   * Changes a declared incident (any field of the declaration) until its affected set is frozen. A resolved
+   * snapshot no longer answers the amended incident, so it is discarded: resolve again.
+   */
+  async amend(id: string, amendment: IncidentAmendment, operator: OperatorPrincipal): Promise<Incident> {
+    requireRole(operator, 'responder');
+    const incident = await this.require(id);
+    this.requireStatus(incident, RESOLVABLE, 'amend the incident');
+    const frozen = await this.frozenBecause(incident);
+    if (frozen) {
+      throw new DomainError(
+        'conflict',
+        `${frozen}, so the incident can no longer be amended; declare a new incident for what it missed.`,
+      );
+    }
+    const timing = incidentTimingSchema.safeParse({
+      detectedAt: amendment.detectedAt ?? incident.detectedAt,
+      windowFrom: amendment.windowFrom ?? incident.windowFrom,
+      windowTo: amendment.windowTo ?? incident.windowTo,
+    });
+    if (!timing.success) {
+      const issue = timing.error.issues[0];
+      const field = String(issue?.path[0] ?? 'windowTo');
+      throw new DomainError('invalid', `Invalid amendment of ${field}: ${issue?.message ?? 'not valid'}.`, {
+        fields: [{ pointer: `/${field}`, detail: issue?.message ?? 'is not valid' }],
+      });
+    }
+    const scoped = amendment.scope ? await this.scopeOf({ scope: amendment.scope }) : undefined;
+    const amended = {
+      title: amendment.title ?? incident.title,
+      description: amendment.description ?? incident.description,
+      ...timing.data,
+      stores: amendment.stores ? [...new Set(amendment.stores)] : incident.stores,
+      categories: amendment.categories ? [...new Set(amendment.categories)] : incident.categories,
+      scope: scoped?.scope ?? incident.scope,
+    };
+    if (!(await this.deps.store.amend(id, RESOLVABLE, amended, scoped?.listedUserIds))) {
+      throw new DomainError('conflict', 'The incident changed meanwhile; look at it again.');
+    }
+    const changed = Object.keys(amendment);
+    const discarded = incident.affectedCount !== null;
+    await this.record(
+      id,
+      operator,
+      'amended',
+      `Incident amended: ${changed.join(', ')}${discarded ? '; the resolved affected set was discarded, resolve again' : ''}`,
+      {
+        changed,
+        discardedSnapshot: discarded,
+        ...(scoped?.scope.kind === 'listed'
+          ? { listed: scoped.listedUserIds.length, unmatched: scoped.unmatched }
+          : {}),
+      },
+    );
+    return this.require(id);
   }
 
   /** Refuses a respond call that cannot run (role, status, no snapshot yet) before any work starts. */
@@ -399,6 +464,7 @@ export class IncidentService {
     };
     const first = preview.sample[0];
     const estimate = this.estimate(preview.affected);
+    const late = await this.createdAfterWindow(input.windowTo, 'a later window end');
     await this.deps.audit.append({
       actor: operator.actor,
       action: 'incident.drill',
@@ -411,6 +477,8 @@ export class IncidentService {
       sampleNotice: first ? this.deps.notices.sample(pretend, first.categories) : null,
       estimate,
       listedUnmatched: unmatched,
+      createdAfterWindow: late.count,
+      warnings: late.warnings,
     };
   }
 
@@ -426,7 +494,7 @@ export class IncidentService {
   }
 
   private async scopeOf(
-    input: IncidentInput,
+    input: Pick<IncidentInput, 'scope'>,
   ): Promise<{ scope: IncidentScope; listedUserIds: string[]; unmatched: number }> {
     const given = input.scope;
     switch (given.kind) {
@@ -465,6 +533,39 @@ export class IncidentService {
   private async noticesStarted(id: string): Promise<boolean> {
     const counts = await this.deps.notices.counts(id);
     return Object.values(counts).some((count) => count > 0);
+  }
+
+  /**
+   * Why the affected set can no longer change, or null: notices went out from it, or actions over the
+   * affected people ran on it (a new set would leave some people untreated).
+   */
+  private async frozenBecause(incident: Incident): Promise<string | null> {
+    if (incident.affectedCount !== null && (await this.noticesStarted(incident.id))) {
+      return 'Notices were already queued from this snapshot';
+    }
+    const perPerson = (await this.deps.actions.list(incident.id)).filter(
+      (action) => action.action !== 'rotate-kek' && action.params.scope !== 'everyone',
+    );
+    if (perPerson.length > 0) {
+      return `Response actions (${perPerson.map((action) => action.action).join(', ')}) already ran on this snapshot`;
+    }
+    return null;
+  }
+
+  /** Customers created after the window's end, with a warning saying how to correct the window. */
+  private async createdAfterWindow(
+    windowTo: Date,
+    correction: string,
+  ): Promise<{ count: number; warnings: string[] }> {
+    const count = await this.deps.resolver.countCreatedAfter(windowTo);
+    if (count === 0) return { count, warnings: [] };
+    const accounts = count === 1 ? '1 customer account was' : `${count} customer accounts were`;
+    return {
+      count,
+      warnings: [
+        `${accounts} created after the exposure window ended (${windowTo.toISOString()}) and cannot be affected by it; if the window should end later, correct it with ${correction}.`,
+      ],
+    };
   }
 
   private async require(id: string): Promise<Incident> {

@@ -100,6 +100,60 @@ export class IncidentStore {
     return rows.map((row) => row.user_id);
   }
 
+  /**
+   * Replaces a declared incident's description and discards its resolved snapshot, which no longer answers
+   * it. `listedUserIds`, when given, replaces the listed customers. Only while the status is one of `from`.
+   */
+  async amend(
+    id: string,
+    from: Incident['status'][],
+    incident: Pick<
+      Incident,
+      'title' | 'description' | 'detectedAt' | 'windowFrom' | 'windowTo' | 'stores' | 'categories' | 'scope'
+    >,
+    listedUserIds?: readonly string[],
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('incidents')
+        .set({
+          title: incident.title,
+          description: incident.description,
+          detected_at: incident.detectedAt,
+          window_from: incident.windowFrom,
+          window_to: incident.windowTo,
+          stores: JSON.stringify(incident.stores),
+          categories: JSON.stringify(incident.categories),
+          scope: JSON.stringify(incident.scope),
+          resolved_at: null,
+          affected_count: null,
+          category_counts: null,
+          record_counts: null,
+          updated_at: new Date(),
+        })
+        .where('id', '=', id)
+        .where('status', 'in', from)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await trx.deleteFrom('incident_affected').where('incident_id', '=', id).execute();
+      if (listedUserIds) {
+        await trx.deleteFrom('incident_scope_users').where('incident_id', '=', id).execute();
+        for (let start = 0; start < listedUserIds.length; start += 5000) {
+          await trx
+            .insertInto('incident_scope_users')
+            .values(
+              listedUserIds
+                .slice(start, start + 5000)
+                .map((userId) => ({ incident_id: id, user_id: userId })),
+            )
+            .onConflict((c) => c.doNothing())
+            .execute();
+        }
+      }
+      return true;
+    });
+  }
+
   /** Moves the status on only from `from`; false when another call moved it first. */
   async setStatus(id: string, from: Incident['status'][], to: Incident['status']): Promise<boolean> {
     const result = await this.db

@@ -67,6 +67,14 @@ function loginRefused(): DomainError {
   });
 }
 
+function codeAlreadyUsed(): DomainError {
+  return new DomainError(
+    'unauthenticated',
+    'This code was already used; wait for the next one from your authenticator app.',
+    { code: 'operator-code-already-used' },
+  );
+}
+
 const principal = (operatorId: string, role: OperatorRole): OperatorPrincipal => ({
   operatorId,
   role,
@@ -158,7 +166,9 @@ export class OperatorService {
     const step = this.matchingStep(operator.totpSecret, input.code);
     if (step === undefined) return this.refuse(operator.id, input.ip, 'wrong-code');
     if (!(await this.store.acceptStep(operator.id, step))) {
-      return this.refuse(operator.id, input.ip, 'replayed-code');
+      // Password and code were right, so saying the code was spent tells the operator to wait for the next
+      // one instead of retyping it, and tells a guesser nothing the code did not already prove.
+      return this.refuse(operator.id, input.ip, 'replayed-code', codeAlreadyUsed());
     }
 
     if (this.passwords.needsRehash(operator.passwordHash)) {
@@ -249,6 +259,7 @@ export class OperatorService {
     operatorId: string | undefined,
     ip: string | undefined,
     reason: string,
+    answer: DomainError = loginRefused(),
   ): Promise<never> {
     await this.audit.append({
       actor: 'anonymous',
@@ -258,7 +269,7 @@ export class OperatorService {
         : {}),
       details: { reason, ip: ip ?? null },
     });
-    throw loginRefused();
+    throw answer;
   }
 }
 

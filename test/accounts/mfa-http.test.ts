@@ -134,7 +134,7 @@ describe('login with two-step verification', () => {
     expect(first.status).toBe(200);
     expect(first.body.accessToken).toEqual(expect.any(String));
     const replayed = await logIn(user, code);
-    expect(replayed.body).toMatchObject({ status: 401, type: '/problems/totp-invalid' });
+    expect(replayed.body).toMatchObject({ status: 401, type: '/problems/totp-already-used' });
 
     const [recoveryCode = ''] = recoveryCodes;
     expect((await logIn(user, recoveryCode)).status).toBe(200);

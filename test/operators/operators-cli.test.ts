@@ -38,9 +38,9 @@ describe(`hearth operators (${testDatabaseKind})`, () => {
       ['operators', 'add', '--email', 'second@example.test', '--role', 'viewer'],
       env,
     );
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(errorLines(refused)).toEqual([
-      'hearth: This needs an operator session: run "hearth operators login" and set HEARTH_OPERATOR_TOKEN',
+      'hearth: This needs an operator session: run "hearth operators login --email <you>" and set HEARTH_OPERATOR_TOKEN (or give --operator-token)',
     ]);
 
     const wrongCode = await hearth(

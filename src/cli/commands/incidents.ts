@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import { DEVICE_MODELS } from '../../devices/catalog.js';
 import { CATEGORIES, DATA_CATEGORY_IDS, type DataCategory } from '../../incidents/categories.js';
-import { incidentInputSchema } from '../../incidents/input.js';
+import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/input.js';
 import type { Incident, ResponseActionName } from '../../incidents/model.js';
 import type { RespondRequest } from '../../incidents/service.js';
 import { UsageError } from '../errors.js';
@@ -78,11 +78,12 @@ export const incidentDrill: Operation<z.infer<typeof declareArgs>> = {
   name: 'incident.drill',
   needs: 'services',
   args: declareArgs,
-  async run(services, args) {
+  async run(services, args, context) {
     const drill = await services.incidents.drill(
       args.input,
       await authenticateOperator(services, args.operatorToken),
     );
+    for (const warning of drill.warnings) context.progress(`Warning: ${warning}`);
     const lines = [
       'Drill (dry run): nothing was stored, revoked or sent.',
       `Affected: ${drill.affected} people`,
@@ -98,6 +99,26 @@ export const incidentDrill: Operation<z.infer<typeof declareArgs>> = {
         : 'Nobody would be notified.',
     ];
     return { ok: true, text: lines.join('\n'), data: plain(drill) };
+  },
+};
+
+const amendArgs = z.strictObject({
+  id: incidentId,
+  amendment: incidentAmendmentSchema,
+  operatorToken: token,
+});
+
+export const incidentAmend: Operation<z.infer<typeof amendArgs>> = {
+  name: 'incident.amend',
+  needs: 'services',
+  args: amendArgs,
+  async run(services, args) {
+    const incident = await services.incidents.amend(
+      args.id,
+      args.amendment,
+      await authenticateOperator(services, args.operatorToken),
+    );
+    return { ok: true, text: `Amended\n${describeIncident(incident)}`, data: plain({ incident }) };
   },
 };
 
@@ -159,9 +180,11 @@ export const incidentResolve: Operation<z.infer<typeof idArgs>> = {
   name: 'incident.resolve',
   needs: 'services',
   args: idArgs,
-  async run(services, args) {
+  async run(services, args, context) {
     const operator = await authenticateOperator(services, args.operatorToken);
     const summary = await services.incidents.resolve(args.id, operator);
+    // On stderr, beside the result: a 0-people answer then says why.
+    for (const warning of summary.warnings) context.progress(`Warning: ${warning}`);
     const lines = [
       `Affected: ${summary.affected} people`,
       ...Object.entries(summary.categoryCounts).map(
@@ -310,6 +333,7 @@ export const incidentClose: Operation<z.infer<typeof idArgs>> = {
 
 export const incidentOperations: readonly Operation[] = [
   incidentDeclare,
+  incidentAmend,
   incidentDrill,
   incidentList,
   incidentShow,
@@ -373,34 +397,32 @@ function readListFile(path: string): string[] {
   return entries;
 }
 
-/** Builds and checks the declaration here, so mistakes are named by their flag before anything runs. */
-function declarationOf(options: DeclareOptions): Record<string, unknown> {
+const SCOPE_FLAGS = '--everyone, --created-before <date>, --device-model <model> or --list-file <path>';
+
+/** The scope the flags name: exactly one for a declaration, at most one for an amendment. */
+function scopeOf(options: DeclareOptions, needs: 'all' | 'any'): Record<string, unknown> | undefined {
   const scopes = [options.everyone, options.createdBefore, options.deviceModel, options.listFile].filter(
     (value) => value !== undefined && value !== false,
   );
+  if (scopes.length === 0 && needs === 'any') return undefined;
   if (scopes.length !== 1) {
     throw new UsageError(
-      'Give exactly one scope: --everyone, --created-before <date>, --device-model <model> or --list-file <path>',
+      needs === 'all' ? `Give exactly one scope: ${SCOPE_FLAGS}` : `Give at most one scope: ${SCOPE_FLAGS}`,
     );
   }
-  const scope = options.everyone
+  return options.everyone
     ? { kind: 'everyone' }
     : options.createdBefore !== undefined
       ? { kind: 'created-before', before: options.createdBefore }
       : options.deviceModel !== undefined
         ? { kind: 'device-owners', model: options.deviceModel }
         : { kind: 'listed', users: readListFile(options.listFile as string) };
-  const input = {
-    title: options.title,
-    description: options.description,
-    detectedAt: options.detectedAt ?? new Date().toISOString(),
-    windowFrom: options.from,
-    windowTo: options.to,
-    stores: options.store ?? [],
-    categories: (options.category ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()),
-    scope,
-  };
-  const unknown = input.categories.filter(
+}
+
+function categoriesOf(options: DeclareOptions): string[] | undefined {
+  if (options.category === undefined) return undefined;
+  const categories = options.category.flatMap((value) => value.split(',')).map((value) => value.trim());
+  const unknown = categories.filter(
     (category) => !(DATA_CATEGORY_IDS as readonly string[]).includes(category),
   );
   if (unknown.length) {
@@ -408,7 +430,12 @@ function declarationOf(options: DeclareOptions): Record<string, unknown> {
       `Unknown data category ${unknown.join(', ')}; choose from ${DATA_CATEGORY_IDS.join(', ')}`,
     );
   }
-  const parsed = incidentInputSchema.safeParse(input);
+  return categories;
+}
+
+/** Checks declaration or amendment fields here, so a mistake is named by its flag before anything runs. */
+function checked(schema: z.ZodType, input: Record<string, unknown>): Record<string, unknown> {
+  const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = issue?.path.map(String) ?? [];
@@ -416,6 +443,38 @@ function declarationOf(options: DeclareOptions): Record<string, unknown> {
     throw new UsageError(`Invalid value for ${flag}: ${issue?.message ?? 'invalid'}`);
   }
   return input;
+}
+
+function declarationOf(options: DeclareOptions): Record<string, unknown> {
+  return checked(incidentInputSchema, {
+    title: options.title,
+    description: options.description,
+    detectedAt: options.detectedAt ?? new Date().toISOString(),
+    windowFrom: options.from,
+    windowTo: options.to,
+    stores: options.store ?? [],
+    categories: categoriesOf(options) ?? [],
+    scope: scopeOf(options, 'all'),
+  });
+}
+
+/** Only the flags given; the rest stays as declared. */
+function amendmentOf(options: DeclareOptions): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    title: options.title,
+    description: options.description,
+    detectedAt: options.detectedAt,
+    windowFrom: options.from,
+    windowTo: options.to,
+    stores: options.store,
+    categories: categoriesOf(options),
+    scope: scopeOf(options, 'any'),
+  };
+  const given = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+  if (Object.keys(given).length === 0) {
+    throw new UsageError('Name at least one thing to change, e.g. --to <date-time> (see --help)');
+  }
+  return checked(incidentAmendmentSchema, given);
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -426,34 +485,51 @@ function addTokenOptions(command: Command): Command {
   return command.addOption(operatorTokenOption()).addOption(jsonOption());
 }
 
-function addDeclarationOptions(command: Command): Command {
-  return addTokenOptions(
-    command
-      .requiredOption('--title <text>', 'a short title')
-      .requiredOption('--description <text>', 'what happened, in plain words (it goes into every notice)')
-      .option(
-        '--detected-at <date-time>',
-        'when the exposure was detected (default: now); the 72-hour clock starts here',
-      )
-      .requiredOption('--from <date-time>', 'start of the exposure window')
-      .requiredOption('--to <date-time>', 'end of the exposure window')
-      .option('--store <name>', 'an exposed store, e.g. "analytics copy" (repeatable)', collect)
-      .option(
-        '--category <category>',
-        `an exposed data category (repeatable or comma-separated): ${DATA_CATEGORY_IDS.join(', ')}`,
-        collect,
-      )
-      .option('--everyone', 'scope: every customer')
-      .option('--created-before <date>', 'scope: customers who signed up before this date')
-      .option(
-        '--device-model <model>',
-        `scope: customers with a device of this model in their home (${DEVICE_MODELS.join(', ')})`,
-      )
-      .option(
-        '--list-file <path>',
-        'scope: the customers listed in this file, one user id or e-mail address per line',
-      ),
+/**
+ * The declaration's flags. Declaring or drilling needs them all (but --detected-at) and exactly one scope;
+ * an amendment takes any of them and keeps the rest as declared.
+ */
+function addDeclarationOptions(command: Command, needs: 'all' | 'any' = 'all'): Command {
+  const option = (flags: string, description: string, parse?: typeof collect) => {
+    const added = new Option(flags, description);
+    if (parse) added.argParser(parse);
+    if (needs === 'all') added.makeOptionMandatory();
+    return command.addOption(added);
+  };
+  option('--title <text>', 'a short title');
+  option('--description <text>', 'what happened, in plain words (it goes into every notice)');
+  command.option(
+    '--detected-at <date-time>',
+    needs === 'all'
+      ? 'when the exposure was detected (default: now); the 72-hour clock starts here'
+      : 'when the exposure was detected; the 72-hour clock starts here',
   );
+  option('--from <date-time>', 'start of the exposure window');
+  option('--to <date-time>', 'end of the exposure window');
+  option('--store <name>', 'an exposed store, e.g. "analytics copy" (repeatable)', collect);
+  option(
+    '--category <category>',
+    `an exposed data category (repeatable or comma-separated): ${DATA_CATEGORY_IDS.join(', ')}`,
+    collect,
+  );
+  command
+    .option('--everyone', 'scope: every customer')
+    .option('--created-before <date>', 'scope: customers who signed up before this date')
+    .option(
+      '--device-model <model>',
+      `scope: customers with a device of this model in their home (${DEVICE_MODELS.join(', ')})`,
+    )
+    .option(
+      '--list-file <path>',
+      'scope: the customers listed in this file, one user id or e-mail address per line',
+    )
+    .addHelpText(
+      'after',
+      needs === 'all'
+        ? '\nExactly one scope is required: --everyone, --created-before, --device-model or --list-file.'
+        : '\nGive only what changes; --store and --category replace the whole list; at most one scope (--everyone, --created-before, --device-model, --list-file).',
+    );
+  return addTokenOptions(command);
 }
 
 export function registerIncidentCommands(program: Command, result: CommandResult): void {
@@ -470,6 +546,21 @@ export function registerIncidentCommands(program: Command, result: CommandResult
       );
     },
   );
+
+  addDeclarationOptions(
+    incident
+      .command('amend <id>')
+      .description(
+        'Correct a declared incident (e.g. its window) until its affected set is frozen by per-person actions or notices; a resolved set is discarded, so resolve again',
+      ),
+    'any',
+  ).action(async (id: string, options: DeclareOptions) => {
+    result.exitCode = await runCommand(
+      incidentAmend,
+      { id, amendment: amendmentOf(options), ...tokenOf(options) },
+      options,
+    );
+  });
 
   addDeclarationOptions(
     incident

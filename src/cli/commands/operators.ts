@@ -3,7 +3,6 @@ import { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
-import { DomainError } from '../../domain-error.js';
 import type { OperatorPrincipal } from '../../incidents/model.js';
 import { OPERATOR_ROLES } from '../../operators/roles.js';
 import { UsageError } from '../errors.js';
@@ -20,16 +19,23 @@ export function operatorTokenOption(): Option {
   );
 }
 
-/** The operator behind a CLI command's token; every operator command calls it before doing anything. */
+/**
+ * The operator behind a CLI command's token; every operator command calls it before doing anything. A
+ * missing or ended session is the person's to fix by logging in, so it exits 2 (bad usage), not 1.
+ */
 export async function authenticateOperator(
   services: Services,
   token: string | undefined,
 ): Promise<OperatorPrincipal> {
-  const operator = token ? await services.operators.authenticate(token) : null;
+  if (!token) {
+    throw new UsageError(
+      `This needs an operator session: run "hearth operators login --email <you>" and set ${TOKEN_ENV} (or give --operator-token)`,
+    );
+  }
+  const operator = await services.operators.authenticate(token);
   if (!operator) {
-    throw new DomainError(
-      'unauthenticated',
-      `This needs an operator session: run "hearth operators login" and set ${TOKEN_ENV}`,
+    throw new UsageError(
+      `The operator session has ended or is not valid (a session lasts an hour): run "hearth operators login --email <you>" again and set ${TOKEN_ENV}`,
     );
   }
   return operator;

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { DATA_CATEGORY_IDS } from '../../incidents/categories.js';
-import { incidentInputSchema } from '../../incidents/input.js';
+import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/input.js';
 import { RESPONSE_ACTIONS } from '../../incidents/model.js';
 import { operatorOf } from '../operator-auth.js';
 import { HttpProblem, problemResponse } from '../problem.js';
@@ -73,6 +73,14 @@ const actionRequest = z.discriminatedUnion('action', [
 ]);
 
 const incidentParams = z.object({ incidentId: z.uuid() });
+const lateCustomers = {
+  createdAfterWindow: z
+    .number()
+    .describe("Customers created after the window's end, who cannot be affected by the incident."),
+  warnings: z
+    .array(z.string())
+    .describe('What the operator should check, e.g. a window that ends too early.'),
+};
 const invalid = problemResponse('A field is not acceptable; see errors.');
 const unauthorised = problemResponse('No valid operator session.');
 const forbidden = problemResponse('My operator role does not allow this.');
@@ -146,6 +154,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
             sampleNotice: renderedSchema.nullable(),
             estimate: z.record(z.string(), z.number()).describe('Seconds per stage.'),
             listedUnmatched: z.number(),
+            ...lateCustomers,
           }),
           400: invalid,
           401: unauthorised,
@@ -194,6 +203,29 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
     }),
   );
 
+  app.patch(
+    '/v1/admin/incidents/:incidentId',
+    {
+      config: { access: 'operator' },
+      schema: {
+        summary:
+          'Amend a declared incident (any field of the declaration) until its affected set is frozen; a resolved set is discarded',
+        tags: ['incidents'],
+        params: incidentParams,
+        body: incidentAmendmentSchema,
+        response: {
+          200: incidentSchema,
+          400: invalid,
+          401: unauthorised,
+          403: forbidden,
+          404: notFound,
+          409: conflict,
+        },
+      },
+    },
+    async (request) => incidents.amend(request.params.incidentId, request.body, operatorOf(request)),
+  );
+
   app.post(
     '/v1/admin/incidents/:incidentId/resolve',
     {
@@ -203,7 +235,12 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
         tags: ['incidents'],
         params: incidentParams,
         response: {
-          200: z.object({ affected: z.number(), categoryCounts: counts, recordCounts: counts }),
+          200: z.object({
+            affected: z.number(),
+            categoryCounts: counts,
+            recordCounts: counts,
+            ...lateCustomers,
+          }),
           401: unauthorised,
           403: forbidden,
           404: notFound,
