@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { hasOnlyCanonicalIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
-import { KeyError, SealedFieldError } from './errors.js';
+import { KeyError, NonCanonicalIdError, SealedFieldError } from './errors.js';
 import { isForeignKeyViolation, KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
 
@@ -124,6 +125,12 @@ export class KeyVault {
   }
 
   private async create(subject: string, version: number): Promise<Buffer> {
+    // A key for `home:<ID in upper case>` would seal values that the home's own key can never open.
+    if (!hasOnlyCanonicalIds(subject)) {
+      throw new NonCanonicalIdError(
+        'Refusing to create a data key for a subject whose id is not in lower case',
+      );
+    }
     const dek = randomBytes(DEK_BYTES);
     let inserted: { numInsertedOrUpdatedRows?: bigint };
     try {
