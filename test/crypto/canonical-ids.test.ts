@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NonCanonicalIdError } from '../../src/crypto/errors.js';
+import { canonicalId, hasOnlyCanonicalIds } from '../../src/schema/ids.js';
+import { buildTestServices, type TestServices } from '../helpers/services.js';
+
+/** A value sealed under `home:<ID in upper case>` would never open under the home's real id. */
+describe('sealing under non-canonical ids', () => {
+  let services: TestServices;
+  beforeAll(async () => {
+    services = await buildTestServices();
+  });
+  afterAll(() => services.close());
+
+  const keyRows = (subject: string) =>
+    services.database.db.selectFrom('key_vault').select('subject').where('subject', '=', subject).execute();
+
+  it('refuses an upper- or mixed-case row id or subject before any key or value is written', async () => {
+    const homeId = randomUUID();
+    const rowId = randomUUID();
+    const field = (id: string) => ({ table: 'homes', column: 'name', rowId: id });
+    const attempts = [
+      () => services.sealer.sealString(`home:${homeId.toUpperCase()}`, field(rowId), 'Cottage'),
+      () => services.sealer.sealString(`home:${homeId}`, field(rowId.toUpperCase()), 'Cottage'),
+      () =>
+        services.sealer.sealString(
+          `home:${homeId.replace(/[a-f]/, (c) => c.toUpperCase())}`,
+          field(rowId),
+          'x',
+        ),
+      () =>
+        services.sealer.sealJsonMany(`home:${homeId}`, [
+          { field: field(rowId), value: 1 },
+          { field: field(`${rowId.slice(0, 30)}${rowId.slice(30).toUpperCase()}`), value: 2 },
+        ]),
+    ];
+    for (const attempt of attempts) await expect(attempt()).rejects.toBeInstanceOf(NonCanonicalIdError);
+    // Nothing reached the key vault: not the upper-case subject, not even the lower-case one.
+    expect(await keyRows(`home:${homeId.toUpperCase()}`)).toEqual([]);
+    expect(await keyRows(`home:${homeId}`)).toEqual([]);
+  });
+
+  it('never creates a data key for a non-canonical subject', async () => {
+    const subject = `user:${randomUUID().toUpperCase()}`;
+    await expect(services.vault.currentKey(subject)).rejects.toBeInstanceOf(NonCanonicalIdError);
+    expect(await keyRows(subject)).toEqual([]);
+  });
+
+  it('still seals ids that are not UUIDs, and lower-case UUIDs', async () => {
+    const homeId = randomUUID();
+    const field = { table: 'homes', column: 'name', rowId: homeId };
+    const sealed = await services.sealer.sealString(`home:${homeId}`, field, 'Cottage');
+    expect(await services.sealer.openString(`home:${homeId}`, field, sealed)).toBe('Cottage');
+    const system = { table: 'audit_log', column: 'details', rowId: 'ABC-not-a-uuid' };
+    await expect(services.sealer.sealString('system:audit', system, 'x')).resolves.toBeInstanceOf(Buffer);
+  });
+
+  it('canonicalises UUIDs in any case and refuses everything else', () => {
+    const id = randomUUID();
+    expect(canonicalId(id.toUpperCase())).toBe(id);
+    expect(canonicalId(` ${id} `)).toBe(id);
+    expect(canonicalId(`{${id}}`)).toBeUndefined();
+    expect(canonicalId(id.replaceAll('-', ''))).toBeUndefined();
+    expect(canonicalId('ada@example.com')).toBeUndefined();
+    expect(hasOnlyCanonicalIds(`home:${id}`)).toBe(true);
+    expect(hasOnlyCanonicalIds(`home:${id.toUpperCase()}`)).toBe(false);
+    expect(hasOnlyCanonicalIds('SN-ABCDEF')).toBe(true);
+  });
+});
