@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimToken, hardware, recordingBroker } from '../devices/pairing-fixtures.js';
+import { claimToken, hardware, pair, recordingBroker } from '../devices/pairing-fixtures.js';
+import { message } from '../devices/telemetry-fixtures.js';
 import { uniqueEmail } from '../helpers/accounts.js';
 import { type Caller, caller, createHome, invitationToken, join } from '../homes/helpers.js';
-import { ADA_PROFILE, createProfile } from '../scale/helpers.js';
+import { ADA_PROFILE, createProfile, giveConsent } from '../scale/helpers.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
 /**
@@ -22,7 +23,10 @@ describe('ids in any case', () => {
   let homeId: string;
 
   beforeAll(async () => {
-    http = await buildTestHttp({ services: { broker: recordingBroker() } });
+    http = await buildTestHttp({
+      services: { broker: recordingBroker(), env: { HEARTH_INGEST_FLUSH_MS: '5' } },
+    });
+    http.services.telemetry.ingest.start();
     owner = await caller(http);
     member = await caller(http);
     homeId = await createHome(http, owner);
@@ -120,6 +124,26 @@ describe('ids in any case', () => {
     });
     const devices = await ok(owner, `/v1/homes/${homeId}/devices`);
     expect(devices.items).toEqual([expect.objectContaining({ id: deviceId, nickname: 'Kettle' })]);
+  });
+
+  it('stores a scale reading for an upper-case profile id the scale sent, and reads it back', async () => {
+    const profile = await createProfile(http, member, homeId, { ...ADA_PROFILE, userId: member.id });
+    await giveConsent(http, member, profile.id);
+    const scale = (await pair(http, owner, homeId, hardware('scale'))).deviceId;
+    http.services.telemetry.ingest.accept(
+      message(scale, 'events', {
+        type: 'measurement',
+        details: { profileId: upper(profile.id), weightKg: 61.5 },
+      }),
+    );
+    const deadline = Date.now() + 5_000;
+    let items: { profileId: string; weightKg: number; bmi: number }[] = [];
+    while (items.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      items = (await ok(member, `/v1/body-profiles/${profile.id}/readings`)).items;
+    }
+    expect(items).toEqual([expect.objectContaining({ profileId: profile.id, weightKg: 61.5 })]);
+    expect(items[0]?.bmi).toBeGreaterThan(0);
   });
 
   it('refuses a malformed id with a 400 problem naming the field', async () => {
