@@ -74,7 +74,7 @@ function sealWith(
  * Refuses to seal under an id the database would spell differently: the row would be written, and never open
  * again. Routes canonicalise ids and stores take them from the database; this catches a path that does not.
  */
-export function assertCanonicalField(subject: string, field: FieldRef): void {
+function assertCanonicalField(subject: string, field: FieldRef): void {
   if (!hasOnlyCanonicalIds(subject) || !hasOnlyCanonicalIds(field.rowId)) {
     throw new NonCanonicalIdError(
       `Refusing to seal ${field.table}.${field.column} under an id not in lower case; canonicalise it first (src/schema/ids.ts)`,
