@@ -86,7 +86,8 @@ describe(`hearth repair sealed-ids (${testDatabaseKind})`, () => {
       .where('id', '=', deviceId)
       .execute();
     // A spelling no repair can guess (mixed case): reported, left alone.
-    const mixed = [...invitationId].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join('');
+    let letters = 0;
+    const mixed = invitationId.replace(/[a-f]/g, (letter) => (letters++ % 2 ? letter.toUpperCase() : letter));
     await db()
       .updateTable('home_invitations')
       .set({
