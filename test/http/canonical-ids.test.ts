@@ -148,6 +148,29 @@ describe('ids in any case', () => {
     expect(items[0]?.bmi).toBeGreaterThan(0);
   });
 
+  it('removes a member through upper-case ids and seals the notice under that person’s own key', async () => {
+    const guest = await caller(http);
+    await join(http, owner, homeId, guest, 'guest');
+    const removed = await http.app.inject({
+      method: 'DELETE',
+      url: `/v1/homes/${upper(homeId)}/members/${upper(guest.id)}`,
+      headers: owner.headers,
+    });
+    expect(removed.statusCode, removed.body).toBe(204);
+    const notices = await http.services.database.db
+      .selectFrom('mail_outbox')
+      .select('seal_subject')
+      .where('template', '=', 'home-member-removed')
+      .execute();
+    expect(notices).toEqual([{ seal_subject: `user:${guest.id}` }]);
+    const keys = await http.services.database.db
+      .selectFrom('key_vault')
+      .select('subject')
+      .where('subject', '=', `user:${upper(guest.id)}`)
+      .execute();
+    expect(keys).toEqual([]);
+  });
+
   it('refuses a malformed id with a 400 problem naming the field', async () => {
     const response = await request(owner, 'PATCH', '/v1/homes/not-a-home', { name: 'x' });
     expect(response.statusCode).toBe(400);
