@@ -41,6 +41,18 @@ describe('a command to an upper-cased device id', () => {
     deviceId = credentials.deviceId;
     device = new VirtualDevice({ model: 'plug', eventIntervalMs: 0, stateIntervalMs: 60_000 });
     await device.start(credentials);
+    // The broker records presence a moment after the connection; commands go to devices seen online.
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const view = await http.app.inject({
+        method: 'GET',
+        url: `/v1/devices/${deviceId}`,
+        headers: owner.headers,
+      });
+      if ((view.json() as { online: { connected: boolean } }).online.connected) break;
+      if (Date.now() > deadline) throw new Error('The virtual device never showed as online');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   });
   afterAll(async () => {
     await device?.stop();
