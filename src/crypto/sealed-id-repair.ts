@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { hasOnlyCanonicalIds } from '../schema/ids.js';
+import { hasOnlyCanonicalIds, upperCaseIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { rowIdOf, SEALED_COLUMNS, type SealedColumn } from '../store/sealed-columns.js';
 import { SealedFieldError } from './errors.js';
@@ -7,9 +7,6 @@ import type { FieldRef, Sealer } from './sealer.js';
 
 /** Rows read per query while walking a column. */
 const BATCH_ROWS = 500;
-
-const UUID_INSIDE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
-const upperCaseIds = (text: string) => text.replace(UUID_INSIDE, (id) => id.toUpperCase());
 
 export interface SealedColumnRepair {
   table: string;

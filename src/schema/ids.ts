@@ -38,3 +38,13 @@ export function hasOnlyCanonicalIds(text: string): boolean {
   }
   return true;
 }
+
+/** The text with every UUID in it upper-cased: the spelling clients sent before ids were canonicalised. */
+export function upperCaseIds(text: string): string {
+  return text.replace(UUID_INSIDE, (id) => id.toUpperCase());
+}
+
+/** The text with every UUID in it in its canonical lower case, e.g. `home:<ID>` → `home:<id>`. */
+export function lowerCaseIds(text: string): string {
+  return text.replace(UUID_INSIDE, (id) => id.toLowerCase());
+}

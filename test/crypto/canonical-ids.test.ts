@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NonCanonicalIdError } from '../../src/crypto/errors.js';
 import { canonicalId, hasOnlyCanonicalIds } from '../../src/schema/ids.js';
@@ -40,6 +40,38 @@ describe('sealing under non-canonical ids', () => {
     const subject = `user:${randomUUID().toUpperCase()}`;
     await expect(services.vault.currentKey(subject)).rejects.toBeInstanceOf(NonCanonicalIdError);
     expect(await keyRows(subject)).toEqual([]);
+  });
+
+  it('erases a subject under every spelling it can name: keys earlier versions made for the upper case go too', async () => {
+    /** A key stored the way the vault stored it before it refused such subjects. */
+    const strayKey = async (subject: string) => {
+      const { kekVersion, wrapped } = await services.keyring.wrap(randomBytes(32), {
+        subject,
+        dekVersion: 1,
+      });
+      await services.database.db
+        .insertInto('key_vault')
+        .values({ subject, dek_version: 1, kek_version: kekVersion, wrapped_dek: wrapped })
+        .execute();
+    };
+    const live = async (subject: string) =>
+      (
+        await services.database.db
+          .selectFrom('key_vault')
+          .select('wrapped_dek')
+          .where('subject', '=', subject)
+          .executeTakeFirst()
+      )?.wrapped_dek !== null;
+    for (const given of ['lower', 'upper'] as const) {
+      const homeId = randomUUID();
+      const [canonical, upper] = [`home:${homeId}`, `home:${homeId.toUpperCase()}`];
+      await services.vault.currentKey(canonical);
+      await strayKey(upper);
+      const { keysDestroyed } = await services.vault.destroy(given === 'lower' ? canonical : upper);
+      expect(keysDestroyed).toBe(2);
+      expect([await live(canonical), await live(upper)]).toEqual([false, false]);
+      await expect(services.vault.currentKey(canonical)).rejects.toThrow(/erased/);
+    }
   });
 
   it('still seals ids that are not UUIDs, and lower-case UUIDs', async () => {
