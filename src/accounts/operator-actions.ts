@@ -1,14 +1,12 @@
-import { z } from 'zod';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
+import { canonicalId } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import type { SessionService } from './sessions.js';
 import { type UserStore, userSubject } from './user-store.js';
 
 /** Which users an operator action applies to: one person (by e-mail or id) or everyone. */
 export type UserSelector = { user: string } | { all: true };
-
-const uuid = z.uuid();
 
 /**
  * What the operator CLI (and later the incident responder) does to accounts. Each action is one row update
@@ -22,8 +20,9 @@ export class OperatorActions {
   /** The user id for an e-mail address or id; a clear not_found otherwise (the input is never echoed). */
   async resolveUser(emailOrId: string): Promise<string> {
     const trimmed = emailOrId.trim();
-    const id = uuid.safeParse(trimmed).success
-      ? (await this.deps.users.getById(trimmed))?.id
+    const canonical = canonicalId(trimmed);
+    const id = canonical
+      ? (await this.deps.users.getById(canonical))?.id
       : await this.deps.users.findIdByEmail(trimmed);
     if (!id) throw new DomainError('not_found', 'No account has that e-mail address or id.');
     return id;

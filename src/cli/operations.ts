@@ -4,6 +4,7 @@ import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
 import { operatorsAdd, operatorsDisable, operatorsList, operatorsLogin } from './commands/operators.js';
+import { repairSealedIdsOperation } from './commands/repair.js';
 import type { Operation } from './operation.js';
 
 /** Every command a running service accepts over its control socket; nothing else can be asked of it. */
@@ -19,4 +20,5 @@ export const controlOperations: readonly Operation[] = [
   operatorsList,
   operatorsDisable,
   ...incidentOperations,
+  repairSealedIdsOperation as Operation,
 ];

@@ -7,6 +7,7 @@ import { registerIncidentCommands } from './commands/incidents.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerOperatorCommands } from './commands/operators.js';
+import { registerRepairCommands } from './commands/repair.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimulateCommand } from './commands/simulate.js';
 import type { CommandResult } from './runner.js';
@@ -48,6 +49,7 @@ export function buildProgram(result: CommandResult): Command {
   registerAccountCommands(program, result);
   registerOperatorCommands(program, result);
   registerIncidentCommands(program, result);
+  registerRepairCommands(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

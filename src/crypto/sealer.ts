@@ -1,5 +1,6 @@
+import { hasOnlyCanonicalIds } from '../schema/ids.js';
 import { decrypt, encrypt, IV_BYTES, TAG_BYTES } from './aead.js';
-import { SealedFieldError } from './errors.js';
+import { NonCanonicalIdError, SealedFieldError } from './errors.js';
 import type { KeyVault } from './vault.js';
 
 /** Where a sealed value lives; bound into the ciphertext so it cannot be moved elsewhere. */
@@ -69,11 +70,24 @@ function sealWith(
   return encrypt(key, data, associatedData(subject, field), header);
 }
 
+/**
+ * Refuses to seal under an id the database would spell differently: the row would be written, and never open
+ * again. Routes canonicalise ids and stores take them from the database; this catches a path that does not.
+ */
+function assertCanonicalField(subject: string, field: FieldRef): void {
+  if (!hasOnlyCanonicalIds(subject) || !hasOnlyCanonicalIds(field.rowId)) {
+    throw new NonCanonicalIdError(
+      `Refusing to seal ${field.table}.${field.column} under an id not in lower case; canonicalise it first (src/schema/ids.ts)`,
+    );
+  }
+}
+
 /** Encrypts personal fields under their subject's data key before they reach the database. */
 export class Sealer {
   constructor(private readonly vault: KeyVault) {}
 
   async seal(subject: string, field: FieldRef, plaintext: Buffer | string): Promise<Buffer> {
+    assertCanonicalField(subject, field);
     const { version, key } = await this.vault.currentKey(subject);
     return sealWith(version, key, subject, field, plaintext);
   }
@@ -83,6 +97,7 @@ export class Sealer {
    * seals thousands of event details a second, mostly a few homes' at a time.
    */
   async sealJsonMany(subject: string, values: { field: FieldRef; value: unknown }[]): Promise<Buffer[]> {
+    for (const { field } of values) assertCanonicalField(subject, field);
     const { version, key } = await this.vault.currentKey(subject);
     return values.map(({ field, value }) => sealWith(version, key, subject, field, JSON.stringify(value)));
   }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { hasOnlyCanonicalIds, lowerCaseIds, upperCaseIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
-import { KeyError, SealedFieldError } from './errors.js';
+import { KeyError, NonCanonicalIdError, SealedFieldError } from './errors.js';
 import { isForeignKeyViolation, KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
 
@@ -124,6 +125,12 @@ export class KeyVault {
   }
 
   private async create(subject: string, version: number): Promise<Buffer> {
+    // A key for `home:<ID in upper case>` would seal values that the home's own key can never open.
+    if (!hasOnlyCanonicalIds(subject)) {
+      throw new NonCanonicalIdError(
+        'Refusing to create a data key for a subject whose id is not in lower case',
+      );
+    }
     const dek = randomBytes(DEK_BYTES);
     let inserted: { numInsertedOrUpdatedRows?: bigint };
     try {
@@ -165,17 +172,21 @@ export class KeyVault {
       throw new KeyError(`${subject} belongs to the system and cannot be destroyed`);
     }
     const now = new Date();
+    // Earlier versions could create a key under the upper-case spelling of an id sent by a client; erasure
+    // takes every spelling it can name, so nothing sealed under such a key outlives the subject.
+    const canonical = lowerCaseIds(subject);
+    const spellings = [...new Set([subject, canonical, upperCaseIds(subject)])];
     const destroyed = await this.db
       .updateTable('key_vault')
       .set({ wrapped_dek: null, kek_version: null, destroyed_at: now })
-      .where('subject', '=', subject)
+      .where('subject', 'in', spellings)
       .where('wrapped_dek', 'is not', null)
       .executeTakeFirst();
     // A tombstone keeps the subject from quietly getting a fresh key and looking alive again.
     await this.db
       .insertInto('key_vault')
       .values({
-        subject,
+        subject: canonical,
         dek_version: CURRENT_DEK_VERSION,
         kek_version: null,
         wrapped_dek: null,
@@ -183,7 +194,7 @@ export class KeyVault {
       })
       .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
       .execute();
-    this.cache.deleteWhere((id) => id.startsWith(`${subject}\u0000`));
+    this.cache.deleteWhere((id) => spellings.some((spelling) => id.startsWith(`${spelling}\u0000`)));
     return { keysDestroyed: Number(destroyed.numUpdatedRows) };
   }
 }

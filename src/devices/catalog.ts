@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../schema/ids.js';
 
 /**
  * Every device model Hearth knows, as data (STYLE.md guideline 5): what state it reports, which commands it
@@ -29,7 +30,7 @@ export const snapshotSchema = z.strictObject({
 /** A body-composition measurement as the scale sends it. */
 export const measurementSchema = z.strictObject({
   /** The body profile the scale matched (its user slot); without one the reading cannot be stored. */
-  profileId: z.uuid().optional(),
+  profileId: idSchema.optional(),
   weightKg: z.number().min(1).max(400),
   bmi: z.number().min(5).max(100).optional(),
   bodyFatPct: z.number().min(0).max(100).optional(),

@@ -96,8 +96,9 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     names: { nickname?: string | null | undefined; room?: string | null | undefined },
   ): Promise<DeviceView> {
     const access = await this.access(userId, deviceId, 'manage');
-    await this.deps.store.rename(deviceId, access.homeId, names);
-    return viewFor(await this.record(deviceId), true);
+    // Both ids as the database holds them: they are bound into the sealed names.
+    await this.deps.store.rename(access.id, access.homeId, names);
+    return viewFor(await this.record(access.id), true);
   }
 
   /** Unpairs the device: it must pair again with a new claim token. */

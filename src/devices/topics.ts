@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../schema/ids.js';
 
 /**
  * The MQTT wire: every topic a device or the cloud uses, and the payload each carries (JSON, UTF-8).
@@ -73,7 +74,7 @@ export const eventMessageSchema = z.strictObject({
 export type EventMessage = z.infer<typeof eventMessageSchema>;
 
 export const ackMessageSchema = z.strictObject({
-  id: z.uuid(),
+  id: idSchema,
   ok: z.boolean(),
   error: z.string().max(200).optional(),
   /** The state after the command, saving a separate state report. */
@@ -86,7 +87,7 @@ export const STATUS_VALUES = ['online', 'offline', 'reset'] as const;
 export type DeviceStatus = (typeof STATUS_VALUES)[number];
 
 export const commandMessageSchema = z.strictObject({
-  id: z.uuid(),
+  id: idSchema,
   name: z.string(),
   params: z.record(z.string(), z.unknown()),
 });

@@ -71,7 +71,8 @@ export class HomeInvitations {
     const expiresAt = new Date(now.getTime() + INVITATION_LIFETIME_MS);
     await this.deps.invitations.create({
       id,
-      homeId,
+      // As the database holds it: the sealed address is bound to the home's key subject.
+      homeId: home.id,
       tokenHash: hashSecret(token),
       email,
       emailIndex: this.deps.users.emailIndex(email),
@@ -92,9 +93,9 @@ export class HomeInvitations {
       },
       idempotencyKey: `home-invitation:${id}`,
       // Deleting the home (or withdrawing its key) erases an invitation still waiting to be sent.
-      sealUnder: homeSubject(homeId),
+      sealUnder: homeSubject(home.id),
     });
-    await auditHomeAction(this.deps.audit, userId, 'home.invitation.create', homeId, {
+    await auditHomeAction(this.deps.audit, userId, 'home.invitation.create', home.id, {
       invitationId: id,
       role: input.role,
     });

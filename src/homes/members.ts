@@ -133,7 +133,8 @@ export class HomeMembers {
       template: 'home-member-removed',
       data: { name: user.name, homeName: home.name },
       idempotencyKey: `home-member-removed:${homeId}:${memberId}:${randomUUID()}`,
-      sealUnder: userSubject(memberId),
+      // As the database holds it: a key for another spelling would outlive the person's erasure.
+      sealUnder: userSubject(user.id),
     });
   }
 }

@@ -75,15 +75,18 @@ export class HomeStore {
   }
 
   async update(homeId: string, changes: { name?: string; timeZone?: string }, now: Date): Promise<void> {
-    const subject = homeSubject(homeId);
+    // The id as the database holds it, whatever the caller's spelling: it is bound into the sealed values.
+    const row = await this.db.selectFrom('homes').select('id').where('id', '=', homeId).executeTakeFirst();
+    if (!row) return;
+    const subject = homeSubject(row.id);
     const name =
       changes.name === undefined
         ? undefined
-        : await this.sealer.sealString(subject, homeField('name', homeId), changes.name);
+        : await this.sealer.sealString(subject, homeField('name', row.id), changes.name);
     const timeZone =
       changes.timeZone === undefined
         ? undefined
-        : await this.sealer.sealString(subject, homeField('time_zone', homeId), changes.timeZone);
+        : await this.sealer.sealString(subject, homeField('time_zone', row.id), changes.timeZone);
     await this.db
       .updateTable('homes')
       .set({
@@ -91,7 +94,7 @@ export class HomeStore {
         ...(name ? { name } : {}),
         ...(timeZone ? { time_zone: timeZone } : {}),
       })
-      .where('id', '=', homeId)
+      .where('id', '=', row.id)
       .execute();
   }
 

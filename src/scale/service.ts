@@ -169,7 +169,8 @@ export class ScaleService implements ScaleMeasurementSink {
       birthDate: patch.birthDate ?? current.birthDate,
       sex: patch.sex ?? current.sex,
     };
-    return this.#store.updateProfile(profileId, current.homeId, fields, this.#clock());
+    // Both ids as the database holds them: they are bound into the sealed profile.
+    return this.#store.updateProfile(current.id, current.homeId, fields, this.#clock());
   }
 
   /** Deletes the profile with all its readings. */

@@ -6,13 +6,14 @@ import { CATEGORIES, DATA_CATEGORY_IDS, type DataCategory } from '../../incident
 import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/input.js';
 import type { Incident, ResponseActionName } from '../../incidents/model.js';
 import type { RespondRequest } from '../../incidents/service.js';
+import { idSchema } from '../../schema/ids.js';
 import { UsageError } from '../errors.js';
 import type { Operation, OperationContext, Outcome } from '../operation.js';
 import { type CommandResult, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
 import { authenticateOperator, operatorTokenOption } from './operators.js';
 
 const token = z.string().min(1).max(200).optional();
-const incidentId = z.string().min(1).max(100);
+const incidentId = idSchema;
 
 /** A progress bar on the terminal; each call draws the bar again (a terminal redraws it in place). */
 function progressBar(context: OperationContext, label: string): (done: number, total: number) => void {
@@ -249,7 +250,7 @@ const notifyArgs = z.strictObject({
   id: incidentId,
   rate: z.number().positive().max(10_000).optional(),
   preview: z.boolean().optional(),
-  user: z.string().max(100).optional(),
+  user: idSchema.optional(),
   resendFailed: z.boolean().optional(),
   status: z.boolean().optional(),
   operatorToken: token,

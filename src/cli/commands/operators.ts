@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../../app.js';
 import type { OperatorPrincipal } from '../../incidents/model.js';
 import { OPERATOR_ROLES } from '../../operators/roles.js';
+import { idSchema } from '../../schema/ids.js';
 import { UsageError } from '../errors.js';
 import type { Operation } from '../operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
@@ -114,7 +115,7 @@ export const operatorsList: Operation<z.infer<typeof listArgs>> = {
   },
 };
 
-const disableArgs = z.strictObject({ id: z.string().min(1).max(64), operatorToken });
+const disableArgs = z.strictObject({ id: idSchema, operatorToken });
 
 export const operatorsDisable: Operation<z.infer<typeof disableArgs>> = {
   name: 'operators.disable',

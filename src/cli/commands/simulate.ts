@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { canonicalId } from '../../schema/ids.js';
 import { ApiError, ApiUnreachableError } from '../../simulator/api.js';
 import { FLEET_DEFAULTS, MAX_PER_MODEL } from '../../simulator/fleet.js';
 import { type RunningSimulation, SIMULATED_HOME_NAME, startSimulation } from '../../simulator/simulation.js';
@@ -18,7 +19,6 @@ export interface SimulateOptions {
   mqttUrl?: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DAY_MS = 86_400_000;
 
 function whole(min: number, max: number, unit = '') {
@@ -48,8 +48,9 @@ function url(schemes: string[]) {
 }
 
 function homeId(value: string): string {
-  if (!UUID.test(value)) throw new InvalidArgumentError('must be a home id (a UUID)');
-  return value.toLowerCase();
+  const id = canonicalId(value);
+  if (!id) throw new InvalidArgumentError('must be a home id (a UUID)');
+  return id;
 }
 
 export function registerSimulateCommand(program: Command, result: CommandResult): void {

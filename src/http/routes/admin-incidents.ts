@@ -4,6 +4,7 @@ import type { Services } from '../../app.js';
 import { DATA_CATEGORY_IDS } from '../../incidents/categories.js';
 import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/input.js';
 import { RESPONSE_ACTIONS } from '../../incidents/model.js';
+import { idSchema } from '../../schema/ids.js';
 import { operatorOf } from '../operator-auth.js';
 import { HttpProblem, problemResponse } from '../problem.js';
 import { pageOf, pageQuery } from './paging.js';
@@ -11,7 +12,7 @@ import { pageOf, pageQuery } from './paging.js';
 const counts = z.record(z.string(), z.number());
 
 const incidentSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   title: z.string(),
   description: z.string(),
   detectedAt: z.date(),
@@ -72,7 +73,7 @@ const actionRequest = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('rotate-kek') }),
 ]);
 
-const incidentParams = z.object({ incidentId: z.uuid() });
+const incidentParams = z.object({ incidentId: idSchema });
 const lateCustomers = {
   createdAfterWindow: z
     .number()
@@ -310,14 +311,14 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
         querystring: z.object({
           status: noticeStatus.optional(),
           limit: pageQuery.shape.limit,
-          after: z.uuid().optional().describe("The previous page's `next`."),
+          after: idSchema.optional().describe("The previous page's `next`."),
         }),
         response: {
           200: z.object({
             counts: noticeCounts,
             items: z.array(
               z.object({
-                userId: z.uuid(),
+                userId: idSchema,
                 status: noticeStatus,
                 attempt: z.number(),
                 queuedAt: z.date().nullable(),
@@ -371,7 +372,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
           "Render the notice one affected person would get (the first one, or userId's), from the current template",
         tags: ['incidents'],
         params: incidentParams,
-        body: z.strictObject({ userId: z.uuid().optional() }).default({}),
+        body: z.strictObject({ userId: idSchema.optional() }).default({}),
         response: { 200: renderedSchema, 400: invalid, 401: unauthorised, 403: forbidden, 404: notFound },
       },
     },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { OPERATOR_ROLES } from '../../operators/roles.js';
 import type { OperatorService } from '../../operators/service.js';
+import { idSchema } from '../../schema/ids.js';
 import { clientOf } from '../auth.js';
 import { operatorTokenOf } from '../operator-auth.js';
 import { problemResponse } from '../problem.js';
@@ -9,7 +10,7 @@ import { problemResponse } from '../problem.js';
 const operatorSessionSchema = z.object({
   token: z.string().describe('Send as `Authorization: Bearer <token>` to the /v1/admin routes.'),
   expiresAt: z.date().describe('One hour after the login; there is no refresh, log in again.'),
-  operator: z.object({ id: z.uuid(), role: z.enum(OPERATOR_ROLES) }),
+  operator: z.object({ id: idSchema, role: z.enum(OPERATOR_ROLES) }),
 });
 
 /** Operator log-in and log-out. Staff sessions are separate from customers' and never accepted by them. */

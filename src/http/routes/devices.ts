@@ -4,13 +4,14 @@ import type { Services } from '../../app.js';
 import { DEVICE_MODELS } from '../../devices/catalog.js';
 import { provisioningSchema } from '../../devices/pairing.js';
 import { deviceTopic } from '../../devices/topics.js';
+import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
 import { claimTokenOf } from '../device-auth.js';
 import { problemResponse } from '../problem.js';
 
 const deviceSchema = z.object({
-  id: z.uuid(),
-  homeId: z.uuid(),
+  id: idSchema,
+  homeId: idSchema,
   model: z.enum(DEVICE_MODELS),
   firmware: z.string(),
   nickname: z.string().nullable(),
@@ -53,10 +54,10 @@ function toWire(device: View): z.infer<typeof deviceSchema> {
 }
 
 const nameField = z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters');
-const shareSchema = z.object({ userId: z.uuid(), sharedAt: z.date() });
+const shareSchema = z.object({ userId: idSchema, sharedAt: z.date() });
 
-const deviceParams = z.object({ deviceId: z.uuid() });
-const shareParams = z.object({ deviceId: z.uuid(), userId: z.uuid() });
+const deviceParams = z.object({ deviceId: idSchema });
+const shareParams = z.object({ deviceId: idSchema, userId: idSchema });
 const unauthorised = problemResponse('No valid access token.');
 const noDevice = problemResponse('No such device, or not one of mine.');
 const notManager = problemResponse('Only the home’s admins and owners may do this.');
@@ -76,7 +77,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<Pick<Services, 'devices' | 'bro
           'Single use, valid 10 minutes. Hand it to the device, which presents it to POST /v1/provisioning. ' +
           'Needs an admin or owner of the home with a confirmed e-mail address.',
         tags: ['devices'],
-        params: z.object({ homeId: z.uuid() }),
+        params: z.object({ homeId: idSchema }),
         response: {
           201: z.object({ claimToken: z.string(), expiresAt: z.date() }),
           401: unauthorised,
@@ -105,7 +106,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<Pick<Services, 'devices' | 'bro
         body: provisioningSchema,
         response: {
           201: z.object({
-            deviceId: z.uuid(),
+            deviceId: idSchema,
             mqtt: z.object({ url: z.string(), username: z.string(), password: z.string() }),
             topics: z.object({
               state: z.string(),
@@ -150,7 +151,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<Pick<Services, 'devices' | 'bro
         summary: 'List the devices of a home',
         description: 'Oldest pairing first. A guest sees only the devices shared with them.',
         tags: ['devices'],
-        params: z.object({ homeId: z.uuid() }),
+        params: z.object({ homeId: idSchema }),
         querystring: z.object({
           limit: z.coerce.number().int().min(1).max(100).default(20),
           cursor: z.string().max(200).optional().describe("The previous page's `next`."),

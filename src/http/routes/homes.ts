@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { HOME_ROLES } from '../../homes/access.js';
+import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 import { pageOf, pageQuery } from './paging.js';
@@ -12,7 +13,7 @@ const homeName = z.string().max(400).describe('1 to 100 characters after trimmin
 const timeZone = z.string().min(1).max(64).describe('An IANA time zone, e.g. Europe/Berlin.');
 
 const homeSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   name: z.string(),
   timeZone: z.string(),
   role: role.describe('My role in this home.'),
@@ -21,7 +22,7 @@ const homeSchema = z.object({
 });
 
 const memberSchema = z.object({
-  userId: z.uuid(),
+  userId: idSchema,
   name: z.string().nullable(),
   email: z.string().optional().describe("Shown to the home's admins and owners only."),
   role,
@@ -29,17 +30,17 @@ const memberSchema = z.object({
 });
 
 const invitationSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   email: z.string(),
   role: invitedRole,
-  invitedBy: z.uuid().nullable(),
+  invitedBy: idSchema.nullable(),
   createdAt: z.date(),
   expiresAt: z.date(),
 });
 
-const homeParams = z.object({ homeId: z.uuid() });
-const memberParams = homeParams.extend({ userId: z.uuid() });
-const invitationParams = homeParams.extend({ invitationId: z.uuid() });
+const homeParams = z.object({ homeId: idSchema });
+const memberParams = homeParams.extend({ userId: idSchema });
+const invitationParams = homeParams.extend({ invitationId: idSchema });
 
 const invalid = problemResponse('A field is not acceptable; see errors.');
 const unauthorised = problemResponse('No valid access token.');

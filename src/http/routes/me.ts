@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { EXPORT_FORMAT } from '../../accounts/export.js';
 import type { Services } from '../../app.js';
+import { idSchema } from '../../schema/ids.js';
 import { clientOf, principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 import { emailField, nameField, passwordField } from './accounts.js';
 
 const profileSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   name: z.string(),
   email: z.string(),
   emailVerified: z.boolean().describe('Until true, devices cannot be paired nor assistants linked.'),

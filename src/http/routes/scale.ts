@@ -3,28 +3,29 @@ import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { bodyProfileFields, SEXES } from '../../scale/schema.js';
 import { instant } from '../../schema/dates.js';
+import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 
 const profileSchema = z.object({
-  id: z.uuid(),
-  homeId: z.uuid(),
-  userId: z.uuid().nullable().describe('The account this profile describes; only that person sees it then.'),
-  createdBy: z.uuid().nullable(),
+  id: idSchema,
+  homeId: idSchema,
+  userId: idSchema.nullable().describe('The account this profile describes; only that person sees it then.'),
+  createdBy: idSchema.nullable(),
   name: z.string(),
   heightCm: z.number(),
   birthDate: z.string().describe('YYYY-MM-DD'),
   sex: z.enum(SEXES),
   consentGivenAt: z.date().nullable().describe('Readings are stored only while consent is on record.'),
-  consentGivenBy: z.uuid().nullable(),
+  consentGivenBy: idSchema.nullable(),
   createdAt: z.date(),
   updatedAt: z.date(),
 });
 
 const readingSchema = z.object({
-  id: z.uuid(),
-  profileId: z.uuid(),
-  deviceId: z.uuid().nullable().describe('The scale that measured it; null once that scale is removed.'),
+  id: idSchema,
+  profileId: idSchema,
+  deviceId: idSchema.nullable().describe('The scale that measured it; null once that scale is removed.'),
   measuredAt: z.date(),
   weightKg: z.number(),
   bmi: z.number().describe('As the scale sent it, or computed from the weight and the profile’s height.'),
@@ -44,7 +45,7 @@ const page = <T extends z.ZodType>(item: T) =>
 
 const limit = z.coerce.number().int().min(1).max(100).default(20);
 const cursor = z.string().min(1).max(200).optional().describe("The previous page's `next`.");
-const profileParams = z.object({ profileId: z.uuid() });
+const profileParams = z.object({ profileId: idSchema });
 
 const unauthorised = problemResponse('No valid access token.');
 const invalid = problemResponse('A field is not acceptable; see errors.');
@@ -63,8 +64,8 @@ export const scaleRoutes: FastifyPluginAsyncZod<Pick<Services, 'scale'>> = async
           'Members, admins and owners may add profiles; guests may not. With `userId` the profile describes ' +
           'that member of the home, and only they will see it and its readings.',
         tags: ['scale'],
-        params: z.object({ homeId: z.uuid() }),
-        body: bodyProfileFields.extend({ userId: z.uuid().nullable().optional() }),
+        params: z.object({ homeId: idSchema }),
+        body: bodyProfileFields.extend({ userId: idSchema.nullable().optional() }),
         response: {
           201: profileSchema,
           400: invalid,
@@ -94,7 +95,7 @@ export const scaleRoutes: FastifyPluginAsyncZod<Pick<Services, 'scale'>> = async
           'Profiles linked to me, profiles I created that describe no account, and, for admins and owners, ' +
           'every profile of the home that describes no account. Oldest first.',
         tags: ['scale'],
-        params: z.object({ homeId: z.uuid() }),
+        params: z.object({ homeId: idSchema }),
         querystring: z.object({ limit, cursor }),
         response: { 200: page(profileSchema), 400: invalid, 401: unauthorised, 404: homeNotFound },
       },
@@ -227,7 +228,7 @@ export const scaleRoutes: FastifyPluginAsyncZod<Pick<Services, 'scale'>> = async
       schema: {
         summary: 'Delete one reading',
         tags: ['scale'],
-        params: profileParams.extend({ readingId: z.uuid() }),
+        params: profileParams.extend({ readingId: idSchema }),
         response: {
           204: z.null(),
           401: unauthorised,

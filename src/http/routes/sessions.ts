@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { instant } from '../../schema/dates.js';
+import { idSchema } from '../../schema/ids.js';
 import { clientOf, principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 import { passwordField } from './accounts.js';
@@ -15,11 +16,11 @@ export const tokenResponseSchema = z.object({
     .string()
     .describe('Single use: each refresh returns a new one. Reusing an old one ends the session.'),
   refreshExpiresAt: z.date().describe('The absolute end of this session; refreshing does not extend it.'),
-  sessionId: z.uuid(),
+  sessionId: idSchema,
 });
 
 const sessionSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   current: z.boolean().describe('Whether this is the session making the request.'),
   createdAt: z.date(),
   lastUsedAt: z.date(),
@@ -105,7 +106,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<Pick<Services, 'sessions' | 'a
       schema: {
         summary: 'End one of my sessions',
         tags: ['sessions'],
-        params: z.object({ sessionId: z.uuid() }),
+        params: z.object({ sessionId: idSchema }),
         response: { 204: z.null(), 401: unauthorised, 404: problemResponse('You have no such session.') },
       },
     },

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import type { Services } from '../../app.js';
 import { EVENT_TYPES } from '../../devices/catalog.js';
 import { instant } from '../../schema/dates.js';
+import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
 
 const commandSchema = z.object({
-  id: z.uuid(),
+  id: idSchema,
   name: z.string(),
   params: z.record(z.string(), z.unknown()),
   status: z
@@ -19,8 +20,8 @@ const commandSchema = z.object({
 });
 
 const eventSchema = z.object({
-  id: z.uuid(),
-  deviceId: z.uuid(),
+  id: idSchema,
+  deviceId: idSchema,
   type: z.enum(EVENT_TYPES),
   occurredAt: z.date(),
   receivedAt: z.date(),
@@ -58,7 +59,7 @@ const eventQuery = z
     }
   });
 
-const deviceParams = z.object({ deviceId: z.uuid() });
+const deviceParams = z.object({ deviceId: idSchema });
 const unauthorised = problemResponse('No valid access token.');
 const noDevice = problemResponse('No such device, or not one of mine.');
 const badQuery = problemResponse('A filter or the cursor is not valid; see errors.');
@@ -130,7 +131,7 @@ export const telemetryRoutes: FastifyPluginAsyncZod<
       schema: {
         summary: 'One command sent to a device',
         tags: ['devices'],
-        params: z.object({ deviceId: z.uuid(), commandId: z.uuid() }),
+        params: z.object({ deviceId: idSchema, commandId: idSchema }),
         response: {
           200: commandSchema,
           401: unauthorised,
@@ -178,7 +179,7 @@ export const telemetryRoutes: FastifyPluginAsyncZod<
         summary: 'Events of every device in a home, newest first',
         description: 'A guest sees the events of the devices shared with them only.',
         tags: ['devices'],
-        params: z.object({ homeId: z.uuid() }),
+        params: z.object({ homeId: idSchema }),
         querystring: eventQuery,
         response: {
           200: z.object({ items: z.array(eventSchema), next: z.string().nullable() }),
