@@ -1,5 +1,6 @@
 import { DomainError } from '../domain-error.js';
 import { parseInstant } from '../schema/dates.js';
+import { canonicalId } from '../schema/ids.js';
 
 /** A page of a list and the cursor of the next one (null on the last page). */
 export interface Page<T> {
@@ -17,9 +18,6 @@ export interface Position {
   at: Date;
   id: string;
 }
-
-// A local check until the shared id type (src/schema/ids.ts) lands; the integrator points this at it.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Opaque to clients; carries only a timestamp and an id, never anything personal. */
 export function encodeCursor(position: Position): string {
@@ -40,9 +38,8 @@ export function decodeCursor(cursor: string | undefined): Position | undefined {
     if (Array.isArray(parsed) && parsed.length === 2) {
       const [at, id] = parsed as unknown[];
       const instant = typeof at === 'string' ? parseInstant(at) : undefined;
-      if (instant && 'date' in instant && typeof id === 'string' && UUID.test(id)) {
-        return { at: instant.date, id: id.toLowerCase() };
-      }
+      const canonical = typeof id === 'string' && id.trim() === id ? canonicalId(id) : undefined;
+      if (instant && 'date' in instant && canonical) return { at: instant.date, id: canonical };
     }
   } catch {
     // Falls through to the same answer as any other malformed cursor.
