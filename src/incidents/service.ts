@@ -3,6 +3,7 @@ import type { UserStore } from '../accounts/user-store.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import type { RenderedMail } from '../mail/templates.js';
+import type { OperatorPrincipal } from '../operators/principal.js';
 import { requireRole } from '../operators/roles.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../store/cursor.js';
 import type { IncidentStatus } from '../store/types.js';
@@ -16,7 +17,6 @@ import type {
   IncidentScope,
   NoticeCounts,
   NoticeDeliveryStatus,
-  OperatorPrincipal,
   ResolverScope,
   ResponseActionName,
   TimelineEntry,

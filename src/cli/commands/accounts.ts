@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { UserSelector } from '../../accounts/operator-actions.js';
-import { UsageError } from '../errors.js';
-import type { Operation } from '../operation.js';
+import { UsageError } from '../../control/errors.js';
+import type { Operation } from '../../control/operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 
 const selectorArgs = z.strictObject({

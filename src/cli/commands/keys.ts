@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { InterruptedError } from '../../control/errors.js';
+import { noArgs, type Operation } from '../../control/operation.js';
 import { KekRegistry } from '../../crypto/kek-registry.js';
 import { rotateKeys } from '../../crypto/rotation.js';
-import { InterruptedError } from '../errors.js';
-import { noArgs, type Operation } from '../operation.js';
 import { type CommandResult, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
 
 const MAX_BATCH_SIZE = 100_000;
