@@ -7,6 +7,7 @@ import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
 import type { Db } from '../store/database.js';
 import type { UsersTable } from '../store/types.js';
+import { userSubject } from './directory.js';
 
 /**
  * The users table. Sealed under `user:<id>`: `name`, `email`. Blind index: `email_index` (the only way to
@@ -25,7 +26,8 @@ export interface User {
   totpEnabled: boolean;
 }
 
-export const userSubject = (userId: string) => `user:${userId}`;
+// Re-exported: the accounts domain's own modules and the tests name it from here.
+export { userSubject };
 
 const UNIQUE_VIOLATION = '23505';
 

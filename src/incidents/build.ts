@@ -1,5 +1,5 @@
+import type { UserDirectory } from '../accounts/directory.js';
 import type { SessionService } from '../accounts/sessions.js';
-import type { UserStore } from '../accounts/user-store.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config/schema.js';
 import type { Keyring } from '../crypto/keyring.js';
@@ -33,7 +33,7 @@ export function buildIncidents(deps: {
   logger: Logger;
   keyring: Keyring;
   audit: AuditLog;
-  users: UserStore;
+  users: UserDirectory;
   sessions: SessionService;
   outbox: Outbox;
   broker: DeviceBroker;

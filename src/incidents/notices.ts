@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import { type UserStore, userSubject } from '../accounts/user-store.js';
+import { type UserDirectory, userSubject } from '../accounts/directory.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox, PreparedMail } from '../mail/outbox.js';
 import type { RenderedMail } from '../mail/templates.js';
@@ -10,7 +10,7 @@ import { DEFAULT_MEASURE, involvedLines, type NoticeTemplate, plainDate } from '
 
 export interface IncidentNoticesDeps {
   db: Db;
-  users: UserStore;
+  users: UserDirectory;
   outbox: Outbox;
   /** Read on every use, so an operator's corrected template applies to the next batch. */
   template: () => NoticeTemplate;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { UserStore } from '../accounts/user-store.js';
+import type { UserDirectory } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import type { RenderedMail } from '../mail/templates.js';
@@ -61,7 +61,7 @@ export interface IncidentServiceOptions {
   resolver: AffectedSetResolver;
   actions: ResponseActions;
   notices: IncidentNotices;
-  users: UserStore;
+  users: UserDirectory;
   audit: AuditLog;
   /** The contact point named in notices and the regulator report. */
   contact: string;
