@@ -303,6 +303,31 @@ export class UserStore {
       .execute();
   }
 
+  /**
+   * Makes these users (or everyone whose password was set before `now`) choose a new password at next login,
+   * in one statement. `db` may be the caller's transaction (incident response commits each batch with its
+   * progress).
+   */
+  async requirePasswordReset(
+    who: readonly string[] | 'everyone',
+    now: Date,
+    db: Db = this.db,
+  ): Promise<void> {
+    if (who === 'everyone') {
+      await db
+        .updateTable('global_security')
+        .set({ reset_required_before: now, updated_at: now })
+        .where('id', '=', 1)
+        .execute();
+    } else if (who.length > 0) {
+      await db
+        .updateTable('users')
+        .set({ password_reset_required: true, updated_at: now })
+        .where('id', 'in', who)
+        .execute();
+    }
+  }
+
   /** Whether this user must choose a new password before a session is issued (an operator asked for it). */
   async mustResetPassword(id: string): Promise<boolean> {
     const row = await this.db

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildExposure } from '../../src/app.js';
 import { DATA_CATEGORY_IDS, type DataCategory, maskOf } from '../../src/incidents/categories.js';
 import { AffectedSetResolver, type ResolverSpec } from '../../src/incidents/resolver.js';
 import { openTestDatabase, type TestDatabase, testDatabaseKind } from '../helpers/database.js';
@@ -82,7 +83,7 @@ describe(`the affected-set resolver on ${testDatabaseKind}`, () => {
 
   beforeAll(async () => {
     database = await openTestDatabase();
-    resolver = new AffectedSetResolver(database.db);
+    resolver = new AffectedSetResolver(database.db, buildExposure());
     build = new PopulationBuilder(database.db);
     const january = day('2025-01-10');
     const february = day('2025-02-10');
