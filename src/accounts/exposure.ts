@@ -51,8 +51,9 @@ export const accountExposure = {
       select s.user_id, s.ip is not null as has_ip
       from pop p join sessions s on s.user_id = p.user_id
       where s.created_at <= ${to} and s.expires_at >= ${from} and (s.ended_at is null or s.ended_at >= ${from}))`);
+      // Named: when no profile category is listed this is the UNION ALL's first branch, which names its columns.
       rows.push(sql`select user_id,
-      ${bit('session-tokens')}::int | case when has_ip then ${bit('ip-addresses')}::int else 0 end
+      ${bit('session-tokens')}::int | case when has_ip then ${bit('ip-addresses')}::int else 0 end as bits
       from sess`);
       if (listed('session-tokens')) records.push(['session-tokens', sql`(select count(*) from sess)`]);
       if (listed('ip-addresses'))

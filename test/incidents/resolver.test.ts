@@ -241,6 +241,22 @@ describe(`the affected-set resolver on ${testDatabaseKind}`, () => {
     });
   });
 
+  it('resolves an incident listing sessions or IP addresses without any account category', async () => {
+    const categories: DataCategory[] = ['session-tokens', 'ip-addresses'];
+    const incident = await build.incident(WINDOW, categories);
+    const summary = await resolver.resolve(incident, spec({ categories }));
+
+    const listed = Object.entries(expected())
+      .map(([name, held]) => [name, held.filter((category) => categories.includes(category))] as const)
+      .filter(([, held]) => held.length > 0);
+    expect(byName(await snapshot(incident))).toEqual(masks(Object.fromEntries(listed)));
+    expect(summary).toEqual({
+      affected: listed.length,
+      categoryCounts: { 'ip-addresses': 4, 'session-tokens': 2 },
+      recordCounts: { 'ip-addresses': 3, 'session-tokens': 2 },
+    });
+  });
+
   it('tells nobody about phone numbers, which Hearth never stores', async () => {
     const summary = await resolver.preview(spec({ categories: ['phone'] }), 5);
     expect(summary).toEqual({
