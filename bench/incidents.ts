@@ -74,13 +74,14 @@ async function settle(db: Db, tables: string[]): Promise<void> {
 
 /** The lower-level incident classes, loaded when the benchmark runs so the others run without them. */
 async function incidentClasses() {
-  const [{ AffectedSetResolver }, { ResponseActions }, { IncidentNotices }, { NoticeTemplate }, grants] =
+  const [{ AffectedSetResolver }, { ResponseActions }, { IncidentNotices }, { NoticeTemplate }, grants, app] =
     await Promise.all([
       import('../src/incidents/resolver.js'),
       import('../src/incidents/actions.js'),
       import('../src/incidents/notices.js'),
       import('../src/incidents/notice-template.js'),
       import('../src/integrations/grants.js'),
+      import('../src/app.js'),
     ]);
   return {
     AffectedSetResolver,
@@ -88,6 +89,7 @@ async function incidentClasses() {
     IncidentNotices,
     NoticeTemplate,
     IntegrationGrants: grants.IntegrationGrants,
+    buildExposure: app.buildExposure,
   };
 }
 type Classes = Awaited<ReturnType<typeof incidentClasses>>;
@@ -162,7 +164,7 @@ function actionsOn(classes: Classes, services: Services, store: IncidentStore): 
   return new classes.ResponseActions({
     db,
     incidents: store,
-    sessions: services.sessions,
+    accounts: services.operatorActions,
     audit: services.audit,
     grants: new classes.IntegrationGrants(db),
     // end-sessions never rotates device credentials or the KEK.
@@ -239,7 +241,7 @@ async function stages(
 
   const classes = await incidentClasses();
   const store = new IncidentStore(db);
-  const resolver = new classes.AffectedSetResolver(db);
+  const resolver = new classes.AffectedSetResolver(db, classes.buildExposure());
   const template = classes.NoticeTemplate.load();
   log(`  ${label}: load average before the stages ${loadAverage()}`);
 

@@ -1,3 +1,4 @@
+import { accountExposure } from './accounts/exposure.js';
 import { type AccountFlows, buildAccountFlows } from './accounts/flows.js';
 import { MfaService } from './accounts/mfa.js';
 import { OneTimeTokenStore } from './accounts/one-time-tokens.js';
@@ -15,21 +16,29 @@ import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
 import { createKeyProvider, type KeyProvider } from './crypto/key-provider.js';
 import { Keyring } from './crypto/keyring.js';
+import { rotateKeys } from './crypto/rotation.js';
 import { Sealer } from './crypto/sealer.js';
 import { KeyVault } from './crypto/vault.js';
+import { DeviceCredentialRotation } from './devices/credential-rotation.js';
+import { deviceExposure } from './devices/exposure.js';
 import type { DeviceCredentialCheck, DeviceMessageSink } from './devices/ports.js';
 import { DeviceService } from './devices/service.js';
 import { ShareStore } from './devices/share-store.js';
 import { DeviceStore } from './devices/store.js';
 import { buildTelemetry, type Telemetry } from './devices/telemetry.js';
+import { membersSeeingDevices } from './homes/exposure.js';
 import { HomeService } from './homes/service.js';
 import { HomeStore } from './homes/store.js';
 import { buildIncidents, type IncidentParts } from './incidents/build.js';
+import { ExposureRegistry } from './incidents/exposure.js';
+import { grantExposure } from './integrations/exposure.js';
+import { IntegrationGrants } from './integrations/grants.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
 import { MaintenanceJob } from './maintenance.js';
 import { OperatorService } from './operators/service.js';
+import { scaleExposure } from './scale/exposure.js';
 import { ScaleService } from './scale/service.js';
 import { ScaleStore } from './scale/store.js';
 import { type OpenDatabase, openDatabase } from './store/database.js';
@@ -77,7 +86,7 @@ export interface Services {
   incidents: IncidentParts['incidents'];
   incidentJobs: IncidentParts['incidentJobs'];
   /** Alexa, Google Home and IFTTT links. */
-  grants: IncidentParts['grants'];
+  grants: IntegrationGrants;
   close(): Promise<void>;
 }
 
@@ -96,6 +105,20 @@ export interface BuildOptions {
   broker?: Broker;
   /** Replaces the cluster bus the database gives. */
   signals?: NodeSignals;
+}
+
+/**
+ * Each domain's answer to incident response's "whose data of this kind existed in this window?", in the
+ * order the resolver asks them (the order of its UNION ALL).
+ */
+export function buildExposure(): ExposureRegistry {
+  const devices = deviceExposure(membersSeeingDevices());
+  const exposure = new ExposureRegistry(accountExposure.people, devices.ownersOf);
+  exposure.register(accountExposure);
+  exposure.register(devices);
+  exposure.register(scaleExposure);
+  exposure.register(grantExposure);
+  return exposure;
 }
 
 /** The composition root: creates storage, keys and services from config, in dependency order. */
@@ -122,7 +145,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const users = new UserStore(database.db, sealer, blindIndex);
     const passwords = options.passwords ?? new PasswordHasher();
     const sessions = new SessionService({ db: database.db, sealer, audit, settings: config.sessions });
-    const operatorActions = new OperatorActions({ db: database.db, users, sessions, audit });
+    const operatorActions = new OperatorActions({ users, sessions, audit });
     const rateLimiter = new RateLimiter({ db: database.db, blindIndex });
     const passwordReentry = new PasswordReentry({ users, passwords, rateLimiter });
     const mfa = new MfaService({
@@ -215,16 +238,31 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       audit,
       rateLimiter,
     });
+    const grants = new IntegrationGrants(database.db);
     const incidentParts = buildIncidents({
       config,
       db: database.db,
       logger,
-      keyring,
       audit,
       users,
-      sessions,
       outbox: mail.outbox,
-      broker,
+      exposure: buildExposure(),
+      responses: {
+        accounts: operatorActions,
+        grants,
+        deviceCredentials: new DeviceCredentialRotation({
+          db: database.db,
+          broker,
+          ackTimeoutMs: config.devices.commandTimeoutMs,
+          logger,
+        }),
+        rotateKek: async (onProgress) => {
+          const report = await rotateKeys(database.db, keyring, {
+            onProgress: ({ rewrapped, remaining }) => onProgress(rewrapped, rewrapped + remaining),
+          });
+          return { rewrapped: report.rewrapped };
+        },
+      },
     });
     const maintenance = new MaintenanceJob(
       [
@@ -271,6 +309,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       scale,
       operators,
       ...incidentParts,
+      grants,
       close: async () => {
         await maintenance.stop();
         await incidentParts.incidentJobs.stop();

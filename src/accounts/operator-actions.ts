@@ -8,14 +8,27 @@ import { type UserStore, userSubject } from './user-store.js';
 /** Which users an operator action applies to: one person (by e-mail or id) or everyone. */
 export type UserSelector = { user: string } | { all: true };
 
+/** Many people at once (by id), or everyone. */
+export type UserIds = readonly string[] | 'everyone';
+
 /**
- * What the operator CLI (and later the incident responder) does to accounts. Each action is one row update
- * whatever the number of users, and is written to the audit chain with the operator as actor.
+ * What operators do to accounts: end sessions and require a new password, for one person or everyone (the
+ * host CLI), or for a batch of people inside incident response's transaction. Every variant is one
+ * statement whatever the number of people, written once, in the session and user stores.
  */
 export class OperatorActions {
+  readonly #clock: () => Date;
+
   constructor(
-    private readonly deps: { db: Db; users: UserStore; sessions: SessionService; audit: AuditLog },
-  ) {}
+    private readonly deps: {
+      users: UserStore;
+      sessions: SessionService;
+      audit: AuditLog;
+      clock?: () => Date;
+    },
+  ) {
+    this.#clock = deps.clock ?? (() => new Date());
+  }
 
   /** The user id for an e-mail address or id; a clear not_found otherwise (the input is never echoed). */
   async resolveUser(emailOrId: string): Promise<string> {
@@ -44,31 +57,29 @@ export class OperatorActions {
    * Existing sessions continue unless also revoked; incidents usually do both.
    */
   async forcePasswordReset(target: UserSelector, actor: string, reason: string): Promise<{ scope: string }> {
-    const now = new Date();
-    let scope: string;
-    if ('all' in target) {
-      await this.deps.db
-        .updateTable('global_security')
-        .set({ reset_required_before: now, updated_at: now })
-        .where('id', '=', 1)
-        .execute();
-      scope = 'everyone';
-    } else {
-      const userId = await this.resolveUser(target.user);
-      await this.deps.db
-        .updateTable('users')
-        .set({ password_reset_required: true, updated_at: now })
-        .where('id', '=', userId)
-        .execute();
-      scope = userSubject(userId);
-    }
+    const userId = 'all' in target ? undefined : await this.resolveUser(target.user);
+    await this.deps.users.requirePasswordReset(userId ? [userId] : 'everyone', this.#clock());
+    const scope = userId ? userSubject(userId) : 'everyone';
     await this.deps.audit.append({
       actor,
       action: 'account.force_password_reset',
       target: scope,
       details: { reason },
-      ...(scope === 'everyone' ? {} : { detailsSubject: scope }),
+      ...(userId ? { detailsSubject: scope } : {}),
     });
     return { scope };
+  }
+
+  /**
+   * Incident response's batch: ends these people's sessions inside its transaction `db`, unaudited (the
+   * incident records the batch). Call the answer after the commit, so this node's token cache forgets them.
+   */
+  endSessionsWithin(db: Db, who: UserIds): Promise<() => void> {
+    return this.deps.sessions.endWithin(db, who);
+  }
+
+  /** Incident response's batch: requires a new password inside its transaction `db`, unaudited. */
+  requireResetWithin(db: Db, who: UserIds): Promise<void> {
+    return this.deps.users.requirePasswordReset(who, this.#clock(), db);
   }
 }

@@ -183,20 +183,30 @@ export class SessionStore {
     return result.numUpdatedRows > 0n;
   }
 
-  /** One row update ends every session of the user; `keepSessionId` moves to the new epoch with it. */
+  /**
+   * Ends every session of these users in one statement, however many sessions they have: their epochs move
+   * on. `db` may be the caller's transaction (incident response commits each batch with its progress).
+   */
+  async bumpUserEpochs(userIds: readonly string[], db: Db = this.db): Promise<number> {
+    if (userIds.length === 0) return 0;
+    const result = await db
+      .updateTable('users')
+      .set({ security_epoch: sql`security_epoch + 1` })
+      .where('id', 'in', userIds)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  /** Ends every session of the user; `keepSessionId` moves to the new epoch with it. */
   async bumpUserEpoch(userId: string, keepSessionId?: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      const user = await trx
-        .updateTable('users')
-        .set({ security_epoch: sql`security_epoch + 1` })
-        .where('id', '=', userId)
-        .returning('security_epoch')
-        .executeTakeFirst();
-      if (!user) return false;
+      if ((await this.bumpUserEpochs([userId], trx)) === 0) return false;
       if (keepSessionId) {
         await trx
           .updateTable('sessions')
-          .set({ user_epoch: user.security_epoch })
+          .set((eb) => ({
+            user_epoch: eb.selectFrom('users').select('security_epoch').where('id', '=', userId),
+          }))
           .where('id', '=', keepSessionId)
           .where('user_id', '=', userId)
           .where('ended_at', 'is', null)
@@ -206,9 +216,9 @@ export class SessionStore {
     });
   }
 
-  /** One row update ends every session of everyone. */
-  async bumpGlobalEpoch(): Promise<number> {
-    const row = await this.db
+  /** One row update ends every session of everyone; `db` may be the caller's transaction. */
+  async bumpGlobalEpoch(db: Db = this.db): Promise<number> {
+    const row = await db
       .updateTable('global_security')
       .set({ epoch: sql`epoch + 1`, updated_at: new Date() })
       .where('id', '=', 1)

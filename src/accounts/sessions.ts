@@ -205,6 +205,17 @@ export class SessionService {
   }
 
   /**
+   * Ends the sessions of these users (or of everyone) inside the caller's transaction `db`, without an audit
+   * entry: incident response records each batch itself. Call the answer once `db` has committed, so this
+   * node's cached tokens of those users go too.
+   */
+  async endWithin(db: Db, who: readonly string[] | 'everyone'): Promise<() => void> {
+    if (who === 'everyone') await this.#store.bumpGlobalEpoch(db);
+    else await this.#store.bumpUserEpochs(who, db);
+    return () => this.forgetCached(who === 'everyone' ? undefined : who);
+  }
+
+  /**
    * Forgets this node's cached tokens of these users (of everyone when none are named) after their epochs
    * moved on in one statement elsewhere: incident response ends thousands of people's sessions at once.
    */

@@ -7,6 +7,7 @@ import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
 import type { Db } from '../store/database.js';
 import type { UsersTable } from '../store/types.js';
+import { userSubject } from './directory.js';
 
 /**
  * The users table. Sealed under `user:<id>`: `name`, `email`. Blind index: `email_index` (the only way to
@@ -25,7 +26,8 @@ export interface User {
   totpEnabled: boolean;
 }
 
-export const userSubject = (userId: string) => `user:${userId}`;
+// Re-exported: the accounts domain's own modules and the tests name it from here.
+export { userSubject };
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -299,6 +301,31 @@ export class UserStore {
       })
       .where('id', '=', id)
       .execute();
+  }
+
+  /**
+   * Makes these users (or everyone whose password was set before `now`) choose a new password at next login,
+   * in one statement. `db` may be the caller's transaction (incident response commits each batch with its
+   * progress).
+   */
+  async requirePasswordReset(
+    who: readonly string[] | 'everyone',
+    now: Date,
+    db: Db = this.db,
+  ): Promise<void> {
+    if (who === 'everyone') {
+      await db
+        .updateTable('global_security')
+        .set({ reset_required_before: now, updated_at: now })
+        .where('id', '=', 1)
+        .execute();
+    } else if (who.length > 0) {
+      await db
+        .updateTable('users')
+        .set({ password_reset_required: true, updated_at: now })
+        .where('id', 'in', who)
+        .execute();
+    }
   }
 
   /** Whether this user must choose a new password before a session is issued (an operator asked for it). */

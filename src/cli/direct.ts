@@ -1,11 +1,11 @@
 import pino from 'pino';
 import { buildServices } from '../app.js';
 import type { Config, DatabaseConfig } from '../config/schema.js';
+import { EXIT } from '../control/errors.js';
+import type { Operation, Outcome } from '../control/operation.js';
 import { createLogger } from '../log.js';
 import { acquireDataDirLock } from '../store/data-dir-lock.js';
 import { openDatabase } from '../store/database.js';
-import { EXIT } from './errors.js';
-import type { Operation, Outcome } from './operation.js';
 import type { Terminal } from './terminal.js';
 
 /**

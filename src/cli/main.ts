@@ -1,4 +1,4 @@
-import { EXIT, toErrorReport } from './errors.js';
+import { EXIT, toErrorReport } from '../control/errors.js';
 import { buildProgram } from './program.js';
 import { createTerminal } from './terminal.js';
 

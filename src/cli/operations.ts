@@ -1,3 +1,4 @@
+import type { Operation } from '../control/operation.js';
 import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
 import { incidentOperations } from './commands/incidents.js';
@@ -5,7 +6,6 @@ import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
 import { operatorsAdd, operatorsDisable, operatorsList, operatorsLogin } from './commands/operators.js';
 import { repairSealedIdsOperation } from './commands/repair.js';
-import type { Operation } from './operation.js';
 
 /** Every command a running service accepts over its control socket; nothing else can be asked of it. */
 export const controlOperations: readonly Operation[] = [

@@ -3,11 +3,11 @@ import { InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { requestOverControl } from '../control/client.js';
+import { UsageError } from '../control/errors.js';
+import type { Operation, Outcome } from '../control/operation.js';
 import { CONTROL_PROTOCOL, controlSocketPath } from '../control/protocol.js';
 import { DataDirLockedError } from '../store/data-dir-lock.js';
 import { runDirect } from './direct.js';
-import { UsageError } from './errors.js';
-import type { Operation, Outcome } from './operation.js';
 import { createTerminal, type Terminal } from './terminal.js';
 
 /** Set by a command's action; main exits with it. */

@@ -1,5 +1,5 @@
-import { EXIT } from './errors.js';
-import type { Outcome } from './operation.js';
+import { EXIT } from '../control/errors.js';
+import type { Outcome } from '../control/operation.js';
 
 /**
  * The CLI's side of the terminal. stdout carries only the result (text, or one JSON document with --json),

@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { CommandFailedError, ReportedError } from '../cli/errors.js';
-import type { Outcome } from '../cli/operation.js';
+import { CommandFailedError, ReportedError } from './errors.js';
 import { onLines } from './lines.js';
+import type { Outcome } from './operation.js';
 import { type ControlEvent, type ControlRequest, controlEventSchema, encodeLine } from './protocol.js';
 
 /** Replies carry whole results (`keys status --json`); a bound still keeps a broken peer from filling memory. */

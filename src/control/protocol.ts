@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { outcomeSchema } from '../cli/operation.js';
+import { outcomeSchema } from './operation.js';
 
 /**
  * The control socket speaks newline-delimited JSON. The CLI sends one request line; the service answers

@@ -1,11 +1,11 @@
 import { chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import type { Services } from '../app.js';
-import { CommandFailedError, EXIT, InterruptedError, toErrorReport } from '../cli/errors.js';
-import type { Operation } from '../cli/operation.js';
 import type { Logger } from '../log.js';
 import { findNul } from '../schema/text.js';
+import { CommandFailedError, EXIT, InterruptedError, toErrorReport } from './errors.js';
 import { onLines } from './lines.js';
+import type { Operation } from './operation.js';
 import { type ControlEvent, controlRequestSchema, encodeLine, MAX_LINE_BYTES } from './protocol.js';
 
 export interface ControlServer {

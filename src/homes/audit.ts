@@ -1,4 +1,4 @@
-import { userSubject } from '../accounts/user-store.js';
+import { userSubject } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { homeSubject } from './access.js';
 

@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import type { UserStore } from '../accounts/user-store.js';
+import type { UserDirectory } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
@@ -18,7 +18,7 @@ export type InvitationView = Omit<InvitationRecord, 'homeId'>;
 export interface HomeInvitationsDependencies {
   invitations: InvitationStore;
   store: Pick<HomeStore, 'getById' | 'roleOf'>;
-  users: Pick<UserStore, 'getById' | 'emailIndex' | 'findIdByEmail'>;
+  users: Pick<UserDirectory, 'getById' | 'emailIndex' | 'findIdByEmail'>;
   homes: Pick<HomeAccess, 'requireRole'>;
   audit: Pick<AuditLog, 'append'>;
   outbox: Pick<Outbox, 'enqueue'>;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type UserStore, userSubject } from '../accounts/user-store.js';
+import { type UserDirectory, userSubject } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
@@ -20,7 +20,7 @@ export interface MemberView {
 
 export interface HomeMembersDependencies {
   store: Pick<HomeStore, 'getById' | 'listMembers' | 'setRole' | 'removeMember'>;
-  users: Pick<UserStore, 'getById'>;
+  users: Pick<UserDirectory, 'getById'>;
   homes: Pick<HomeAccess, 'requireRole'>;
   audit: Pick<AuditLog, 'append'>;
   outbox: Pick<Outbox, 'enqueue'>;

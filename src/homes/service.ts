@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type UserStore, userSubject } from '../accounts/user-store.js';
+import { type UserDirectory, userSubject } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import type { KeyVault } from '../crypto/vault.js';
 import { DomainError } from '../domain-error.js';
@@ -28,7 +28,7 @@ export interface HomeView {
 
 export interface HomeServiceDependencies {
   store: HomeStore;
-  users: Pick<UserStore, 'getById' | 'emailIndex' | 'findIdByEmail'>;
+  users: Pick<UserDirectory, 'getById' | 'emailIndex' | 'findIdByEmail'>;
   vault: Pick<KeyVault, 'destroy'>;
   audit: Pick<AuditLog, 'append'>;
   outbox: Pick<Outbox, 'enqueue'>;

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { OperatorPrincipal } from '../incidents/model.js';
+import type { OperatorPrincipal } from '../operators/principal.js';
 import type { OperatorService } from '../operators/service.js';
 import type { Authenticator } from './access.js';
 

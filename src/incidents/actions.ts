@@ -1,5 +1,4 @@
 import { type Selectable, sql, type UpdateObject } from 'kysely';
-import type { SessionService } from '../accounts/sessions.js';
 import type { AuditLog } from '../audit/log.js';
 import type { DeviceCredentialRotation, RotationTarget } from '../devices/credential-rotation.js';
 import { DomainError } from '../domain-error.js';
@@ -16,13 +15,32 @@ import {
 } from './model.js';
 import type { IncidentStore } from './store.js';
 
+/** Many people at once (by id), or everyone. */
+export type Who = readonly string[] | 'everyone';
+
+/**
+ * The accounts domain's response actions (src/accounts/operator-actions.ts provides them). Each runs inside
+ * the batch's transaction `db`, so the effect commits with the action's progress or not at all.
+ */
+export interface AccountResponses {
+  /** Ends the sessions (the epochs move on); the answer runs after the commit (this node's token cache). */
+  endSessionsWithin(db: Db, who: Who): Promise<() => void>;
+  /** Requires a new password at next login. */
+  requireResetWithin(db: Db, who: Who): Promise<void>;
+}
+
 export interface ResponseActionDependencies {
   db: Db;
   incidents: IncidentStore;
-  sessions: SessionService;
+  accounts: AccountResponses;
   audit: AuditLog;
-  grants: IntegrationGrants;
-  deviceCredentials: DeviceCredentialRotation;
+  /** The integrations domain's: revokes these people's grants. */
+  grants: Pick<IntegrationGrants, 'revokeForUsers'>;
+  /** The devices domain's: voids or replaces the credentials of the devices these people see. */
+  deviceCredentials: Pick<
+    DeviceCredentialRotation,
+    'count' | 'next' | 'deliver' | 'apply' | 'drop' | 'dropVoidedUpTo'
+  >;
   /** Key rotation (src/crypto/rotation.ts), itself resumable. */
   rotateKek: (
     onProgress: (done: number, total: number) => void,
@@ -238,23 +256,14 @@ export class ResponseActions {
 
   #walkFor(incident: Incident, action: Exclude<ResponseActionName, 'rotate-kek'>, params: ActionParams) {
     const db = this.#deps.db;
-    const now = () => this.#clock();
-    const { sessions, grants, deviceCredentials } = this.#deps;
+    const { accounts, grants, deviceCredentials } = this.#deps;
     if (params.scope === EVERYONE) {
       return everyoneWalk(async (trx) => {
         if (action === 'end-sessions') {
-          await trx
-            .updateTable('global_security')
-            .set({ epoch: sql`epoch + 1`, updated_at: now() })
-            .where('id', '=', 1)
-            .execute();
-          return { committed: async () => sessions.forgetCached() };
+          const forget = await accounts.endSessionsWithin(trx, 'everyone');
+          return { committed: async () => forget() };
         }
-        await trx
-          .updateTable('global_security')
-          .set({ reset_required_before: now(), updated_at: now() })
-          .where('id', '=', 1)
-          .execute();
+        await accounts.requireResetWithin(trx, 'everyone');
         return {};
       });
     }
@@ -288,23 +297,15 @@ export class ResponseActions {
         return {
           ...people,
           apply: async (trx, items) => {
-            await trx
-              .updateTable('users')
-              .set({ security_epoch: sql`security_epoch + 1` })
-              .where('id', 'in', ids(items))
-              .execute();
-            return { committed: async () => sessions.forgetCached(ids(items)) };
+            const forget = await accounts.endSessionsWithin(trx, ids(items));
+            return { committed: async () => forget() };
           },
         } satisfies Walk<{ id: string }>;
       case 'force-reset':
         return {
           ...people,
           apply: async (trx, items) => {
-            await trx
-              .updateTable('users')
-              .set({ password_reset_required: true, updated_at: now() })
-              .where('id', 'in', ids(items))
-              .execute();
+            await accounts.requireResetWithin(trx, ids(items));
             return {};
           },
         } satisfies Walk<{ id: string }>;

@@ -1,16 +1,11 @@
-import type { SessionService } from '../accounts/sessions.js';
-import type { UserStore } from '../accounts/user-store.js';
+import type { UserDirectory } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config/schema.js';
-import type { Keyring } from '../crypto/keyring.js';
-import { rotateKeys } from '../crypto/rotation.js';
-import { DeviceCredentialRotation } from '../devices/credential-rotation.js';
-import type { DeviceBroker } from '../devices/ports.js';
-import { IntegrationGrants } from '../integrations/grants.js';
 import type { Logger } from '../log.js';
 import type { Outbox } from '../mail/outbox.js';
 import type { Db } from '../store/database.js';
-import { ResponseActions } from './actions.js';
+import { type ResponseActionDependencies, ResponseActions } from './actions.js';
+import type { ExposureRegistry } from './exposure.js';
 import { IncidentJobs } from './jobs.js';
 import { NoticeTemplate } from './notice-template.js';
 import { IncidentNotices } from './notices.js';
@@ -22,51 +17,32 @@ export interface IncidentParts {
   incidents: IncidentService;
   /** Background work started from the API; stopped with the service. */
   incidentJobs: IncidentJobs;
-  /** Third-party links; the integrations register with it to hear of revocations. */
-  grants: IntegrationGrants;
 }
 
-/** Breach response and what it acts on, assembled from the services it reaches into. */
+/**
+ * Breach response, assembled from the ports the other domains registered in the composition root: who had
+ * which data (`exposure`), and what can be done to their accounts, devices, grants and keys (`responses`).
+ * Incidents itself touches only its own tables.
+ */
 export function buildIncidents(deps: {
   config: Config;
   db: Db;
   logger: Logger;
-  keyring: Keyring;
   audit: AuditLog;
-  users: UserStore;
-  sessions: SessionService;
+  users: UserDirectory;
   outbox: Outbox;
-  broker: DeviceBroker;
+  exposure: ExposureRegistry;
+  responses: Pick<ResponseActionDependencies, 'accounts' | 'grants' | 'deviceCredentials' | 'rotateKek'>;
 }): IncidentParts {
   const { config, db, logger } = deps;
   const store = new IncidentStore(db);
-  const grants = new IntegrationGrants(db);
   // Loaded now, so a broken template file stops start-up rather than a notice run.
   const templateDir = config.incidents.noticeTemplateDir ?? undefined;
   NoticeTemplate.load(templateDir);
-  const actions = new ResponseActions({
-    db,
-    incidents: store,
-    sessions: deps.sessions,
-    audit: deps.audit,
-    grants,
-    deviceCredentials: new DeviceCredentialRotation({
-      db,
-      broker: deps.broker,
-      ackTimeoutMs: config.devices.commandTimeoutMs,
-      logger,
-    }),
-    logger,
-    rotateKek: async (onProgress) => {
-      const report = await rotateKeys(db, deps.keyring, {
-        onProgress: ({ rewrapped, remaining }) => onProgress(rewrapped, rewrapped + remaining),
-      });
-      return { rewrapped: report.rewrapped };
-    },
-  });
+  const actions = new ResponseActions({ db, incidents: store, audit: deps.audit, logger, ...deps.responses });
   const incidents = new IncidentService({
     store,
-    resolver: new AffectedSetResolver(db),
+    resolver: new AffectedSetResolver(db, deps.exposure),
     actions,
     notices: new IncidentNotices({
       db,
@@ -82,5 +58,5 @@ export function buildIncidents(deps: {
     contact: config.incidents.contact,
     noticeRate: config.incidents.noticeRate,
   });
-  return { incidents, incidentJobs: new IncidentJobs(logger), grants };
+  return { incidents, incidentJobs: new IncidentJobs(logger) };
 }

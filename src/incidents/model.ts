@@ -1,5 +1,5 @@
 import type { DeviceModel } from '../devices/catalog.js';
-import type { IncidentActionStatus, IncidentStatus, OperatorRole } from '../store/types.js';
+import type { IncidentActionStatus, IncidentStatus } from '../store/types.js';
 import type { DataCategory } from './categories.js';
 
 /** Which customers an incident concerns, before the window and categories narrow it further. */
@@ -65,14 +65,6 @@ export interface AffectedSummary {
   affected: number;
   categoryCounts: Partial<Record<DataCategory, number>>;
   recordCounts: Partial<Record<DataCategory, number>>;
-}
-
-/** An authenticated operator; every incident call takes one, and `actor` goes to audit and timeline. */
-export interface OperatorPrincipal {
-  operatorId: string;
-  role: OperatorRole;
-  /** `operator:<id>`. */
-  actor: string;
 }
 
 export const RESPONSE_ACTIONS = [

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import { type UserStore, userSubject } from '../accounts/user-store.js';
+import { type UserDirectory, userSubject } from '../accounts/directory.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox, PreparedMail } from '../mail/outbox.js';
 import type { RenderedMail } from '../mail/templates.js';
@@ -10,8 +10,9 @@ import { DEFAULT_MEASURE, involvedLines, type NoticeTemplate, plainDate } from '
 
 export interface IncidentNoticesDeps {
   db: Db;
-  users: UserStore;
-  outbox: Outbox;
+  users: UserDirectory;
+  /** The mail domain's outbox port: notices are handed to it, and their delivery read through it. */
+  outbox: Pick<Outbox, 'prepareRendered' | 'enqueuePreparedMany' | 'deliveryStates'>;
   /** Read on every use, so an operator's corrected template applies to the next batch. */
   template: () => NoticeTemplate;
   /** Where affected people write to: an address or a web page. */
@@ -187,7 +188,7 @@ export class IncidentNotices {
   async counts(incidentId: string): Promise<NoticeCounts> {
     const row = await this.db
       .selectFrom('incident_notices as n')
-      .leftJoin('mail_outbox as m', 'm.id', 'n.mail_id')
+      .leftJoin(this.deps.outbox.deliveryStates().as('m'), 'm.id', 'n.mail_id')
       .select([
         sql<number>`count(*) filter (where ${deliveryStatus} = 'pending')`.as('pending'),
         sql<number>`count(*) filter (where ${deliveryStatus} = 'queued')`.as('queued'),
@@ -213,7 +214,7 @@ export class IncidentNotices {
     const limit = Math.max(1, Math.min(Math.floor(options.limit), 1000));
     let query = this.db
       .selectFrom('incident_notices as n')
-      .leftJoin('mail_outbox as m', 'm.id', 'n.mail_id')
+      .leftJoin(this.deps.outbox.deliveryStates().as('m'), 'm.id', 'n.mail_id')
       .select(['n.user_id as userId', deliveryStatus.as('status'), 'n.attempt', 'n.queued_at as queuedAt'])
       .where('n.incident_id', '=', incidentId);
     if (options.status) query = query.where(deliveryStatus, '=', options.status);
@@ -232,7 +233,7 @@ export class IncidentNotices {
     for (;;) {
       const batch = await this.db
         .selectFrom('incident_notices as n')
-        .innerJoin('mail_outbox as m', 'm.id', 'n.mail_id')
+        .innerJoin(this.deps.outbox.deliveryStates().as('m'), 'm.id', 'n.mail_id')
         .innerJoin('incident_affected as a', (join) =>
           join.onRef('a.incident_id', '=', 'n.incident_id').onRef('a.user_id', '=', 'n.user_id'),
         )

@@ -24,13 +24,17 @@
  * devices up to `to` for event-history (an exact count: the per-device index answers it); matching profiles
  * plus their readings up to `to` for body-metrics; grants for integration-tokens; 0 for phone.
  *
- * It is one set-based statement: each listed category contributes a sub-query of (user_id, bits) rows, their
- * UNION ALL is grouped by user with bit_or and AND-ed with the incident's mask. The population and the
- * visible devices are CTEs that PostgreSQL materialises once and hash-joins against (2.4 million customers).
+ * It is one set-based statement, composed from the domains' exposure ports (src/incidents/exposure.ts, wired
+ * in src/app.ts), so the SQL over each domain's tables lives in that domain: accounts gives the population
+ * and the sessions, devices the visible devices and events (over the homes' memberships), scale the body
+ * profiles, integrations the grants. Each contributes sub-queries of (user_id, bits) rows; their UNION ALL
+ * is grouped by user with bit_or and AND-ed with the incident's mask. The population and the visible devices
+ * are CTEs that PostgreSQL materialises once and hash-joins against (2.4 million customers).
  */
 import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import { CATEGORIES, categoriesOf, type DataCategory, maskOf } from './categories.js';
+import type { ExposureQuestion, ExposureRegistry } from './exposure.js';
 import type { AffectedSummary, ResolverScope } from './model.js';
 
 export interface ResolverSpec {
@@ -47,15 +51,6 @@ export type AffectedPreview = AffectedSummary & {
 const DEFAULT_SAMPLE = 10;
 
 const bitOf = (category: DataCategory): number => 1 << CATEGORIES[category].bit;
-const ACCOUNT: DataCategory[] = ['name', 'email', 'password-hashes'];
-const DEVICE: DataCategory[] = [
-  'device-details',
-  'device-nicknames',
-  'wifi-ssids',
-  'ip-addresses',
-  'event-history',
-  'device-credentials',
-];
 
 /** Result columns per category are named by a prefix and its stable bit (category ids have dashes). */
 type Prefix = 'people' | 'records';
@@ -68,117 +63,50 @@ interface Plan {
   records: Array<[DataCategory, RawBuilder<unknown>]>;
 }
 
-function population(spec: ResolverSpec): RawBuilder<unknown> {
+function population(spec: ResolverSpec, exposure: ExposureRegistry): RawBuilder<unknown> {
   const to = spec.windowTo;
-  const base = sql`select u.id as user_id from users u where u.created_at <= ${to}`;
   const scope = spec.scope;
   switch (scope.kind) {
     case 'everyone':
-      return base;
+      return exposure.population(to, {});
     case 'created-before':
-      return sql`${base} and u.created_at < ${scope.before}`;
+      return exposure.population(to, { createdBefore: scope.before });
     case 'device-owners':
-      return sql`${base} and u.id in (
-        select hm.user_id from home_members hm join devices d on d.home_id = hm.home_id
-        where hm.role <> 'guest' and d.model = ${scope.model} and d.paired_at <= ${to})`;
+      return exposure.population(to, { among: exposure.deviceOwners(scope.model, to) });
     case 'listed':
-      return sql`${base} and u.id = any(${scope.userIds}::uuid[])`;
+      return exposure.population(to, { userIds: scope.userIds });
   }
 }
 
-function plan(spec: ResolverSpec): Plan {
-  const from = spec.windowFrom;
-  const to = spec.windowTo;
+function plan(spec: ResolverSpec, exposure: ExposureRegistry): Plan {
   const mask = maskOf(spec.categories);
-  const listed = (category: DataCategory) => (mask & bitOf(category)) !== 0;
-  const ctes: RawBuilder<unknown>[] = [sql`pop as (${population(spec)})`];
+  const question: ExposureQuestion = {
+    from: spec.windowFrom,
+    to: spec.windowTo,
+    listed: (category) => (mask & bitOf(category)) !== 0,
+    bit: bitOf,
+  };
+  const ctes: RawBuilder<unknown>[] = [sql`pop as (${population(spec, exposure)})`];
   const branches: RawBuilder<unknown>[] = [];
-  const records: Array<[DataCategory, RawBuilder<unknown>]> = [];
-  const people = sql`(select count(*) from pop)`;
-
-  const accountBits = ACCOUNT.filter(listed).reduce((bits, category) => bits | bitOf(category), 0);
-  if (accountBits !== 0) branches.push(sql`select user_id, ${accountBits}::int as bits from pop`);
-  for (const category of ACCOUNT.filter(listed)) records.push([category, people]);
-
-  if (listed('session-tokens') || listed('ip-addresses')) {
-    ctes.push(sql`sess as (
-      select s.user_id, s.ip is not null as has_ip
-      from pop p join sessions s on s.user_id = p.user_id
-      where s.created_at <= ${to} and s.expires_at >= ${from} and (s.ended_at is null or s.ended_at >= ${from}))`);
-    branches.push(sql`select user_id,
-      ${bitOf('session-tokens')}::int | case when has_ip then ${bitOf('ip-addresses')}::int else 0 end
-      from sess`);
-    if (listed('session-tokens')) records.push(['session-tokens', sql`(select count(*) from sess)`]);
-  }
-
-  if (DEVICE.some(listed)) {
-    const carried = sql`${bitOf('device-details')}::int
-      | case when d.nickname is not null or d.room is not null then ${bitOf('device-nicknames')}::int else 0 end
-      | case when d.ssid is not null then ${bitOf('wifi-ssids')}::int else 0 end
-      | case when d.ip is not null then ${bitOf('ip-addresses')}::int else 0 end`;
-    ctes.push(sql`visible as (
-      select hm.user_id, d.id as device_id, ${carried} | ${bitOf('device-credentials')}::int as bits
-      from pop p join home_members hm on hm.user_id = p.user_id join devices d on d.home_id = hm.home_id
-      where hm.role <> 'guest' and hm.joined_at <= ${to} and d.paired_at <= ${to}
-      union all
-      select ds.user_id, d.id as device_id, ${carried} as bits
-      from pop p join device_shares ds on ds.user_id = p.user_id join devices d on d.id = ds.device_id
-      where ds.shared_at <= ${to} and d.paired_at <= ${to})`);
-    ctes.push(sql`device_bits as (select device_id, bit_or(bits) as bits from visible group by device_id)`);
-    branches.push(sql`select user_id, bits from visible`);
-    for (const category of DEVICE.filter((c) => c !== 'event-history' && c !== 'ip-addresses')) {
-      if (listed(category)) {
-        records.push([
-          category,
-          sql`(select count(*) from device_bits where bits & ${bitOf(category)}::int <> 0)`,
-        ]);
-      }
-    }
-    if (listed('event-history')) {
-      // Probed once per visible device on the (device_id, occurred_at) index, or hashed, as the planner sees fit.
-      ctes.push(sql`event_devices as (
-        select b.device_id from device_bits b
-        where exists (select 1 from device_events e where e.device_id = b.device_id and e.occurred_at <= ${to}))`);
-      branches.push(sql`select v.user_id, ${bitOf('event-history')}::int as bits
-        from visible v join event_devices ed on ed.device_id = v.device_id`);
-      records.push([
-        'event-history',
-        sql`(select count(*) from event_devices ed join device_events e on e.device_id = ed.device_id
-          where e.occurred_at <= ${to})`,
-      ]);
+  const counts = new Map<DataCategory, RawBuilder<unknown>[]>();
+  for (const source of exposure.sources) {
+    const answer = source.answer(question);
+    ctes.push(...(answer.ctes ?? []));
+    branches.push(...(answer.rows ?? []));
+    for (const [category, count] of answer.records ?? []) {
+      if (!question.listed(category)) continue;
+      counts.set(category, [...(counts.get(category) ?? []), count]);
     }
   }
-
-  if (listed('ip-addresses')) {
-    records.push([
-      'ip-addresses',
-      sql`((select count(*) from sess where has_ip)
-        + (select count(*) from device_bits where bits & ${bitOf('ip-addresses')}::int <> 0))`,
-    ]);
-  }
-
-  if (listed('body-metrics')) {
-    ctes.push(sql`profiles as (
-      select b.id, p.user_id
-      from pop p join body_profiles b on coalesce(b.user_id, b.created_by) = p.user_id
-      where b.created_at <= ${to})`);
-    branches.push(sql`select user_id, ${bitOf('body-metrics')}::int as bits from profiles`);
-    records.push([
-      'body-metrics',
-      sql`((select count(*) from profiles) + (select count(*) from profiles b
-        join scale_readings r on r.profile_id = b.id where r.measured_at <= ${to}))`,
-    ]);
-  }
-
-  if (listed('integration-tokens')) {
-    ctes.push(sql`grants as (
-      select g.user_id from pop p join integration_grants g on g.user_id = p.user_id
-      where g.created_at <= ${to} and (g.revoked_at is null or g.revoked_at >= ${from}))`);
-    branches.push(sql`select user_id, ${bitOf('integration-tokens')}::int as bits from grants`);
-    records.push(['integration-tokens', sql`(select count(*) from grants)`]);
-  }
-
-  if (listed('phone')) records.push(['phone', sql`0`]);
+  // Listed categories no domain holds (phone: Hearth never stores one) count 0 records.
+  const records = listedCategories(spec).map((category): [DataCategory, RawBuilder<unknown>] => {
+    const parts = counts.get(category) ?? [];
+    if (parts.length === 0) return [category, sql`0`];
+    return [
+      category,
+      parts.length === 1 ? (parts[0] as RawBuilder<unknown>) : sql`(${sql.join(parts, sql` + `)})`,
+    ];
+  });
 
   const rows =
     branches.length > 0
@@ -223,7 +151,10 @@ function listedCategories(spec: ResolverSpec): DataCategory[] {
 
 /** Resolves an incident's affected set from the personal data Hearth held during its exposure window. */
 export class AffectedSetResolver {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly exposure: ExposureRegistry,
+  ) {}
 
   /**
    * Computes the affected people and stores them as the incident's snapshot in incident_affected (replacing an
@@ -232,7 +163,7 @@ export class AffectedSetResolver {
    */
   async resolve(incidentId: string, spec: ResolverSpec): Promise<AffectedSummary> {
     const categories = listedCategories(spec);
-    const { ctes, records } = plan(spec);
+    const { ctes, records } = plan(spec, this.exposure);
     return this.db.transaction().execute(async (trx) => {
       // Serialises concurrent resolves of one incident, which would otherwise collide on the snapshot's key.
       const incident = await sql`select id from incidents where id = ${incidentId} for update`.execute(trx);
@@ -289,7 +220,7 @@ export class AffectedSetResolver {
   /** The same computation without writing anything (for drills), plus up to `sample` affected people (lowest user ids) with their categories. */
   async preview(spec: ResolverSpec, sample = DEFAULT_SAMPLE): Promise<AffectedPreview> {
     const categories = listedCategories(spec);
-    const { ctes, records } = plan(spec);
+    const { ctes, records } = plan(spec, this.exposure);
     const limit = Math.max(0, Math.floor(sample));
     const result = await sql<Record<string, unknown>>`
       with ${sql.join(ctes, sql`, `)},

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { UserStore } from '../accounts/user-store.js';
+import type { UserDirectory } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import type { RenderedMail } from '../mail/templates.js';
+import type { OperatorPrincipal } from '../operators/principal.js';
 import { requireRole } from '../operators/roles.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../store/cursor.js';
 import type { IncidentStatus } from '../store/types.js';
@@ -17,7 +18,6 @@ import type {
   IncidentScope,
   NoticeCounts,
   NoticeDeliveryStatus,
-  OperatorPrincipal,
   ResolverScope,
   ResponseActionName,
   TimelineEntry,
@@ -72,7 +72,7 @@ export interface IncidentServiceOptions {
   resolver: AffectedSetResolver;
   actions: ResponseActions;
   notices: IncidentNotices;
-  users: UserStore;
+  users: UserDirectory;
   audit: AuditLog;
   /** The contact point named in notices and the regulator report. */
   contact: string;

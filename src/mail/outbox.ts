@@ -261,6 +261,15 @@ export class Outbox {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * `(id, status)` of every message, as a sub-query to join in place of the table: a caller that keeps
+   * message ids beside its own rows (incident notices, millions of them) reports their delivery in one
+   * set-based query without naming this domain's table.
+   */
+  deliveryStates() {
+    return this.db.selectFrom('mail_outbox').select(['id', 'status']);
+  }
+
   async status(id: string): Promise<MailStatusView | null> {
     const row = await this.db
       .selectFrom('mail_outbox')

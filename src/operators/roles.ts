@@ -1,6 +1,6 @@
 import { DomainError } from '../domain-error.js';
-import type { OperatorPrincipal } from '../incidents/model.js';
 import type { OperatorRole } from '../store/types.js';
+import type { OperatorPrincipal } from './principal.js';
 
 /** Lowest to highest: each role may do everything the roles before it may. */
 export const OPERATOR_ROLES = ['viewer', 'responder', 'admin'] as const satisfies readonly OperatorRole[];

@@ -7,9 +7,9 @@ import { type BlindIndex, normalise } from '../crypto/blind-index.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
-import type { OperatorPrincipal } from '../incidents/model.js';
 import type { Db } from '../store/database.js';
 import type { OperatorRole } from '../store/types.js';
+import type { OperatorPrincipal } from './principal.js';
 import { requireRole } from './roles.js';
 import { type Operator, OperatorStore, operatorSubject } from './store.js';
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseKind } from '../helpers/database.js';
 import {
@@ -106,8 +107,8 @@ describe(`hearth commands on a directly opened database (${testDatabaseKind})`, 
       'alter table audit_log enable trigger audit_log_append_only',
     ]);
     expect(entries).toEqual([
-      { actor: 'operator:cli', action: 'keys.rotate' },
-      { actor: 'operator:cli', action: 'keys.rotate' },
+      { actor: `host:${os.userInfo().username}@${os.hostname()}`, action: 'keys.rotate' },
+      { actor: `host:${os.userInfo().username}@${os.hostname()}`, action: 'keys.rotate' },
     ]);
 
     const tampered = await hearth(['audit', 'verify'], env);

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { incidentNotify, incidentShow } from '../../src/cli/commands/incidents.js';
 import { operatorsDisable } from '../../src/cli/commands/operators.js';
-import { UsageError } from '../../src/cli/errors.js';
 import { runCommand } from '../../src/cli/runner.js';
+import { UsageError } from '../../src/control/errors.js';
 
 /** Ids typed on the command line reach the service in the one spelling the database holds. */
 describe('ids as CLI arguments', () => {

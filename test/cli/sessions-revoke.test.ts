@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServices, type Services } from '../../src/app.js';
@@ -5,11 +6,14 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { createUser, type TestUser } from '../helpers/accounts.js';
 import { testDatabaseKind } from '../helpers/database.js';
+import { createTestOperator } from '../helpers/operators.js';
 import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from './harness.js';
 
 /**
  * The operator's answer to a breach: `hearth sessions revoke` and `hearth accounts force-reset`, run against
- * the same database as the service, with their effect checked through a freshly built service.
+ * the same database as the service, with their effect checked through a freshly built service. They act with
+ * the host's keys, as `hearth keys rotate` does; all three are audited under the operator whose session is
+ * given, or else under the host account.
  */
 describe(`hearth sessions revoke and accounts force-reset (${testDatabaseKind})`, () => {
   let env: Record<string, string>;
@@ -93,6 +97,85 @@ describe(`hearth sessions revoke and accounts force-reset (${testDatabaseKind})`
     );
     expect(mustReset.password_reset_required).toBe(true);
   });
+
+  const lastAudit = () =>
+    withServices((services) =>
+      services.database.db
+        .selectFrom('audit_log')
+        .select(['actor', 'action'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirstOrThrow(),
+    );
+
+  /** Added through one service object: the test helper bootstraps the admin that adds the viewer. */
+  const staff = () =>
+    withServices(async (services) => ({
+      admin: await createTestOperator(services, 'admin'),
+      viewer: await createTestOperator(services, 'viewer'),
+    }));
+  let operators: Awaited<ReturnType<typeof staff>> | undefined;
+  const operatorsOnce = async () => {
+    operators ??= await staff();
+    return operators;
+  };
+
+  it('audits host-level commands under the operator whose session is given, otherwise under the host account', async () => {
+    const host = `host:${os.userInfo().username}@${os.hostname()}`;
+    const [person] = await signedIn(1);
+    const { admin } = await operatorsOnce();
+    const commands: Array<[string[], string]> = [
+      [['sessions', 'revoke', '--all'], 'session.end_everyone'],
+      [['sessions', 'revoke', '--user', person?.user.email as string], 'session.end_all'],
+      [['accounts', 'force-reset', '--all'], 'account.force_password_reset'],
+      [['accounts', 'force-reset', '--user', person?.user.id as string], 'account.force_password_reset'],
+      [['keys', 'rotate'], 'keys.rotate'],
+    ];
+    for (const [args, action] of commands) {
+      const asHost = await hearth(args, env);
+      expect(asHost.code, asHost.stderr).toBe(0);
+      expect(await lastAudit()).toEqual({ actor: host, action });
+
+      const asOperator = await hearth([...args, '--operator-token', admin.token], env);
+      expect(asOperator.code, asOperator.stderr).toBe(0);
+      expect(await lastAudit()).toEqual({ actor: `operator:${admin.id}`, action });
+    }
+    const fromEnvironment = await hearth(['sessions', 'revoke', '--all'], {
+      ...env,
+      HEARTH_OPERATOR_TOKEN: admin.token,
+    });
+    expect(fromEnvironment.code, fromEnvironment.stderr).toBe(0);
+    expect(await lastAudit()).toEqual({ actor: `operator:${admin.id}`, action: 'session.end_everyone' });
+  }, 300_000);
+
+  it("refuses an operator session that is not valid or lacks the command's role, and does nothing", async () => {
+    const { viewer } = await operatorsOnce();
+    const before = await lastAudit();
+    const invalid = await hearth(['sessions', 'revoke', '--all', '--operator-token', 'hth_op_nope'], env);
+    expect(invalid.code).toBe(1);
+    expect(errorLines(invalid)).toEqual([
+      'hearth: This needs an operator session: run "hearth operators login" and set HEARTH_OPERATOR_TOKEN',
+    ]);
+    const tooLow = await hearth(['keys', 'rotate', '--operator-token', viewer.token], env);
+    expect(tooLow.code).toBe(1);
+    expect(errorLines(tooLow)).toEqual(['hearth: This needs the operator role admin or higher.']);
+    expect(await lastAudit()).toEqual(before);
+  }, 120_000);
+
+  it('says in --help that these commands act with the host keys', async () => {
+    for (const command of [
+      ['sessions', 'revoke'],
+      ['accounts', 'force-reset'],
+      ['keys', 'rotate'],
+    ]) {
+      const help = await hearth([...command, '--help'], env);
+      expect(help.code).toBe(0);
+      const text = help.stdout.replace(/\s+/g, ' ');
+      expect(text).toContain("acts with the host's keys");
+      expect(text).toContain('--operator-token <token>');
+      expect(text).toContain('under the host account, host:<os user>@<hostname>');
+    }
+  }, 120_000);
 
   it('refuses an unknown user, both selectors or neither with exit code 2 and one clear line', async () => {
     const unknown = await hearth(['sessions', 'revoke', '--user', 'nobody@example.test'], env);

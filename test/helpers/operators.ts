@@ -1,6 +1,6 @@
 import { TOTP } from 'otpauth';
 import type { Services } from '../../src/app.js';
-import type { OperatorPrincipal } from '../../src/incidents/model.js';
+import type { OperatorPrincipal } from '../../src/operators/principal.js';
 import type { OperatorRole } from '../../src/store/types.js';
 import { randomIp, uniqueEmail } from './accounts.js';
 

@@ -63,7 +63,7 @@ function responder(options: { batchSize?: number } = {}) {
   const actions = new ResponseActions({
     db,
     incidents: new IncidentStore(db),
-    sessions: http.services.sessions,
+    accounts: http.services.operatorActions,
     audit: http.services.audit,
     grants,
     deviceCredentials: new DeviceCredentialRotation({

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildExposure } from '../../src/app.js';
 import { DATA_CATEGORY_IDS, type DataCategory, maskOf } from '../../src/incidents/categories.js';
 import { AffectedSetResolver, type ResolverSpec } from '../../src/incidents/resolver.js';
 import { openTestDatabase, type TestDatabase, testDatabaseKind } from '../helpers/database.js';
@@ -82,7 +83,7 @@ describe(`the affected-set resolver on ${testDatabaseKind}`, () => {
 
   beforeAll(async () => {
     database = await openTestDatabase();
-    resolver = new AffectedSetResolver(database.db);
+    resolver = new AffectedSetResolver(database.db, buildExposure());
     build = new PopulationBuilder(database.db);
     const january = day('2025-01-10');
     const february = day('2025-02-10');
@@ -237,6 +238,22 @@ describe(`the affected-set resolver on ${testDatabaseKind}`, () => {
       affected: 4,
       categoryCounts: { 'wifi-ssids': 2, 'body-metrics': 2 },
       recordCounts: { 'wifi-ssids': 1, 'body-metrics': 4 },
+    });
+  });
+
+  it('resolves an incident listing sessions or IP addresses without any account category', async () => {
+    const categories: DataCategory[] = ['session-tokens', 'ip-addresses'];
+    const incident = await build.incident(WINDOW, categories);
+    const summary = await resolver.resolve(incident, spec({ categories }));
+
+    const listed = Object.entries(expected())
+      .map(([name, held]) => [name, held.filter((category) => categories.includes(category))] as const)
+      .filter(([, held]) => held.length > 0);
+    expect(byName(await snapshot(incident))).toEqual(masks(Object.fromEntries(listed)));
+    expect(summary).toEqual({
+      affected: listed.length,
+      categoryCounts: { 'ip-addresses': 4, 'session-tokens': 2 },
+      recordCounts: { 'ip-addresses': 3, 'session-tokens': 2 },
     });
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { toErrorReport } from '../../src/cli/errors.js';
 import { buildProgram } from '../../src/cli/program.js';
+import { toErrorReport } from '../../src/control/errors.js';
 import { cleanUp, errorLines, freePort, hearth } from '../cli/harness.js';
 
 /** The exit code and the one line `hearth` would print, without spawning a process. */

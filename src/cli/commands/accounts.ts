@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { UserSelector } from '../../accounts/operator-actions.js';
-import { UsageError } from '../errors.js';
-import type { Operation } from '../operation.js';
+import { UsageError } from '../../control/errors.js';
+import type { Operation } from '../../control/operation.js';
+import { HOST_KEYS_HELP, hostLevelActor } from '../host-actor.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
+import { operatorTokenOption } from './operators.js';
 
 const selectorArgs = z.strictObject({
   user: z.string().min(1).max(320).optional(),
   all: z.boolean().optional(),
   reason: z.string().min(1).max(200).default('operator request'),
+  operatorToken: z.string().min(1).max(200).optional(),
 });
 type SelectorArgs = z.infer<typeof selectorArgs>;
 
@@ -25,11 +28,9 @@ export const sessionsRevoke: Operation<SelectorArgs> = {
   needs: 'services',
   args: selectorArgs,
   async run(services, args) {
-    const { scope } = await services.operatorActions.revokeSessions(
-      selectorOf(args),
-      'operator:cli',
-      args.reason,
-    );
+    const target = selectorOf(args);
+    const actor = await hostLevelActor(services, args.operatorToken, 'responder');
+    const { scope } = await services.operatorActions.revokeSessions(target, actor, args.reason);
     return {
       ok: true,
       text: `Ended every session of ${describe(scope)}; their access and refresh tokens are refused from now on`,
@@ -43,11 +44,9 @@ export const accountsForceReset: Operation<SelectorArgs> = {
   needs: 'services',
   args: selectorArgs,
   async run(services, args) {
-    const { scope } = await services.operatorActions.forcePasswordReset(
-      selectorOf(args),
-      'operator:cli',
-      args.reason,
-    );
+    const target = selectorOf(args);
+    const actor = await hostLevelActor(services, args.operatorToken, 'responder');
+    const { scope } = await services.operatorActions.forcePasswordReset(target, actor, args.reason);
     return {
       ok: true,
       text: `${scope === 'everyone' ? 'Every user' : 'The user'} must choose a new password at next login (sessions are not ended; use "hearth sessions revoke" for that)`,
@@ -61,10 +60,18 @@ function addSelectorOptions(command: Command): Command {
     .option('--user <email|id>', 'one account, by e-mail address or id')
     .option('--all', 'every account')
     .option('--reason <text>', 'recorded in the audit log')
-    .addOption(jsonOption());
+    .addOption(operatorTokenOption())
+    .addOption(jsonOption())
+    .addHelpText('after', HOST_KEYS_HELP);
 }
 
-type SelectorOptions = { user?: string; all?: boolean; reason?: string; json?: boolean };
+type SelectorOptions = {
+  user?: string;
+  all?: boolean;
+  reason?: string;
+  operatorToken?: string;
+  json?: boolean;
+};
 
 /** Checked here too, so a wrong combination fails before the CLI opens a database or asks the service. */
 function argsOf(options: SelectorOptions): Record<string, unknown> {
@@ -72,6 +79,7 @@ function argsOf(options: SelectorOptions): Record<string, unknown> {
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.all ? { all: true } : {}),
     ...(options.reason !== undefined ? { reason: options.reason } : {}),
+    ...(options.operatorToken ? { operatorToken: options.operatorToken } : {}),
   };
   selectorOf(args as SelectorArgs);
   return args;
@@ -82,7 +90,9 @@ export function registerAccountCommands(program: Command, result: CommandResult)
   addSelectorOptions(
     sessions
       .command('revoke')
-      .description('End every session of one user or of everyone: one row update, whatever the number'),
+      .description(
+        "End every session of one user or of everyone: one row update, whatever the number; acts with the host's keys",
+      ),
   ).action(async (options: SelectorOptions) => {
     result.exitCode = await runCommand(sessionsRevoke, argsOf(options), options);
   });
@@ -91,7 +101,9 @@ export function registerAccountCommands(program: Command, result: CommandResult)
   addSelectorOptions(
     accounts
       .command('force-reset')
-      .description('Require one user or everyone to choose a new password at next login'),
+      .description(
+        "Require one user or everyone to choose a new password at next login; acts with the host's keys",
+      ),
   ).action(async (options: SelectorOptions) => {
     result.exitCode = await runCommand(accountsForceReset, argsOf(options), options);
   });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { noArgs, type Operation } from '../operation.js';
+import { noArgs, type Operation } from '../../control/operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 
 export const auditVerify: Operation<z.infer<typeof noArgs>> = {

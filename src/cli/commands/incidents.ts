@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
+import { UsageError } from '../../control/errors.js';
+import type { Operation, OperationContext, Outcome } from '../../control/operation.js';
 import { DEVICE_MODELS } from '../../devices/catalog.js';
 import { CATEGORIES, DATA_CATEGORY_IDS, type DataCategory } from '../../incidents/categories.js';
 import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/input.js';
 import type { Incident, ResponseActionName } from '../../incidents/model.js';
 import type { RespondRequest } from '../../incidents/service.js';
 import { idSchema } from '../../schema/ids.js';
-import { UsageError } from '../errors.js';
-import type { Operation, OperationContext, Outcome } from '../operation.js';
 import { type CommandResult, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
 import { authenticateOperator, operatorTokenOption } from './operators.js';
 

@@ -1,22 +1,29 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { InterruptedError } from '../../control/errors.js';
+import { noArgs, type Operation } from '../../control/operation.js';
 import { KekRegistry } from '../../crypto/kek-registry.js';
 import { rotateKeys } from '../../crypto/rotation.js';
-import { InterruptedError } from '../errors.js';
-import { noArgs, type Operation } from '../operation.js';
+import { HOST_KEYS_HELP, hostLevelActor } from '../host-actor.js';
 import { type CommandResult, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
+import { operatorTokenOption } from './operators.js';
 
 const MAX_BATCH_SIZE = 100_000;
 /** Long rotations print a line this often, not once per batch. */
 const PROGRESS_INTERVAL_MS = 1_000;
 
-const rotateArgs = z.strictObject({ batchSize: z.number().int().min(1).max(MAX_BATCH_SIZE).optional() });
+const rotateArgs = z.strictObject({
+  batchSize: z.number().int().min(1).max(MAX_BATCH_SIZE).optional(),
+  operatorToken: z.string().min(1).max(200).optional(),
+});
 
 export const keysRotate: Operation<z.infer<typeof rotateArgs>> = {
   name: 'keys.rotate',
   needs: 'services',
   args: rotateArgs,
   async run(services, args, context) {
+    // Checked before any key is touched: a bad session fails the command, not the audit entry after it.
+    const actor = await hostLevelActor(services, args.operatorToken, 'admin');
     let lastPrinted = 0;
     const report = await rotateKeys(services.database.db, services.keyring, {
       batchSize: args.batchSize,
@@ -40,7 +47,7 @@ export const keysRotate: Operation<z.infer<typeof rotateArgs>> = {
       retiredVersions: report.retiredVersions,
       versionsInUse: report.versionsInUse,
     };
-    await services.audit.append({ actor: 'operator:cli', action: 'keys.rotate', details });
+    await services.audit.append({ actor, action: 'keys.rotate', details });
     const lines = [
       report.createdVersion
         ? `Created KEK version ${report.createdVersion} and re-wrapped ${report.rewrapped} data keys under it`
@@ -96,12 +103,18 @@ export function registerKeysCommands(program: Command, result: CommandResult): v
   keys
     .command('rotate')
     .description(
-      'Create a new KEK version, re-wrap every data key under it and retire the old versions; safe to interrupt and run again',
+      "Create a new KEK version, re-wrap every data key under it and retire the old versions; safe to interrupt and run again; acts with the host's keys",
     )
     .option('--batch-size <n>', `data keys per batch (1-${MAX_BATCH_SIZE}, default 5000)`, parseWholeNumber)
+    .addOption(operatorTokenOption())
     .addOption(jsonOption())
-    .action(async (options: { batchSize?: number; json?: boolean }) => {
-      result.exitCode = await runCommand(keysRotate, { batchSize: options.batchSize }, options);
+    .addHelpText('after', HOST_KEYS_HELP)
+    .action(async (options: { batchSize?: number; operatorToken?: string; json?: boolean }) => {
+      const args = {
+        batchSize: options.batchSize,
+        ...(options.operatorToken ? { operatorToken: options.operatorToken } : {}),
+      };
+      result.exitCode = await runCommand(keysRotate, args, options);
     });
   keys
     .command('status')

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { z } from 'zod';
+import { noArgs, type Operation } from '../../control/operation.js';
 import { migrateToLatest } from '../../store/migrate.js';
-import { noArgs, type Operation } from '../operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 
 export const migrate: Operation<z.infer<typeof noArgs>> = {

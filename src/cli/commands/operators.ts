@@ -3,11 +3,12 @@ import { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
-import type { OperatorPrincipal } from '../../incidents/model.js';
+import { UsageError } from '../../control/errors.js';
+import type { Operation } from '../../control/operation.js';
+import { DomainError } from '../../domain-error.js';
+import type { OperatorPrincipal } from '../../operators/principal.js';
 import { OPERATOR_ROLES } from '../../operators/roles.js';
 import { idSchema } from '../../schema/ids.js';
-import { UsageError } from '../errors.js';
-import type { Operation } from '../operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 
 const TOKEN_ENV = 'HEARTH_OPERATOR_TOKEN';

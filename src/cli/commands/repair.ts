@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
+import type { Operation } from '../../control/operation.js';
 import { repairSealedIds, type SealedColumnRepair } from '../../crypto/sealed-id-repair.js';
-import type { Operation } from '../operation.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 
 const sealedIdsArgs = z.strictObject({ dryRun: z.boolean().optional() });

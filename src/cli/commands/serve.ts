@@ -3,13 +3,13 @@ import { buildServices } from '../../app.js';
 import { BrokerStartError } from '../../broker/index.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
+import { CommandFailedError, EXIT } from '../../control/errors.js';
 import { controlSocketPath } from '../../control/protocol.js';
 import { startControlServer } from '../../control/server.js';
 import type { buildHttpServer } from '../../http/server.js';
 import { createLogger, type Logger } from '../../log.js';
 import { MailCatcherStartError } from '../../mail/catcher.js';
 import { acquireDataDirLock } from '../../store/data-dir-lock.js';
-import { CommandFailedError, EXIT } from '../errors.js';
 import { controlOperations } from '../operations.js';
 import type { CommandResult } from '../runner.js';
 

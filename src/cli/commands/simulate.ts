@@ -1,10 +1,10 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { CommandFailedError, EXIT, UsageError } from '../../control/errors.js';
 import { canonicalId } from '../../schema/ids.js';
 import { ApiError, ApiUnreachableError } from '../../simulator/api.js';
 import { FLEET_DEFAULTS, MAX_PER_MODEL } from '../../simulator/fleet.js';
 import { type RunningSimulation, SIMULATED_HOME_NAME, startSimulation } from '../../simulator/simulation.js';
 import type { SimulatorLog } from '../../simulator/virtual-device.js';
-import { CommandFailedError, EXIT, UsageError } from '../errors.js';
 import type { CommandResult } from '../runner.js';
 import { waitForStopSignal } from './serve.js';
 
