@@ -152,9 +152,10 @@ describe(`hearth sessions revoke and accounts force-reset (${testDatabaseKind})`
     const { viewer } = await operatorsOnce();
     const before = await lastAudit();
     const invalid = await hearth(['sessions', 'revoke', '--all', '--operator-token', 'hth_op_nope'], env);
-    expect(invalid.code).toBe(1);
+    // An ended or made-up session is the person's to fix by logging in: bad usage, exit 2.
+    expect(invalid.code).toBe(2);
     expect(errorLines(invalid)).toEqual([
-      'hearth: This needs an operator session: run "hearth operators login" and set HEARTH_OPERATOR_TOKEN',
+      'hearth: The operator session has ended or is not valid (a session lasts an hour): run "hearth operators login --email <you>" again and set HEARTH_OPERATOR_TOKEN',
     ]);
     const tooLow = await hearth(['keys', 'rotate', '--operator-token', viewer.token], env);
     expect(tooLow.code).toBe(1);
