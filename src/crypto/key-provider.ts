@@ -84,7 +84,7 @@ interface KeyFile {
 export class FileKeyProvider implements KeyProvider {
   readonly description: string;
 
-  constructor(private readonly file: string) {
+  constructor(readonly file: string) {
     this.description = `key file ${file}`;
   }
 

@@ -1,5 +1,6 @@
 import type { Services } from '../app.js';
 import { KekRegistry } from '../crypto/kek-registry.js';
+import { FileKeyProvider } from '../crypto/key-provider.js';
 import { repairSealedIds } from '../crypto/sealed-id-repair.js';
 import { pendingMigrations } from '../store/migrate.js';
 import { DOCTOR_CHECKS } from './checks.js';
@@ -37,6 +38,12 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
       ? mqtt.url
       : `mqtt://${reachable(mqtt.host)}:${listeningPort(services, mqtt.port)}`;
   const registry = new KekRegistry(db);
+  const keyProvider = services.keyring.provider;
+  const postgresUrl =
+    services.database.kind === 'pglite'
+      ? undefined
+      : (services.database.listenConnection?.connectionString ??
+        (config.database.kind === 'postgres' ? config.database.url : undefined));
   return {
     now,
     http: {
@@ -46,11 +53,12 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
       publicUrl: config.publicUrl,
       devRoutes: services.mail.catcher !== null && services.mail.catcher !== undefined,
     },
+    // The database the services really use (tests hand one in), as its connection string names it.
     database:
-      config.database.kind === 'pglite'
+      postgresUrl === undefined
         ? { kind: 'pglite' }
         : (() => {
-            const target = postgresTarget(config.database.url);
+            const target = postgresTarget(postgresUrl);
             return {
               kind: 'postgres' as const,
               host: target.host,
@@ -73,16 +81,17 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
       target: mqttTarget,
       probe: () => probeMqttAnonymous(mqttTarget),
     },
+    // The provider the keyring really uses, not the configuration's description of one.
     keys:
-      config.keys.kind === 'env'
-        ? { kind: 'env' }
-        : {
+      keyProvider instanceof FileKeyProvider
+        ? {
             kind: 'file',
-            path: config.keys.path,
+            path: keyProvider.file,
             dataDirs: [config.dataDir],
             uid: process.getuid?.() ?? null,
-            stat: () => statFile((config.keys as { path: string }).path),
-          },
+            stat: () => statFile(keyProvider.file),
+          }
+        : { kind: 'env' },
     kek: {
       maxAgeDays: config.kekMaxAgeDays,
       async current() {
