@@ -79,7 +79,11 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
         ...(mqtt.publicUrl ? [{ name: 'MQTT_PUBLIC_URL (where devices connect)', url: mqtt.publicUrl }] : []),
       ],
       target: mqttTarget,
-      probe: () => probeMqttAnonymous(mqttTarget),
+      // Port 0 (any free port) with no broker listening in this process: there is nothing to connect to.
+      probe: async () =>
+        new URL(mqttTarget).port === '0'
+          ? { outcome: 'unreachable', tls: false, code: 'not listening' }
+          : probeMqttAnonymous(mqttTarget),
     },
     // The provider the keyring really uses, not the configuration's description of one.
     keys:
