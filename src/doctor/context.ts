@@ -35,7 +35,7 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
   const { mqtt } = config;
   const mqttTarget =
     mqtt.mode === 'external'
-      ? mqtt.url
+      ? anonymousUrl(mqtt.url)
       : `mqtt://${reachable(mqtt.host)}:${listeningPort(services, mqtt.port)}`;
   const registry = new KekRegistry(db);
   const keyProvider = services.keyring.provider;
@@ -111,6 +111,14 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
     audit: { verify: () => services.audit.verify() },
     migrations: { pending: () => pendingMigrations(db) },
   };
+}
+
+/** The broker's URL without any user name or password in it: the probe must connect as nobody. */
+export function anonymousUrl(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
 }
 
 /** MQTT_PORT=0 (any free port) is only known once the embedded broker listens: it tells devices where. */

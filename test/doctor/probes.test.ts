@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Broker, createBroker } from '../../src/broker/index.js';
+import { anonymousUrl } from '../../src/doctor/context.js';
 import { databaseExposure, mqttExposure } from '../../src/doctor/exposure-checks.js';
 import type { DatabaseProbe, DoctorContext } from '../../src/doctor/model.js';
 import { probeDatabase, probeMqttAnonymous } from '../../src/doctor/probes.js';
@@ -171,6 +172,12 @@ describe('MQTT check, with a real anonymous CONNECT', () => {
       mqtt('embedded', embeddedUrl, [embeddedUrl, 'mqtts://broker.example.com:8883']),
     );
     expect(tls).toEqual([]);
+  });
+
+  it('connects as nobody even when MQTT_URL carries a user name and password', async () => {
+    const url = anonymousUrl(`mqtt://hearth-admin:${mosquitto.admin.password}@127.0.0.1:${mosquitto.port}`);
+    expect(url).toBe(`mqtt://127.0.0.1:${mosquitto.port}`);
+    expect(await probeMqttAnonymous(url)).toEqual({ outcome: 'accepted', tls: false });
   });
 
   it('reports a broker it cannot reach as info', async () => {
