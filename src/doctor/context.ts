@@ -51,7 +51,7 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
       port: config.port,
       trustedProxy: config.trustedProxy,
       publicUrl: config.publicUrl,
-      devRoutes: services.mail.catcher !== null && services.mail.catcher !== undefined,
+      devRoutes: services.mail.catcher !== null,
     },
     // The database the services really use (tests hand one in), as its connection string names it.
     database:
