@@ -1,11 +1,12 @@
 import pino from 'pino';
 import { buildServices } from '../app.js';
 import type { Config, DatabaseConfig } from '../config/schema.js';
-import { EXIT } from '../control/errors.js';
+import { CommandFailedError, EXIT } from '../control/errors.js';
 import type { Operation, Outcome } from '../control/operation.js';
 import { createLogger } from '../log.js';
 import { acquireDataDirLock } from '../store/data-dir-lock.js';
-import { openDatabase } from '../store/database.js';
+import { type OpenDatabase, openDatabase } from '../store/database.js';
+import { FIRST_MIGRATION, pendingMigrations } from '../store/migrate.js';
 import type { Terminal } from './terminal.js';
 
 /**
@@ -35,7 +36,14 @@ export async function runDirect<Args>(
         }
       }
       // Built as `serve` builds them, so key problems show before the database is even opened.
-      const services = await buildServices(config, { logger });
+      const database = operation.migrate === false ? await openExistingSchema(config.database) : undefined;
+      const services = await buildServices(config, {
+        logger,
+        ...(database ? { database, migrate: false } : {}),
+      }).catch(async (error: unknown) => {
+        await database?.close();
+        throw error;
+      });
       try {
         terminal.note(describeDirect(config.database));
         return await operation.run(services, args, context);
@@ -45,6 +53,26 @@ export async function runDirect<Args>(
     });
   } finally {
     await lock?.release();
+  }
+}
+
+/**
+ * For a command that must see the schema as it is (it applies no migration): the services still need the
+ * first migration's tables (the key vault), so an empty database is refused with what to run.
+ */
+async function openExistingSchema(config: DatabaseConfig): Promise<OpenDatabase> {
+  const database = await openDatabase(config);
+  try {
+    const pending = await pendingMigrations(database.db);
+    if (pending.includes(FIRST_MIGRATION)) {
+      throw new CommandFailedError(
+        `The database has no Hearth tables yet (${pending.length} migrations pending); run "hearth migrate" or start "hearth serve" first`,
+      );
+    }
+    return database;
+  } catch (error) {
+    await database.close();
+    throw error;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Operation } from '../control/operation.js';
 import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
+import { doctor } from './commands/doctor.js';
 import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
 import { migrate } from './commands/migrate.js';
@@ -21,4 +22,5 @@ export const controlOperations: readonly Operation[] = [
   operatorsDisable,
   ...incidentOperations,
   repairSealedIdsOperation as Operation,
+  doctor,
 ];

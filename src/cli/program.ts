@@ -3,6 +3,7 @@ import { Command, Help } from 'commander';
 import { configSchema } from '../config/schema.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerIncidentCommands } from './commands/incidents.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -50,6 +51,7 @@ export function buildProgram(result: CommandResult): Command {
   registerOperatorCommands(program, result);
   registerIncidentCommands(program, result);
   registerRepairCommands(program, result);
+  registerDoctorCommand(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

@@ -93,6 +93,14 @@ export const configSchema = z.object({
     .min(3, 'must be a contact point, such as "privacy@example.com"')
     .default('privacy@hearth.localhost'),
   HEARTH_NOTICE_TEMPLATE_DIR: z.string().min(1, 'must be a directory path').optional(),
+  // Hearth speaks plain HTTP: beyond loopback a reverse proxy terminates TLS. Its address (or addresses and
+  // CIDR ranges, comma-separated) is trusted for X-Forwarded-For, and declares that TLS is handled there.
+  HEARTH_TRUSTED_PROXY: z
+    .string()
+    .min(1, 'must be an address, or addresses and CIDR ranges separated by commas')
+    .optional(),
+  // `hearth doctor` reports a current KEK older than this.
+  HEARTH_KEK_MAX_AGE_DAYS: positiveInt('a positive whole number of days').default(365),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -124,6 +132,9 @@ export interface Config {
     eventRetentionDays: number;
     ingest: { batchSize: number; flushMs: number };
   };
+  /** HEARTH_TRUSTED_PROXY, or null: no proxy is trusted for forwarded addresses. */
+  trustedProxy: string | null;
+  kekMaxAgeDays: number;
   incidents: {
     noticeRate: number;
     contact: string;
@@ -178,6 +189,8 @@ export function toConfig(env: Env): Config {
       eventRetentionDays: env.HEARTH_EVENT_RETENTION_DAYS,
       ingest: { batchSize: env.HEARTH_INGEST_BATCH_SIZE, flushMs: env.HEARTH_INGEST_FLUSH_MS },
     },
+    trustedProxy: env.HEARTH_TRUSTED_PROXY ?? null,
+    kekMaxAgeDays: env.HEARTH_KEK_MAX_AGE_DAYS,
     incidents: {
       noticeRate: env.HEARTH_NOTICE_RATE,
       contact: env.HEARTH_INCIDENT_CONTACT,

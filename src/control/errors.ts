@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { KeyError, SealedFieldError } from '../crypto/errors.js';
 import { DomainError } from '../domain-error.js';
+import { oneLine, withoutCredentials } from '../one-line.js';
 import { DataDirLockedError } from '../store/data-dir-lock.js';
 import { MigrationError } from '../store/migrate.js';
 
@@ -100,14 +101,4 @@ function isConnectionError(error: unknown): boolean {
     ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET'].includes(code) ||
     /^(28|3D)/.test(code)
   );
-}
-
-export function oneLine(text: string): string {
-  const first = text.split('\n').find((line) => line.trim() !== '') ?? text;
-  return withoutCredentials(first.trim());
-}
-
-/** `postgres://user:secret@host/db` → `postgres://host/db`: a password never reaches a terminal or log. */
-export function withoutCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1');
 }

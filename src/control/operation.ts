@@ -35,6 +35,8 @@ interface OperationBase<Args> {
 export type Operation<Args = Record<string, unknown>> =
   | (OperationBase<Args> & {
       needs: 'services';
+      /** false: run on the schema as it is, without first applying pending migrations (`doctor` reports them). */
+      migrate?: boolean;
       run(services: Services, args: Args, context: OperationContext): Promise<Outcome>;
     })
   | (OperationBase<Args> & {

@@ -39,6 +39,16 @@ export class KekRegistry {
     return rows.map((row) => row.version);
   }
 
+  /** When this database first saw keys wrapped by `version`; null for a version it never registered. */
+  async registeredAt(version: number): Promise<Date | null> {
+    const row = await this.db
+      .selectFrom('kek_versions')
+      .select('registered_at')
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return row ? new Date(row.registered_at) : null;
+  }
+
   async retired(): Promise<number[]> {
     const rows = await this.db.selectFrom('kek_retired').select('version').orderBy('version').execute();
     return rows.map((row) => row.version);

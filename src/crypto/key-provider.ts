@@ -21,6 +21,8 @@ export interface KeyProvider {
   createVersion?(): Promise<number>;
   /** Forgets a version's key material for good. */
   retire?(version: number): Promise<void>;
+  /** When a version was created, where the provider records it (`hearth doctor` checks the KEK's age). */
+  createdAt?(version: number): Promise<Date | null>;
 }
 
 export function createKeyProvider(config: KeyProviderConfig): KeyProvider {
@@ -82,7 +84,7 @@ interface KeyFile {
 export class FileKeyProvider implements KeyProvider {
   readonly description: string;
 
-  constructor(private readonly file: string) {
+  constructor(readonly file: string) {
     this.description = `key file ${file}`;
   }
 
@@ -122,6 +124,12 @@ export class FileKeyProvider implements KeyProvider {
     delete entry.key;
     entry.retiredAt = new Date().toISOString();
     await this.write(keyFile);
+  }
+
+  async createdAt(version: number): Promise<Date | null> {
+    const entry = (await this.mustRead()).keys.find((candidate) => candidate.version === version);
+    const created = entry ? new Date(entry.createdAt) : null;
+    return created && !Number.isNaN(created.getTime()) ? created : null;
   }
 
   private async mustRead(): Promise<KeyFile> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Services } from '../app.js';
+import { deploymentDoctor } from '../doctor/context.js';
 import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
@@ -14,6 +15,7 @@ import { PUBLIC_ROUTES } from './public-routes.js';
 import { registerNulRefusal } from './refuse-nul.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
+import { adminDoctorRoutes } from './routes/admin-doctor.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -58,6 +60,8 @@ export async function buildHttpServer(
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: clientErrorAnswerer(services.logger),
     return503OnClosing: false,
+    // HEARTH_TRUSTED_PROXY: only that proxy's X-Forwarded-For names the client; nobody else's is believed.
+    trustProxy: services.config.trustedProxy ?? false,
     http: { requireHostHeader: false },
   });
 
@@ -107,6 +111,7 @@ export async function buildHttpServer(
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });
+  await app.register(adminDoctorRoutes, { doctor: deploymentDoctor(services), audit: services.audit });
   await registerApiDocs(app);
   return app;
 }

@@ -19,19 +19,32 @@ const migrations: Record<string, Migration> = {
   '0007-incidents': incidents,
 };
 
+/** Creates the key vault and audit log every service is built on. */
+export const FIRST_MIGRATION = '0001-foundation';
+
 export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-export async function migrateToLatest(db: Db): Promise<string[]> {
+async function migratorFor(db: Db): Promise<Migrator> {
   // Kysely looks for its bookkeeping tables in every schema unless told which; several Hearth databases
   // may share one PostgreSQL database in separate schemas (the test suite does), so name ours.
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  const migrator = new Migrator({
+  return new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
     migrationTableSchema: rows[0]?.schema ?? 'public',
   });
+}
+
+/** The migrations this version knows that the database has not applied, in order; nothing is changed. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const known = await (await migratorFor(db)).getMigrations();
+  return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}
+
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = await migratorFor(db);
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
