@@ -5,6 +5,7 @@ import { normalise } from '../crypto/blind-index.js';
 import { SealedFieldError } from '../crypto/errors.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { DomainError } from '../domain-error.js';
+import { isId } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import type { UsersTable } from '../store/types.js';
 import { userSubject } from './directory.js';
@@ -44,7 +45,6 @@ const field = (column: 'name' | 'email', userId: string) => ({ table: 'users', c
 
 /** Ids per query of `getManyById`. */
 const USERS_PER_QUERY = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type UserRow = Selectable<UsersTable>;
 
@@ -127,10 +127,10 @@ export class UserStore {
    * a few set-based queries whatever the length; `unmatched` counts the entries no account has.
    */
   async idsOf(entries: readonly string[]): Promise<{ ids: Set<string>; unmatched: number }> {
-    const asIds = entries.filter((entry) => UUID.test(entry)).map((entry) => entry.toLowerCase());
+    const asIds = entries.filter((entry) => isId(entry)).map((entry) => entry.toLowerCase());
     const byIndex = new Map<string, number>();
     for (const entry of entries) {
-      if (UUID.test(entry)) continue;
+      if (isId(entry)) continue;
       const index = this.emailIndex(entry).toString('hex');
       byIndex.set(index, (byIndex.get(index) ?? 0) + 1);
     }

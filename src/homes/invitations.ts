@@ -4,10 +4,11 @@ import type { AuditLog } from '../audit/log.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
+import { isId } from '../schema/ids.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import { type HomeAccess, homeSubject } from './access.js';
 import { auditHomeAction } from './audit.js';
-import { homeNotFound, isUuid, roleRequired } from './guards.js';
+import { homeNotFound, roleRequired } from './guards.js';
 import type { InvitationRecord, InvitationStore, InvitedRole } from './invitation-store.js';
 import type { HomeStore } from './store.js';
 
@@ -115,7 +116,7 @@ export class HomeInvitations {
   async revoke(userId: string, homeId: string, invitationId: string): Promise<void> {
     await this.deps.homes.requireRole(userId, homeId, 'admin');
     const revoked =
-      isUuid(invitationId) && (await this.deps.invitations.revoke(homeId, invitationId, this.deps.clock()));
+      isId(invitationId) && (await this.deps.invitations.revoke(homeId, invitationId, this.deps.clock()));
     if (!revoked) {
       throw new DomainError('not_found', 'There is no such pending invitation in this home.', {
         code: 'invitation-not-found',

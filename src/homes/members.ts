@@ -3,10 +3,11 @@ import { type UserDirectory, userSubject } from '../accounts/directory.js';
 import type { AuditLog } from '../audit/log.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
+import { isId } from '../schema/ids.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import { type HomeAccess, type HomeRole, roleAtLeast } from './access.js';
 import { auditHomeAction } from './audit.js';
-import { isUuid, roleRequired } from './guards.js';
+import { roleRequired } from './guards.js';
 import type { HomeStore } from './store.js';
 
 export interface MemberView {
@@ -58,7 +59,7 @@ export class HomeMembers {
         throw roleRequired('owner');
       }
     };
-    const previous = isUuid(memberId)
+    const previous = isId(memberId)
       ? await this.deps.store.setRole(homeId, memberId, role, ownerOnly)
       : undefined;
     if (!previous) throw memberNotFound();
@@ -78,7 +79,7 @@ export class HomeMembers {
     const callerRole = await this.deps.homes.requireRole(userId, homeId, 'guest');
     const leaving = memberId === userId;
     if (!leaving && !roleAtLeast(callerRole, 'admin')) throw roleRequired('admin');
-    const removed = isUuid(memberId)
+    const removed = isId(memberId)
       ? await this.deps.store.removeMember(homeId, memberId, (current) => {
           if (!leaving && callerRole !== 'owner' && roleAtLeast(current, 'admin'))
             throw roleRequired('owner');

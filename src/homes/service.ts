@@ -4,10 +4,11 @@ import type { AuditLog } from '../audit/log.js';
 import type { KeyVault } from '../crypto/vault.js';
 import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
+import { isId } from '../schema/ids.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import { type HomeAccess, type HomeDeletionHook, type HomeRole, homeSubject, roleAtLeast } from './access.js';
 import { auditHomeAction } from './audit.js';
-import { homeNotFound, isUuid, roleRequired } from './guards.js';
+import { homeNotFound, roleRequired } from './guards.js';
 import type { InvitedRole } from './invitation-store.js';
 import { HomeInvitations, type InvitationView } from './invitations.js';
 import { HomeMembers, type MemberView } from './members.js';
@@ -66,7 +67,7 @@ export class HomeService implements HomeAccess {
   }
 
   async requireRole(userId: string, homeId: string, least: HomeRole): Promise<HomeRole> {
-    const role = isUuid(homeId) ? await this.deps.store.roleOf(homeId, userId) : undefined;
+    const role = isId(homeId) ? await this.deps.store.roleOf(homeId, userId) : undefined;
     if (!role) throw homeNotFound();
     if (!roleAtLeast(role, least)) throw roleRequired(least);
     return role;

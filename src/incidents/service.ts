@@ -5,6 +5,7 @@ import { DomainError } from '../domain-error.js';
 import type { RenderedMail } from '../mail/templates.js';
 import type { OperatorPrincipal } from '../operators/principal.js';
 import { requireRole } from '../operators/roles.js';
+import { isId } from '../schema/ids.js';
 import { decodeCursor, encodeCursor, type Page, type PageRequest } from '../store/cursor.js';
 import type { IncidentStatus } from '../store/types.js';
 import type { ResponseActions } from './actions.js';
@@ -86,8 +87,6 @@ export interface IncidentServiceOptions {
  * estimate scales them to the affected count. Conservative round figures, not a promise.
  */
 const THROUGHPUT_PER_SECOND = { resolve: 30_000, endSessions: 10_000, queueNotices: 100_000 };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** What each status may move to; everything else is refused with the current status named. */
 const RESOLVABLE: IncidentStatus[] = ['declared', 'contained'];
@@ -362,7 +361,7 @@ export class IncidentService {
   async previewNotice(id: string, operator: OperatorPrincipal, userId?: string): Promise<RenderedMail> {
     requireRole(operator, 'responder');
     const incident = await this.require(id);
-    if (userId !== undefined && !UUID.test(userId)) {
+    if (userId !== undefined && !isId(userId)) {
       throw new DomainError('invalid', 'A notice preview takes a user id.', {
         fields: [{ pointer: '/user', detail: 'must be a user id' }],
       });
@@ -569,7 +568,7 @@ export class IncidentService {
   }
 
   private async require(id: string): Promise<Incident> {
-    const incident = UUID.test(id) ? await this.deps.store.get(id.toLowerCase()) : null;
+    const incident = isId(id) ? await this.deps.store.get(id.toLowerCase()) : null;
     if (!incident) throw new DomainError('not_found', 'There is no incident with that id.');
     return incident;
   }

@@ -28,6 +28,38 @@ function toIncident(row: IncidentRow): Incident {
   };
 }
 
+type Declaration = Pick<
+  Incident,
+  'title' | 'description' | 'detectedAt' | 'windowFrom' | 'windowTo' | 'stores' | 'categories' | 'scope'
+>;
+
+/** The columns an operator's declaration (or amendment) writes. */
+function declarationColumns(incident: Declaration) {
+  return {
+    title: incident.title,
+    description: incident.description,
+    detected_at: incident.detectedAt,
+    window_from: incident.windowFrom,
+    window_to: incident.windowTo,
+    stores: JSON.stringify(incident.stores),
+    categories: JSON.stringify(incident.categories),
+    scope: JSON.stringify(incident.scope),
+  };
+}
+
+/** A listed scope's customers, a few thousand rows per statement however long the list. */
+async function insertListedUsers(trx: Db, incidentId: string, userIds: readonly string[]): Promise<void> {
+  for (let start = 0; start < userIds.length; start += 5000) {
+    await trx
+      .insertInto('incident_scope_users')
+      .values(
+        userIds.slice(start, start + 5000).map((userId) => ({ incident_id: incidentId, user_id: userId })),
+      )
+      .onConflict((c) => c.doNothing())
+      .execute();
+  }
+}
+
 /** Incident rows and their timeline. Nothing here is personal: titles and descriptions are operators' words. */
 export class IncidentStore {
   constructor(private readonly db: Db) {}
@@ -44,29 +76,12 @@ export class IncidentStore {
         .insertInto('incidents')
         .values({
           id: incident.id,
-          title: incident.title,
-          description: incident.description,
-          detected_at: incident.detectedAt,
-          window_from: incident.windowFrom,
-          window_to: incident.windowTo,
-          stores: JSON.stringify(incident.stores),
-          categories: JSON.stringify(incident.categories),
-          scope: JSON.stringify(incident.scope),
+          ...declarationColumns(incident),
           status: incident.status,
           declared_by: incident.declaredBy,
         })
         .execute();
-      for (let start = 0; start < listedUserIds.length; start += 5000) {
-        await trx
-          .insertInto('incident_scope_users')
-          .values(
-            listedUserIds
-              .slice(start, start + 5000)
-              .map((userId) => ({ incident_id: incident.id, user_id: userId })),
-          )
-          .onConflict((c) => c.doNothing())
-          .execute();
-      }
+      await insertListedUsers(trx, incident.id, listedUserIds);
     });
   }
 
@@ -107,24 +122,14 @@ export class IncidentStore {
   async amend(
     id: string,
     from: Incident['status'][],
-    incident: Pick<
-      Incident,
-      'title' | 'description' | 'detectedAt' | 'windowFrom' | 'windowTo' | 'stores' | 'categories' | 'scope'
-    >,
+    incident: Declaration,
     listedUserIds?: readonly string[],
   ): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('incidents')
         .set({
-          title: incident.title,
-          description: incident.description,
-          detected_at: incident.detectedAt,
-          window_from: incident.windowFrom,
-          window_to: incident.windowTo,
-          stores: JSON.stringify(incident.stores),
-          categories: JSON.stringify(incident.categories),
-          scope: JSON.stringify(incident.scope),
+          ...declarationColumns(incident),
           resolved_at: null,
           affected_count: null,
           category_counts: null,
@@ -138,17 +143,7 @@ export class IncidentStore {
       await trx.deleteFrom('incident_affected').where('incident_id', '=', id).execute();
       if (listedUserIds) {
         await trx.deleteFrom('incident_scope_users').where('incident_id', '=', id).execute();
-        for (let start = 0; start < listedUserIds.length; start += 5000) {
-          await trx
-            .insertInto('incident_scope_users')
-            .values(
-              listedUserIds
-                .slice(start, start + 5000)
-                .map((userId) => ({ incident_id: id, user_id: userId })),
-            )
-            .onConflict((c) => c.doNothing())
-            .execute();
-        }
+        await insertListedUsers(trx, id, listedUserIds);
       }
       return true;
     });

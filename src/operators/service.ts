@@ -7,6 +7,7 @@ import { type BlindIndex, normalise } from '../crypto/blind-index.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
+import { isId } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import type { OperatorRole } from '../store/types.js';
 import type { OperatorPrincipal } from './principal.js';
@@ -28,7 +29,6 @@ const SESSION_LIFETIME_MS = 60 * 60 * 1000;
 const SESSION_KEEP_MS = 24 * 60 * 60 * 1000;
 const TOKEN_KIND = 'op';
 const TOKEN_FORMAT = /^hth_op_[A-Za-z0-9_-]{43}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 /** Who the audit log names when the very first operator is created, before anyone can log in. */
 export const BOOTSTRAP_ACTOR = 'operator:bootstrap';
@@ -220,7 +220,7 @@ export class OperatorService {
   /** Ends the operator's sessions too. Disabling one already disabled changes nothing. */
   async disable(operatorId: string, by: OperatorPrincipal): Promise<void> {
     requireRole(by, 'admin');
-    const outcome = UUID.test(operatorId) ? await this.store.disable(operatorId) : 'not-found';
+    const outcome = isId(operatorId) ? await this.store.disable(operatorId) : 'not-found';
     if (outcome === 'not-found') throw new DomainError('not_found', 'There is no operator with this id.');
     if (outcome === 'last-admin') {
       throw new DomainError(

@@ -29,6 +29,11 @@ export function canonicalId(value: string): string | undefined {
   return UUID_ANY_CASE.test(trimmed) ? trimmed.toLowerCase() : undefined;
 }
 
+/** Whether a value is a UUID in any case: what a domain checks before a look-up that would otherwise fail in SQL. */
+export function isId(value: string): boolean {
+  return UUID_ANY_CASE.test(value);
+}
+
 /** Whether a text (an id, a key subject, a composite row id) spells every UUID it contains in lower case. */
 export function hasOnlyCanonicalIds(text: string): boolean {
   // The sealer asks this for every value; most texts have no upper-case hex digit at all.
