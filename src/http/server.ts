@@ -16,6 +16,8 @@ import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
+import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
+import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/homes.js';
@@ -80,7 +82,8 @@ export async function buildHttpServer(
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: accepting text/plain would let any web page post to the API without a CORS preflight.
   app.removeContentTypeParser('text/plain');
-  registerProblemHandlers(app, (path) => allowedMethods.forPath(path));
+  const consoleBuild = loadConsoleBuild();
+  registerProblemHandlers(app, (path) => allowedMethods.forPath(path), consoleFallback(consoleBuild));
   registerNulRefusal(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -99,6 +102,8 @@ export async function buildHttpServer(
   if (catcher) await app.register(mailCatcherRoutes, { catcher, publicUrl: services.config.publicUrl });
   await app.register(mfaRoutes, { mfa: services.mfa });
   await app.register(sessionRoutes, { sessions, accounts });
+  await app.register(consoleSessionRoutes, { sessions, logins, publicUrl: services.config.publicUrl });
+  await app.register(consoleRoutes, { build: consoleBuild });
   await app.register(homeRoutes, { homes: services.homes });
   await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
   const { commands, events } = services.telemetry;

@@ -1,0 +1,112 @@
+/**
+ * The console's one way to the API. The access token lives only in this module's memory; the refresh token
+ * is an HttpOnly cookie scoped to /v1/console/sessions that script can neither read nor send elsewhere
+ * (README "Console security"). Closing the tab forgets the access token; reloading trades the cookie for a
+ * new one.
+ */
+
+/** An API refusal (RFC 9457): its detail is written for people, so the screens show it as it is. */
+export class ApiProblem extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly fieldErrors: { pointer: string; detail: string }[];
+
+  constructor(status: number, body: unknown) {
+    const problem = (body ?? {}) as { detail?: unknown; type?: unknown; errors?: unknown };
+    super(typeof problem.detail === 'string' ? problem.detail : 'Something went wrong; try again.');
+    this.status = status;
+    this.type = typeof problem.type === 'string' ? problem.type : 'about:blank';
+    this.fieldErrors = Array.isArray(problem.errors) ? problem.errors : [];
+  }
+
+  /** The detail with each field's reason, e.g. a weak password's advice. */
+  describe(): string {
+    const fields = this.fieldErrors.map((error) => error.detail).filter((detail) => detail !== this.message);
+    return [this.message, ...fields].join(' ');
+  }
+}
+
+export interface Tokens {
+  accessToken: string;
+  expiresIn: number;
+  sessionId: string;
+}
+
+let accessToken: string | null = null;
+let refreshing: Promise<boolean> | null = null;
+
+async function send(method: string, path: string, body?: unknown): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+  return fetch(path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    credentials: 'same-origin',
+  });
+}
+
+async function parse<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  let parsed: unknown = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // Not the API's answer (a proxy's error page): the generic message fits.
+  }
+  if (!response.ok) throw new ApiProblem(response.status, parsed);
+  return parsed as T;
+}
+
+/** Trades the refresh cookie for a new access token; false when there is no live session. */
+export function refresh(): Promise<boolean> {
+  refreshing ??= (async () => {
+    try {
+      const response = await fetch('/v1/console/sessions/refresh', {
+        method: 'POST',
+        credentials: 'same-origin',
+      });
+      if (!response.ok) {
+        accessToken = null;
+        return false;
+      }
+      accessToken = ((await response.json()) as Tokens).accessToken;
+      return true;
+    } catch {
+      return false;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+/** A call to the API; an expired access token is renewed from the cookie once, then the call is retried. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  let response = await send(method, path, body);
+  if (response.status === 401 && accessToken && (await refresh())) response = await send(method, path, body);
+  return parse<T>(response);
+}
+
+export async function signIn(email: string, password: string, totpCode?: string): Promise<void> {
+  const response = await send('POST', '/v1/console/sessions', {
+    email,
+    password,
+    ...(totpCode ? { totpCode } : {}),
+  });
+  accessToken = (await parse<Tokens>(response)).accessToken;
+}
+
+/** Ends the session on the server (which also clears the cookie), then forgets the token. */
+export async function signOut(): Promise<void> {
+  try {
+    await api('DELETE', '/v1/console/sessions/current');
+  } finally {
+    accessToken = null;
+  }
+}
+
+export function isSignedIn(): boolean {
+  return accessToken !== null;
+}
