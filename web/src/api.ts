@@ -19,10 +19,14 @@ export class ApiProblem extends Error {
     this.fieldErrors = Array.isArray(problem.errors) ? problem.errors : [];
   }
 
-  /** The detail with each field's reason, e.g. a weak password's advice. */
+  /**
+   * What to tell the person: the detail, which the API writes for people (a weak password's advice), or
+   * for a plain validation refusal ("see errors") the fields and why each was refused.
+   */
   describe(): string {
-    const fields = this.fieldErrors.map((error) => error.detail).filter((detail) => detail !== this.message);
-    return [this.message, ...fields].join(' ');
+    if (this.type !== '/problems/invalid-request' || this.fieldErrors.length === 0) return this.message;
+    const fields = this.fieldErrors.map((error) => `${error.pointer.slice(1) || 'request'}: ${error.detail}`);
+    return `Please check ${fields.join('; ')}.`;
   }
 }
 

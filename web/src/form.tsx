@@ -2,7 +2,10 @@ import { type FormEvent, type ReactNode, useState } from 'react';
 import { ApiProblem } from './api';
 
 /** A form's progress: busy while sending, then the API's message or problem shown beside it. */
-export function useSubmit(action: (form: FormData) => Promise<string | undefined | void>) {
+export function useSubmit(
+  action: (form: FormData) => Promise<string | undefined | void>,
+  options: { resetOnSuccess?: boolean } = {},
+) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -11,9 +14,11 @@ export function useSubmit(action: (form: FormData) => Promise<string | undefined
     setBusy(true);
     setError(null);
     setMessage(null);
+    const form = event.currentTarget;
     try {
-      const done = await action(new FormData(event.currentTarget));
+      const done = await action(new FormData(form));
       if (typeof done === 'string') setMessage(done);
+      if (options.resetOnSuccess) form.reset();
     } catch (caught) {
       setError(caught instanceof ApiProblem ? caught.describe() : 'Hearth could not be reached; try again.');
     } finally {
@@ -50,6 +55,7 @@ export function Field(props: {
   defaultValue?: string;
   maxLength?: number;
   inputMode?: 'numeric' | 'text';
+  autoFocus?: boolean;
   hint?: ReactNode;
 }) {
   const id = `field-${props.name}`;
@@ -65,6 +71,7 @@ export function Field(props: {
         defaultValue={props.defaultValue}
         maxLength={props.maxLength ?? 1024}
         inputMode={props.inputMode}
+        autoFocus={props.autoFocus}
         aria-describedby={props.hint ? `${id}-hint` : undefined}
       />
       {props.hint && (

@@ -31,6 +31,7 @@ export function SignInPage({ onSignedIn }: { onSignedIn: () => void }) {
             inputMode="numeric"
             autoComplete="one-time-code"
             maxLength={64}
+            autoFocus
           />
         )}
         <button type="submit" disabled={form.busy}>
@@ -77,7 +78,7 @@ export function SignUpPage() {
             name="password"
             type="password"
             autoComplete="new-password"
-            hint="At least 12 characters; a passphrase of several words is easiest to remember."
+            hint="8 to 128 characters. A few unrelated words are easy to remember and hard to guess."
           />
           <button type="submit" disabled={form.busy}>
             Create account

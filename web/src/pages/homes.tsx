@@ -36,11 +36,14 @@ export function HomesPage() {
     void load();
   }, [load]);
 
-  const create = useSubmit(async (data) => {
-    await api('POST', '/v1/homes', { name: text(data, 'name'), timeZone: text(data, 'timeZone') });
-    await load();
-    return 'Home created.';
-  });
+  const create = useSubmit(
+    async (data) => {
+      await api('POST', '/v1/homes', { name: text(data, 'name'), timeZone: text(data, 'timeZone') });
+      await load();
+      return 'Home created.';
+    },
+    { resetOnSuccess: true },
+  );
 
   return (
     <main>
