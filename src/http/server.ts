@@ -21,6 +21,7 @@ import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/homes.js';
+import { liveRoutes } from './routes/live.js';
 import { mailCatcherRoutes } from './routes/mail-catcher.js';
 import { meRoutes } from './routes/me.js';
 import { mfaRoutes } from './routes/mfa.js';
@@ -108,6 +109,8 @@ export async function buildHttpServer(
   await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
   const { commands, events } = services.telemetry;
   await app.register(telemetryRoutes, { commands, events });
+  const { updates } = services.telemetry;
+  await app.register(liveRoutes, { homes: services.homes, devices: services.devices, updates });
   await app.register(scaleRoutes, { scale: services.scale });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
