@@ -4,9 +4,13 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { connectAsync } from 'mqtt';
 import { Secret, TOTP } from 'otpauth';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deviceTopic } from '../../src/devices/topics.js';
+import { VirtualDevice } from '../../src/simulator/virtual-device.js';
+import { hardware } from '../devices/pairing-fixtures.js';
 import { createUser, TEST_PASSWORD, uniqueEmail } from '../helpers/accounts.js';
 import { linkIn, queuedMail } from '../helpers/mail.js';
 import { buildTestHttp, type TestHttp } from './build.js';
@@ -48,9 +52,15 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
   let context: BrowserContext;
   /** What the browser reported against the page's policy or as uncaught errors; must stay empty. */
   const pageErrors: string[] = [];
+  /** Simulated devices and MQTT clients to stop after the file. */
+  const stops: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    http = await buildTestHttp();
+    http = await buildTestHttp({
+      services: { env: { MQTT_PORT: '0', HEARTH_INGEST_FLUSH_MS: '5', HEARTH_COMMAND_TIMEOUT_MS: '5000' } },
+    });
+    await http.services.broker.start();
+    http.services.telemetry.ingest.start();
     await http.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
     await mkdir(SCREENSHOTS, { recursive: true });
@@ -63,6 +73,7 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     });
   });
   afterAll(async () => {
+    await Promise.all(stops.map((stop) => stop()));
     await context?.close();
     if (profile) await rm(profile, { recursive: true, force: true });
     await http?.close();
@@ -263,6 +274,96 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await page.getByLabel('Password').fill(newPassword);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  /** Pairs a device of `model` into the home as its firmware would, and names it. */
+  async function pair(
+    headers: { authorization: string },
+    homeId: string,
+    model: 'plug' | 'contact-sensor',
+    names: { nickname: string; room: string },
+  ) {
+    const claim = await http.app.inject({ method: 'POST', url: `/v1/homes/${homeId}/claim-tokens`, headers });
+    const paired = await http.app.inject({
+      method: 'POST',
+      url: '/v1/provisioning',
+      headers: { authorization: `Bearer ${claim.json().claimToken}` },
+      payload: hardware(model),
+    });
+    expect(paired.statusCode, paired.body).toBe(201);
+    const credentials = paired.json() as {
+      deviceId: string;
+      mqtt: { url: string; username: string; password: string };
+    };
+    const named = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/devices/${credentials.deviceId}`,
+      headers,
+      payload: names,
+    });
+    expect(named.statusCode, named.body).toBe(200);
+    return credentials;
+  }
+
+  it("shows a home's devices by room, live as they publish, and switches one with its ack shown", async () => {
+    const user = await createUser(http.services, { name: 'Grace Hopper' });
+    const { accessToken } = await http.services.sessions.issue(user.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(user.id, { name: 'Lighthouse', timeZone: 'Europe/Dublin' });
+
+    const kettle = new VirtualDevice({ model: 'plug', eventIntervalMs: 0, stateIntervalMs: 60_000 });
+    stops.push(() => kettle.stop());
+    await kettle.start(await pair(headers, home.id, 'plug', { nickname: 'Kettle', room: 'Kitchen' }));
+    const door = await pair(headers, home.id, 'contact-sensor', { nickname: 'Front door', room: 'Hall' });
+    const sensor = await connectAsync(door.mqtt.url, {
+      clientId: door.mqtt.username,
+      username: door.mqtt.username,
+      password: door.mqtt.password,
+    });
+    stops.push(() => sensor.endAsync());
+    const report = (state: Record<string, unknown>) =>
+      sensor.publishAsync(deviceTopic(door.deviceId, 'state'), JSON.stringify(state), { qos: 1 });
+    await sensor.publishAsync(deviceTopic(door.deviceId, 'status'), 'online', { qos: 1, retain: true });
+    await report({ contact: 'closed', battery: 87 });
+
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Lighthouse' }).click();
+    await page.getByRole('heading', { name: 'Lighthouse', level: 1 }).waitFor();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    const doorCard = page.getByRole('listitem', { name: 'Front door' });
+    const kettleCard = page.getByRole('listitem', { name: 'Kettle' });
+    await doorCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
+    await kettleCard.getByText('Online').waitFor();
+    // Grouped by room, rooms in alphabetical order.
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Hall', 'Kitchen']);
+    await review(page, '11-home-devices');
+
+    // From the device's publish to the text on screen, without the page asking.
+    const published = performance.now();
+    await report({ contact: 'open' });
+    await doorCard.locator('[data-field=contact]', { hasText: 'Open' }).waitFor({ timeout: 1_000 });
+    const shownMs = performance.now() - published;
+    console.info(`console browser test: contact change on screen ${shownMs.toFixed(0)} ms after the publish`);
+    expect(shownMs).toBeLessThan(1_000);
+
+    // The simulated plug starts in either state: switch it to the other.
+    const wasOn = kettle.currentState.on === true;
+    const [now, then] = wasOn ? ['on', 'off'] : ['off', 'on'];
+    await kettleCard.getByRole('button', { name: `Power: ${now} — turn ${then}` }).click();
+    await kettleCard.getByText(`Power ${then}: done, the device confirmed.`).waitFor();
+    await kettleCard.locator('[data-field=on]', { hasText: wasOn ? 'Off' : 'On' }).waitFor();
+    expect(kettle.currentState.on).toBe(!wasOn);
+    await review(page, '12-home-switched');
+
+    // A device that goes away shows as offline, live too.
+    await kettle.stop();
+    await kettleCard.getByText('Offline').waitFor();
     expect(pageErrors).toEqual([]);
     await page.close();
   });

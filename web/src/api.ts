@@ -39,7 +39,7 @@ export interface Tokens {
 let accessToken: string | null = null;
 let refreshing: Promise<boolean> | null = null;
 
-async function send(method: string, path: string, body?: unknown): Promise<Response> {
+async function send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (accessToken) headers.authorization = `Bearer ${accessToken}`;
@@ -47,6 +47,7 @@ async function send(method: string, path: string, body?: unknown): Promise<Respo
     method,
     headers,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(signal ? { signal } : {}),
     credentials: 'same-origin',
   });
 }
@@ -91,6 +92,17 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   let response = await send(method, path, body);
   if (response.status === 401 && accessToken && (await refresh())) response = await send(method, path, body);
   return parse<T>(response);
+}
+
+/**
+ * Opens a long-lived GET (the live event streams) with the bearer header, which EventSource cannot send:
+ * the token never goes into a URL. Throws an ApiProblem when refused.
+ */
+export async function openStream(path: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  let response = await send('GET', path, undefined, signal);
+  if (response.status === 401 && (await refresh())) response = await send('GET', path, undefined, signal);
+  if (!response.ok || !response.body) return parse<never>(response);
+  return response.body;
 }
 
 export async function signIn(email: string, password: string, totpCode?: string): Promise<void> {

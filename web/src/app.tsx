@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { api, isSignedIn, refresh, signOut } from './api';
 import { Outcome, useSubmit } from './form';
 import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
+import { HomePage } from './pages/home';
 import { HomesPage } from './pages/homes';
 import { Link, navigate, usePath } from './router';
 
@@ -64,7 +65,11 @@ export function App() {
   );
 }
 
+const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})$/;
+
 function Page({ path, signedIn, onSignedIn }: { path: string; signedIn: boolean; onSignedIn: () => void }) {
+  const homeId = HOME_PATH.exec(path)?.[1];
+  if (homeId) return signedIn ? <HomePage key={homeId} homeId={homeId} /> : null;
   switch (path) {
     case '/sign-in':
       return <SignInPage onSignedIn={onSignedIn} />;

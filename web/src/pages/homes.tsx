@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { ApiProblem, api } from '../api';
 import { Field, Outcome, text, useSubmit } from '../form';
+import { Link } from '../router';
 
 export interface Home {
   id: string;
@@ -110,7 +111,9 @@ function HomeCard({ home, onChanged }: { home: Home; onChanged: () => Promise<vo
         </form>
       ) : (
         <>
-          <h2>{home.name}</h2>
+          <h2>
+            <Link to={`/homes/${home.id}`}>{home.name}</Link>
+          </h2>
           <p className="meta">
             {home.timeZone} · you are {home.role === 'admin' ? 'an admin' : `the ${home.role}`}
           </p>
