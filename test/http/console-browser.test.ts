@@ -222,6 +222,31 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await page.close();
   });
 
+  it('lets an unverified customer ask for a new verification link, then verify from it', async () => {
+    const user = await createUser(http.services, { verified: false });
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const banner = page.getByRole('complementary', { name: 'E-mail verification' });
+    await banner.getByRole('button', { name: 'Send a new link' }).click();
+    await banner.getByText('We have sent a new verification link to your address.').waitFor();
+    await review(page, '13-verification-resent');
+
+    const link = await page.context().newPage();
+    await link.goto(await mailedLink(user.email, 'verify-email'));
+    await link.getByText('Your e-mail address is verified.').waitFor();
+    await link.close();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    // The header shows the name once the profile is read, the same read that decides the banner.
+    await page.getByRole('navigation', { name: 'Account' }).getByText(user.name).waitFor();
+    expect(await banner.count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
   it('asks for the second factor when the account has one', async () => {
     const user = await createUser(http.services);
     const { secret } = await http.services.mfa.enrol(user.id);
