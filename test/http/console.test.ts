@@ -70,6 +70,13 @@ describe('the console page', () => {
     }
   });
 
+  it('links the invitation page, the one server page left, into the console', async () => {
+    const invitation = await page('/accept-invitation');
+    expect(invitation.statusCode).toBe(200);
+    expect(invitation.body).toContain('<a href="/sign-in">Sign in to the Hearth console</a>');
+    expect(invitation.body).toContain('<a href="/sign-up">Create one</a>');
+  });
+
   it('leaves the API, docs and tools addresses and non-page requests to their 404 problem', async () => {
     const cases = [
       { url: '/v1/nothing-here', headers: PAGE },
