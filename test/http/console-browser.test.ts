@@ -247,23 +247,31 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await page.close();
   });
 
-  it('asks for the second factor when the account has one', async () => {
+  it('asks for the second factor when the account has one, all from the keyboard', async () => {
     const user = await createUser(http.services);
     const { secret } = await http.services.mfa.enrol(user.id);
     const totp = new TOTP({ secret: Secret.fromBase32(secret) });
     await http.services.mfa.confirm(user.id, totp.generate());
     const page = await newPage();
     await page.goto(`${baseUrl}/sign-in`);
-    await page.getByLabel('E-mail address').fill(user.email);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('name'));
+    // The header's home link first, then the form in reading order; Enter submits.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('email');
+    await page.keyboard.type(user.email);
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('password');
+    await page.keyboard.type(user.password);
+    await page.keyboard.press('Enter');
     await page.getByLabel('Code from your authenticator app').waitFor();
+    // The code field takes the focus as it appears.
+    expect(await focused()).toBe('totpCode');
     await review(page, '08-sign-in-code');
     // The next period's code: the one confirming enrolment cannot be used twice.
-    await page
-      .getByLabel('Code from your authenticator app')
-      .fill(totp.generate({ timestamp: Date.now() + 30_000 }));
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.keyboard.type(totp.generate({ timestamp: Date.now() + 30_000 }));
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Your homes' }).waitFor();
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { api, isSignedIn, refresh, signOut } from './api';
 import { Outcome, useSubmit } from './form';
 import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
@@ -35,6 +35,16 @@ export function App() {
     const heading = document.querySelector('h1');
     document.title = heading?.textContent ? `${heading.textContent} · Hearth` : 'Hearth';
   });
+  // After a client-side navigation, keyboard and screen-reader users start at the new page's heading, as
+  // they would after a page load.
+  const firstPath = useRef(path);
+  useEffect(() => {
+    if (path === firstPath.current) return;
+    firstPath.current = '';
+    const heading = document.querySelector<HTMLElement>('main h1');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus();
+  }, [path]);
 
   const leave = async () => {
     await signOut().catch(() => undefined);
