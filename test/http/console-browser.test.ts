@@ -279,6 +279,30 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await page.close();
   });
 
+  it('keeps one session across tabs that reload at the same moment', async () => {
+    const user = await createUser(http.services);
+    const first = await newPage();
+    await first.goto(`${baseUrl}/sign-in`);
+    await first.getByLabel('E-mail address').fill(user.email);
+    await first.getByLabel('Password').fill(user.password);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('heading', { name: 'Your homes' }).waitFor();
+    const second = await context.newPage();
+    const tabs = [first, second];
+    // Each tab trades the shared cookie for its own access token; a refresh token is single use, so two
+    // trades at once must not look like a stolen token being replayed.
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(
+        tabs.map((tab) => (round === 0 && tab === second ? tab.goto(baseUrl) : tab.reload())),
+      );
+      for (const tab of tabs) await tab.getByRole('heading', { name: 'Your homes' }).waitFor();
+    }
+    const sessions = await http.services.sessions.list(user.id, { limit: 10 });
+    expect(sessions).toHaveLength(1);
+    await second.close();
+    await first.close();
+  });
+
   it('resets a forgotten password from the mailed link', async () => {
     const user = await createUser(http.services);
     let page = await newPage();

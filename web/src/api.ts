@@ -64,22 +64,35 @@ async function parse<T>(response: Response): Promise<T> {
   return parsed as T;
 }
 
-/** Trades the refresh cookie for a new access token; false when there is no live session. */
+async function tradeCookie(): Promise<boolean> {
+  try {
+    const response = await fetch('/v1/console/sessions/refresh', {
+      method: 'POST',
+      credentials: 'same-origin',
+    });
+    if (!response.ok) {
+      accessToken = null;
+      return false;
+    }
+    accessToken = ((await response.json()) as Tokens).accessToken;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Trades the refresh cookie for a new access token; false when there is no live session. Every tab shares
+ * the one cookie and each refresh token works once (a second use ends the session, as a stolen token's
+ * would), so tabs take turns through a Web Lock: the next tab sends the cookie the previous one received.
+ * Outside a secure context (plain http on a non-local address) there are no locks, and tabs that refresh at
+ * the same instant can end their session.
+ */
 export function refresh(): Promise<boolean> {
   refreshing ??= (async () => {
     try {
-      const response = await fetch('/v1/console/sessions/refresh', {
-        method: 'POST',
-        credentials: 'same-origin',
-      });
-      if (!response.ok) {
-        accessToken = null;
-        return false;
-      }
-      accessToken = ((await response.json()) as Tokens).accessToken;
-      return true;
-    } catch {
-      return false;
+      if (!navigator.locks) return await tradeCookie();
+      return await navigator.locks.request('hearth-console-refresh', tradeCookie);
     } finally {
       refreshing = null;
     }
