@@ -303,6 +303,33 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await first.close();
   });
 
+  it('renews an expired access token from the cookie without the customer noticing', async () => {
+    const shortLived = await buildTestHttp({ services: { env: { HEARTH_ACCESS_TOKEN_TTL_SECONDS: '1' } } });
+    stops.push(() => shortLived.close());
+    await shortLived.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(shortLived.app.server.address() as AddressInfo).port}`;
+    const user = await createUser(shortLived.services);
+    const page = await newPage();
+    const refreshes: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/v1/console/sessions/refresh')) refreshes.push(request.url());
+    });
+    await page.goto(`${url}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('You have no homes yet.').waitFor();
+    const before = refreshes.length;
+    // Past the token's life and the 2 s the service may keep accepting a validated token.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    await page.getByLabel('Name').fill('Boathouse');
+    await page.getByRole('button', { name: 'Create home' }).click();
+    await page.getByRole('heading', { name: 'Boathouse' }).waitFor();
+    expect(refreshes.length).toBe(before + 1);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
   it('resets a forgotten password from the mailed link', async () => {
     const user = await createUser(http.services);
     let page = await newPage();
