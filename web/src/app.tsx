@@ -18,6 +18,8 @@ export function App() {
   const path = usePath();
   const [session, setSession] = useState<'checking' | 'in' | 'out'>('checking');
   const [profile, setProfile] = useState<Profile | null>(null);
+  // Bumped when something the profile shows changes (an address just verified).
+  const [profileRead, setProfileRead] = useState(0);
 
   useEffect(() => {
     // A reload keeps the session through the refresh cookie; nothing is read from storage.
@@ -26,7 +28,8 @@ export function App() {
   useEffect(() => {
     if (session !== 'in') return;
     api<Profile>('GET', '/v1/me').then(setProfile, () => setProfile(null));
-  }, [session]);
+    // profileRead only asks for the read again.
+  }, [session, profileRead]);
   useEffect(() => {
     if (session === 'out' && !PUBLIC_PATHS.has(path)) navigate('/sign-in', { replace: true });
     if (session === 'in' && (path === '/sign-in' || path === '/sign-up')) navigate('/', { replace: true });
@@ -70,14 +73,20 @@ export function App() {
         )}
       </header>
       {session === 'in' && profile && !profile.emailVerified && <VerifyBanner />}
-      <Page path={path} signedIn={session === 'in'} onSignedIn={() => setSession('in')} />
+      <Page
+        path={path}
+        signedIn={session === 'in'}
+        onSignedIn={() => setSession('in')}
+        onVerified={() => setProfileRead((count) => count + 1)}
+      />
     </>
   );
 }
 
 const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})$/;
 
-function Page({ path, signedIn, onSignedIn }: { path: string; signedIn: boolean; onSignedIn: () => void }) {
+function Page(props: { path: string; signedIn: boolean; onSignedIn: () => void; onVerified: () => void }) {
+  const { path, signedIn, onSignedIn, onVerified } = props;
   const homeId = HOME_PATH.exec(path)?.[1];
   if (homeId) return signedIn ? <HomePage key={homeId} homeId={homeId} /> : null;
   switch (path) {
@@ -86,7 +95,7 @@ function Page({ path, signedIn, onSignedIn }: { path: string; signedIn: boolean;
     case '/sign-up':
       return <SignUpPage />;
     case '/verify-email':
-      return <VerifyEmailPage signedIn={signedIn} />;
+      return <VerifyEmailPage signedIn={signedIn} onVerified={onVerified} />;
     case '/reset-password':
       return <ResetPasswordPage />;
     case '/':

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ApiProblem, api, signIn } from '../api';
 import { Field, Outcome, text, useSubmit } from '../form';
 import { Link, navigate, takeFragmentToken } from '../router';
@@ -94,8 +94,11 @@ export function SignUpPage() {
 }
 
 /** Where the mailed verification link lands: the token from the fragment goes to the API at once. */
-export function VerifyEmailPage({ signedIn }: { signedIn: boolean }) {
+export function VerifyEmailPage({ signedIn, onVerified }: { signedIn: boolean; onVerified: () => void }) {
   const [token] = useState(takeFragmentToken);
+  // The link works once: the post below must run once per token, whatever the parent re-renders.
+  const verified = useRef(onVerified);
+  verified.current = onVerified;
   const [state, setState] = useState<{ ok: boolean; text: string }>({
     ok: true,
     text: 'Checking your link…',
@@ -106,14 +109,16 @@ export function VerifyEmailPage({ signedIn }: { signedIn: boolean }) {
       return;
     }
     api<{ result: string }>('POST', '/v1/email-verifications', { token }).then(
-      ({ result }) =>
+      ({ result }) => {
         setState({
           ok: true,
           text:
             result === 'email-changed'
               ? 'Your e-mail address has been changed.'
               : 'Your e-mail address is verified.',
-        }),
+        });
+        verified.current();
+      },
       (error: unknown) =>
         setState({
           ok: false,
