@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hardware } from '../devices/pairing-fixtures.js';
 import { addMember, message, seedDevice, shareDevice } from '../devices/telemetry-fixtures.js';
 import { type Caller, caller, createHome } from '../homes/helpers.js';
 import { buildTestHttp, type TestHttp } from './build.js';
@@ -11,7 +12,8 @@ let owner: Caller;
 let homeId: string;
 
 beforeAll(async () => {
-  http = await buildTestHttp({ services: { env: { HEARTH_INGEST_FLUSH_MS: '5' } } });
+  http = await buildTestHttp({ services: { env: { HEARTH_INGEST_FLUSH_MS: '5', MQTT_PORT: '0' } } });
+  await http.services.broker.start();
   await http.app.listen({ host: '127.0.0.1', port: 0 });
   baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
   owner = await caller(http);
@@ -28,13 +30,14 @@ interface LiveEvent {
 }
 
 /** Opens the stream and collects its events as they come. */
-async function watch(who: Caller, home = homeId) {
+async function watch(who: Caller, extraHeaders: Record<string, string> = {}, home = homeId) {
   const controller = new AbortController();
   const response = await fetch(`${baseUrl}/v1/homes/${home}/live`, {
-    headers: who.headers,
+    headers: { ...who.headers, ...extraHeaders },
     signal: controller.signal,
   });
   const events: LiveEvent[] = [];
+  if (!response.ok) await response.arrayBuffer();
   if (response.ok && response.body) {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
@@ -138,6 +141,63 @@ describe('GET /v1/homes/{homeId}/live', () => {
     }
   });
 
+  it('resumes a reconnect with Last-Event-ID with the current state of every device the caller may see', async () => {
+    // Paired as devices are, since the resume reads their sealed names.
+    const resumeHome = await createHome(http, owner, { name: 'Mill house', timeZone: 'Europe/Paris' });
+    const pair = async () => {
+      const claim = await http.app.inject({
+        method: 'POST',
+        url: `/v1/homes/${resumeHome}/claim-tokens`,
+        headers: owner.headers,
+      });
+      const paired = await http.app.inject({
+        method: 'POST',
+        url: '/v1/provisioning',
+        headers: { authorization: `Bearer ${claim.json().claimToken}` },
+        payload: hardware('plug'),
+      });
+      return paired.json().deviceId as string;
+    };
+    const [shared, hidden] = [await pair(), await pair()];
+    await publish(shared, { on: true, powerW: 7 });
+    await publish(hidden, { on: false });
+    const guest = await caller(http);
+    await addMember(http.services, resumeHome, guest.id, 'guest');
+    await shareDevice(http.services, shared, guest.id);
+    const everyDevice = [shared, hidden];
+
+    const ownerLive = await watch(owner, { 'last-event-id': `${shared}:1` }, resumeHome);
+    const guestLive = await watch(guest, { 'last-event-id': `${shared}:1` }, resumeHome);
+    const fresh = await watch(owner, {}, resumeHome);
+    try {
+      await until(
+        () => ownerLive.events.filter((event) => event.event === 'state').length === everyDevice.length,
+      );
+      expect(ownerLive.events[0]?.event).toBe('ready');
+      expect(new Set(ownerLive.events.slice(1).map((event) => event.data.deviceId))).toEqual(
+        new Set(everyDevice),
+      );
+      expect(ownerLive.events.find((event) => event.data.deviceId === shared)?.data).toMatchObject({
+        connected: false,
+        reported: { on: true, powerW: 7 },
+        reportedVersion: 1,
+      });
+      await until(() => guestLive.events.some((event) => event.event === 'state'));
+      await until(() => fresh.events.some((event) => event.event === 'ready'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(guestLive.events.map((event) => [event.event, event.data.deviceId])).toEqual([
+        ['ready', undefined],
+        ['state', shared],
+      ]);
+      // Without Last-Event-ID, a first connection gets only what changes from now on.
+      expect(fresh.events.map((event) => event.event)).toEqual(['ready']);
+    } finally {
+      ownerLive.close();
+      guestLive.close();
+      fresh.close();
+    }
+  });
+
   it('refuses a stranger with 404 and a request without a token with 401, as problems', async () => {
     const stranger = await caller(http);
     const refused = await watch(stranger);
@@ -145,5 +205,6 @@ describe('GET /v1/homes/{homeId}/live', () => {
     expect(refused.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     const anonymous = await fetch(`${baseUrl}/v1/homes/${homeId}/live`);
     expect(anonymous.status).toBe(401);
+    await anonymous.arrayBuffer();
   });
 });

@@ -8,7 +8,7 @@ import { problemResponse } from '../problem.js';
 
 export interface LiveRouteOptions {
   homes: Pick<Services['homes'], 'get'>;
-  devices: Pick<Services['devices'], 'requireDevice'>;
+  devices: Pick<Services['devices'], 'requireDevice' | 'list'>;
   updates: Pick<Services['telemetry']['updates'], 'subscribeHome'>;
   /** Keeps proxies from closing an idle stream. */
   heartbeatMs?: number;
@@ -19,8 +19,13 @@ export interface LiveRouteOptions {
   maxStreamMs?: number;
 }
 
+type StreamedState = Pick<
+  LiveDeviceState,
+  'deviceId' | 'connected' | 'lastSeenAt' | 'reported' | 'reportedVersion' | 'reportedAt'
+>;
+
 /** One state event: the device's current state, not a diff, so a client may apply events in any number. */
-export function liveStateEvent(state: LiveDeviceState): string {
+export function liveStateEvent(state: StreamedState): string {
   const data = {
     deviceId: state.deviceId,
     connected: state.connected,
@@ -28,7 +33,6 @@ export function liveStateEvent(state: LiveDeviceState): string {
     reported: state.reported,
     reportedVersion: state.reportedVersion,
     reportedAt: state.reportedAt,
-    lastEventAt: state.lastEventAt,
   };
   return `id: ${state.deviceId}:${state.reportedVersion}\nevent: state\ndata: ${JSON.stringify(data)}\n\n`;
 }
@@ -37,9 +41,9 @@ export function liveStateEvent(state: LiveDeviceState): string {
  * A home's live device state as server-sent events (README "Console security" says why a bearer header
  * rather than a ticket or cookie): the console reads it with fetch and the access token, so the route guard
  * checks it as it checks every request. After `ready`, every change to a device the caller may see (a guest
- * only their shared ones) arrives as a `state` event carrying the device's whole current state; a client
- * that reconnects reads the device list again once `ready` comes, which is the resume: state is
- * last-writer-wins, so nothing older needs replaying.
+ * only their shared ones) arrives as a `state` event carrying the device's whole current state. A client
+ * that reconnects with `Last-Event-ID` is sent the current state of every such device right after `ready`:
+ * state is last-writer-wins, so that is the whole resume, and nothing older needs replaying.
  */
 export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, options) => {
   const { homes, devices, updates } = options;
@@ -60,7 +64,8 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         description:
           'A `text/event-stream`: `ready` once subscribed, then `state` events, each with a device’s whole ' +
           'current state (connection, reported state and its version). A guest hears only the devices shared ' +
-          'with them. The stream ends after a few minutes; reconnect and read the device list again.',
+          'with them. The stream ends after a few minutes; a reconnect with `Last-Event-ID` is sent every ' +
+          'device’s current state after `ready`.',
         tags: ['devices'],
         params: z.object({ homeId: idSchema }),
         response: {
@@ -95,6 +100,9 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         'x-accel-buffering': 'no',
         'x-content-type-options': 'nosniff',
         'x-request-id': request.id,
+        // A stream's connection is not reused: once it ends, the socket goes too, so a shutdown never
+        // waits on a kept-alive stream socket.
+        connection: 'close',
       });
       let open = true;
       const write = (chunk: string) => {
@@ -119,8 +127,26 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
       };
       const limit = setTimeout(end, maxStreamMs);
       openStreams.add(end);
-      request.raw.on('close', end);
+      // The response's close: the client went away (or the socket died), whatever state the request is in.
+      stream.on('close', end);
       write(`retry: 1000\nevent: ready\ndata: {}\n\n`);
+      if (request.headers['last-event-id'] === undefined) return;
+      // A resume: subscribed first, then read, so no change falls between; a change heard twice carries
+      // its version, so clients keep the newer.
+      try {
+        let cursor: string | undefined;
+        do {
+          const page = await devices.list(userId, home.id, { limit: 100, ...(cursor ? { cursor } : {}) });
+          for (const device of page.items) write(liveStateEvent({ ...device, deviceId: device.id }));
+          cursor = page.next ?? undefined;
+        } while (cursor && open);
+      } catch (error) {
+        request.log.warn(
+          { reason: error instanceof Error ? error.message : typeof error },
+          'live resume failed',
+        );
+        end();
+      }
     },
   );
 };
