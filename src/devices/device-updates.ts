@@ -2,6 +2,9 @@ import type { NodeSignals } from '../cluster/signals.js';
 import type { Logger } from '../log.js';
 import type { LiveDeviceState, TelemetryStore } from './telemetry-store.js';
 
+/** What a live view is told about a device; the type adapters use, so they need not know the store. */
+export type { LiveDeviceState };
+
 export type DeviceUpdateListener = (state: LiveDeviceState) => void;
 
 export interface DeviceUpdatesDependencies {

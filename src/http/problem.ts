@@ -214,11 +214,13 @@ export function describeError(error: unknown, depth = 0): Record<string, unknown
 
 /**
  * Answers every error and unknown address with a problem. `allowedMethods` tells a wrong method on a known
- * path (405, with Allow) from an unknown path (404).
+ * path (405, with Allow) from an unknown path (404). `pageFallback` may answer an unknown address first
+ * (the console's client-side routes) and returns undefined to leave it to the problem.
  */
 export function registerProblemHandlers(
   app: FastifyInstance,
   allowedMethods: (path: string) => string[],
+  pageFallback?: (request: FastifyRequest, reply: FastifyReply) => FastifyReply | undefined,
 ): void {
   app.setErrorHandler((error, request, reply) => {
     const problem = toProblem(error, request);
@@ -235,7 +237,9 @@ export function registerProblemHandlers(
     return sendProblem(reply, problem);
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  app.setNotFoundHandler(async (request, reply) => {
+    const page = pageFallback?.(request, reply);
+    if (page) return page;
     const path = request.url.split('?', 1)[0] ?? '/';
     const allowed = allowedMethods(path);
     if (allowed.length > 0) {

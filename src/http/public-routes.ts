@@ -15,12 +15,17 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /v1/password-resets/complete',
   'POST /v1/sessions',
   'POST /v1/sessions/refresh',
+  // The console's log-in and refresh: same-origin only, the refresh token in an HttpOnly cookie.
+  'POST /v1/console/sessions',
+  'POST /v1/console/sessions/refresh',
   // Operators log in with e-mail, password and a TOTP code; every other /v1/admin route needs the session.
   'POST /v1/admin/sessions',
-  // The pages mailed links open; they read the token from the fragment and call the routes above (the
-  // invitation page then accepts with the access token its log-in got).
-  'GET /verify-email',
-  'GET /reset-password',
+  // The console (web/): its page and hashed assets. Its own routes, such as /verify-email and
+  // /reset-password that mailed links open, are answered with the same page (routes/console.ts).
+  'GET /',
+  'GET /assets/*',
+  // The invitation page a mailed link opens; it reads the token from the fragment and calls the routes
+  // above (then accepts with the access token its log-in got).
   'GET /accept-invitation',
   'GET /account-pages/*',
   // The built-in mail catcher's pages; registered only when no SMTP relay is configured, loopback only.

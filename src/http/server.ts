@@ -18,9 +18,12 @@ import { accountRoutes } from './routes/accounts.js';
 import { adminDoctorRoutes } from './routes/admin-doctor.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
+import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
+import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/homes.js';
+import { liveRoutes } from './routes/live.js';
 import { mailCatcherRoutes } from './routes/mail-catcher.js';
 import { meRoutes } from './routes/me.js';
 import { mfaRoutes } from './routes/mfa.js';
@@ -84,7 +87,8 @@ export async function buildHttpServer(
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: accepting text/plain would let any web page post to the API without a CORS preflight.
   app.removeContentTypeParser('text/plain');
-  registerProblemHandlers(app, (path) => allowedMethods.forPath(path));
+  const consoleBuild = loadConsoleBuild();
+  registerProblemHandlers(app, (path) => allowedMethods.forPath(path), consoleFallback(consoleBuild));
   registerNulRefusal(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -103,10 +107,14 @@ export async function buildHttpServer(
   if (catcher) await app.register(mailCatcherRoutes, { catcher, publicUrl: services.config.publicUrl });
   await app.register(mfaRoutes, { mfa: services.mfa });
   await app.register(sessionRoutes, { sessions, accounts });
+  await app.register(consoleSessionRoutes, { sessions, logins, publicUrl: services.config.publicUrl });
+  await app.register(consoleRoutes, { build: consoleBuild });
   await app.register(homeRoutes, { homes: services.homes });
   await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
   const { commands, events } = services.telemetry;
   await app.register(telemetryRoutes, { commands, events });
+  const { updates } = services.telemetry;
+  await app.register(liveRoutes, { homes: services.homes, devices: services.devices, updates });
   await app.register(scaleRoutes, { scale: services.scale });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;

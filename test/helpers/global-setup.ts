@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { ensureConsoleBuilt } from '../../src/http/console-build.js';
 import { openDatabase } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 
@@ -20,6 +21,8 @@ export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/tes
  * copying a fraction of that), and a check that the PostgreSQL for the storage suite answers.
  */
 export default async function setup(project: TestProject) {
+  // The HTTP app serves the console from web/dist; rebuilt only when web/ changed since the last build.
+  await ensureConsoleBuilt();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-test-'));
   const template = await openDatabase({ kind: 'pglite', dataDir: null });
   await migrateToLatest(template.db);

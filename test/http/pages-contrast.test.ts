@@ -60,7 +60,7 @@ describe('account page colours', () => {
       const background = properties.get('--background') as string;
       expect(background).toMatch(/^#[0-9a-f]{6}$/i);
       const texts = [...properties].filter(([name]) => name !== '--background');
-      expect(texts.map(([name]) => name).sort()).toEqual(['--error', '--text']);
+      expect(texts.map(([name]) => name).sort()).toEqual(['--error', '--link', '--text']);
       for (const [name, colour] of texts) {
         expect(
           contrast(colour, background),

@@ -42,13 +42,13 @@ describe('route guard', () => {
     );
   });
 
-  it('the public list holds only sign-up, log-in, recovery, health and docs', () => {
+  it('the public list holds only sign-up, log-in, recovery, health, docs and the console page', () => {
     const publicPaths = new Set(
       http.app.routeAccess.filter((route) => route.access === 'public').map((route) => route.url),
     );
     for (const path of publicPaths) {
       expect(path).toMatch(
-        /^\/(healthz|openapi\.json|docs|verify-email|reset-password|accept-invitation|account-pages\/|dev\/mail|v1\/(accounts|sessions|admin\/sessions|sessions\/refresh|email-verifications|password-resets(\/complete)?)$)/,
+        /^\/($|assets\/|healthz|openapi\.json|docs|accept-invitation|account-pages\/|dev\/mail|v1\/(accounts|sessions|admin\/sessions|sessions\/refresh|console\/sessions(\/refresh)?|email-verifications|password-resets(\/complete)?)$)/,
       );
     }
     expect(PUBLIC_ROUTES.length).toBeLessThan(20);

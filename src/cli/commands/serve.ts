@@ -104,6 +104,8 @@ async function startService(config: Config, logger: Logger, options: ServeOption
         : `connected to the external MQTT broker; devices connect to ${services.broker.deviceUrl()}`,
     );
     // Loaded here, not at the top: the HTTP stack is the heaviest import, and only `serve` uses it.
+    const { ensureConsoleBuilt } = await import('../../http/console-build.js');
+    if ((await ensureConsoleBuilt()) === 'built') logger.info('console built into web/dist');
     const { buildHttpServer } = await import('../../http/server.js');
     const http = await buildHttpServer(services);
     stops.push(() => http.close());

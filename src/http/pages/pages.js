@@ -1,6 +1,6 @@
-// The verify-email, reset-password and accept-invitation pages. The token arrives in the URL fragment,
-// which browsers never send to a server; it is read here, removed from the address bar and history, and
-// posted to the API.
+// The accept-invitation page (verifying an address and resetting a password are console routes, in web/).
+// The token arrives in the URL fragment, which browsers never send to a server; it is read here, removed
+// from the address bar and history, and posted to the API.
 
 const statusLine = document.getElementById('status');
 
@@ -46,54 +46,6 @@ async function post(path, body, accessToken) {
   }
   if (!response.ok) throw new Problem(response.status, parsed);
   return parsed;
-}
-
-async function verifyEmail() {
-  const token = takeToken();
-  if (!token) {
-    show('This page needs the link from your e-mail. Open the link again, or ask for a new one.', true);
-    return;
-  }
-  try {
-    const { result } = await post('/v1/email-verifications', { token });
-    show(
-      result === 'email-changed'
-        ? 'Your e-mail address has been changed. You can close this page.'
-        : 'Your e-mail address is verified. You can close this page.',
-    );
-  } catch (error) {
-    show(error.message, true);
-  }
-}
-
-function resetPassword() {
-  const token = takeToken();
-  const requestForm = document.getElementById('request-form');
-  const completeForm = document.getElementById('complete-form');
-  const form = token ? completeForm : requestForm;
-  form.hidden = false;
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const button = form.querySelector('button');
-    button.disabled = true;
-    try {
-      if (token) {
-        if (form.password.value !== form.confirm.value)
-          throw new Error('The two passwords are not the same.');
-        await post('/v1/password-resets/complete', { token, password: form.password.value });
-        form.hidden = true;
-        show('Your password has been changed and every session has been logged out. You can log in now.');
-      } else {
-        const { message } = await post('/v1/password-resets', { email: form.email.value });
-        form.hidden = true;
-        show(message);
-      }
-    } catch (error) {
-      show(error.message, true);
-    } finally {
-      button.disabled = false;
-    }
-  });
 }
 
 /** Ends the page's own session; a failure is harmless, since the token dies with the page anyway. */
@@ -146,7 +98,7 @@ function acceptInvitation() {
       }
       const home = await post('/v1/invitations/accept', { token }, accessToken);
       form.hidden = true;
-      show(`You have joined the home "${home.name}" as ${home.role}. You can close this page.`);
+      show(`You have joined the home "${home.name}" as ${home.role}. Sign in to the console to see it.`);
     } catch (error) {
       // Used, expired or withdrawn (410), or already a member (409): trying again cannot help. A wrong
       // account or an unverified address (403) can be put right, so the form stays.
@@ -166,6 +118,4 @@ function acceptInvitation() {
 }
 
 const page = document.querySelector('main')?.dataset.page;
-if (page === 'verify-email') verifyEmail();
-if (page === 'reset-password') resetPassword();
 if (page === 'accept-invitation') acceptInvitation();

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 
 /**
- * The small pages that mailed links open. The token travels in the URL fragment (`#token=…`), which
- * browsers never send, so it stays out of access logs, proxies and Referer headers; the page's script,
- * served from a file because the policy below forbids inline scripts, posts it to the API.
+ * The invitation page that mailed links open (the other links open console routes, in web/). The token
+ * travels in the URL fragment (`#token=…`), which browsers never send, so it stays out of access logs,
+ * proxies and Referer headers; the page's script, served from a file because the policy below forbids
+ * inline scripts, posts it to the API.
  */
 export const ACCOUNT_PAGES_CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -24,8 +25,6 @@ function load(file: string): string {
 }
 
 const FILES = [
-  { url: '/verify-email', file: 'verify-email.html', type: 'text/html; charset=utf-8' },
-  { url: '/reset-password', file: 'reset-password.html', type: 'text/html; charset=utf-8' },
   { url: '/accept-invitation', file: 'accept-invitation.html', type: 'text/html; charset=utf-8' },
   { url: '/account-pages/pages.js', file: 'pages.js', type: 'text/javascript; charset=utf-8' },
   { url: '/account-pages/pages.css', file: 'pages.css', type: 'text/css; charset=utf-8' },

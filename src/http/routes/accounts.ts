@@ -14,6 +14,18 @@ export const emailField = z.email().max(254);
 export const nameField = z.string().trim().min(1).max(100);
 const tokenField = z.string().min(1).max(200).describe('The token from the link (after `#token=`).');
 
+/** Log-in's body, shared with the console's log-in (console-sessions.ts). */
+export const logInBody = z.object({
+  email: emailField,
+  password: passwordField,
+  totpCode: z
+    .string()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('A code from the authenticator app, or a recovery code.'),
+});
+
 /** The one answer for requests that must not tell whether an address has an account. */
 const acceptedSchema = z.object({ message: z.string() });
 
@@ -117,16 +129,7 @@ export const accountRoutes: FastifyPluginAsyncZod<
           'type /problems/totp-required. A password an operator has expired answers 403 ' +
           '/problems/password-reset-required and mails a reset link.',
         tags: ['sessions'],
-        body: z.object({
-          email: emailField,
-          password: passwordField,
-          totpCode: z
-            .string()
-            .min(1)
-            .max(64)
-            .optional()
-            .describe('A code from the authenticator app, or a recovery code.'),
-        }),
+        body: logInBody,
         response: {
           200: tokenResponseSchema,
           400: invalid,

@@ -1,0 +1,152 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../../app.js';
+import type { LiveDeviceState } from '../../devices/device-updates.js';
+import { idSchema } from '../../schema/ids.js';
+import { principalOf } from '../auth.js';
+import { problemResponse } from '../problem.js';
+
+export interface LiveRouteOptions {
+  homes: Pick<Services['homes'], 'get'>;
+  devices: Pick<Services['devices'], 'requireDevice' | 'list'>;
+  updates: Pick<Services['telemetry']['updates'], 'subscribeHome'>;
+  /** Keeps proxies from closing an idle stream. */
+  heartbeatMs?: number;
+  /**
+   * A stream ends after this long and the client opens a new one, so a revoked session or share stops
+   * being served within this bound (the guard runs again on every new stream).
+   */
+  maxStreamMs?: number;
+}
+
+type StreamedState = Pick<
+  LiveDeviceState,
+  'deviceId' | 'connected' | 'lastSeenAt' | 'reported' | 'reportedVersion' | 'reportedAt'
+>;
+
+/** One state event: the device's current state, not a diff, so a client may apply events in any number. */
+export function liveStateEvent(state: StreamedState): string {
+  const data = {
+    deviceId: state.deviceId,
+    connected: state.connected,
+    lastSeenAt: state.lastSeenAt,
+    reported: state.reported,
+    reportedVersion: state.reportedVersion,
+    reportedAt: state.reportedAt,
+  };
+  return `id: ${state.deviceId}:${state.reportedVersion}\nevent: state\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * A home's live device state as server-sent events (README "Console security" says why a bearer header
+ * rather than a ticket or cookie): the console reads it with fetch and the access token, so the route guard
+ * checks it as it checks every request. After `ready`, every change to a device the caller may see (a guest
+ * only their shared ones) arrives as a `state` event carrying the device's whole current state. A client
+ * that reconnects with `Last-Event-ID` is sent the current state of every such device right after `ready`:
+ * state is last-writer-wins, so that is the whole resume, and nothing older needs replaying.
+ */
+export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, options) => {
+  const { homes, devices, updates } = options;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const maxStreamMs = options.maxStreamMs ?? 5 * 60_000;
+  // Open streams never go idle, so the server could not close while one is open: they end first.
+  const openStreams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of openStreams) end();
+  });
+
+  app.get(
+    '/v1/homes/:homeId/live',
+    {
+      config: { access: 'user' },
+      schema: {
+        summary: "Watch a home's devices change, as server-sent events",
+        description:
+          'A `text/event-stream`: `ready` once subscribed, then `state` events, each with a device’s whole ' +
+          'current state (connection, reported state and its version). A guest hears only the devices shared ' +
+          'with them. The stream ends after a few minutes; a reconnect with `Last-Event-ID` is sent every ' +
+          'device’s current state after `ready`.',
+        tags: ['devices'],
+        params: z.object({ homeId: idSchema }),
+        response: {
+          200: { description: 'The event stream.', content: { 'text/event-stream': { schema: z.string() } } },
+          401: problemResponse('No valid access token.'),
+          404: problemResponse('No such home, or not one of mine.'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = principalOf(request);
+      // Before the stream opens, so a stranger gets the usual 404 problem.
+      const home = await homes.get(userId, request.params.homeId);
+      const visible = new Map<string, Promise<boolean>>();
+      const mayView = (deviceId: string) => {
+        let decision = visible.get(deviceId);
+        if (!decision) {
+          decision = devices.requireDevice(userId, deviceId, 'view').then(
+            () => true,
+            () => false,
+          );
+          visible.set(deviceId, decision);
+        }
+        return decision;
+      };
+
+      reply.hijack();
+      const stream = reply.raw;
+      stream.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        'x-content-type-options': 'nosniff',
+        'x-request-id': request.id,
+        // A stream's connection is not reused: once it ends, the socket goes too, so a shutdown never
+        // waits on a kept-alive stream socket.
+        connection: 'close',
+      });
+      let open = true;
+      const write = (chunk: string) => {
+        if (open) stream.write(chunk);
+      };
+      // Events keep their order even though each waits for its own visibility check.
+      let queue = Promise.resolve();
+      const stopUpdates = updates.subscribeHome(home.id, (state) => {
+        queue = queue.then(async () => {
+          if (await mayView(state.deviceId)) write(liveStateEvent(state));
+        });
+      });
+      const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs);
+      const end = () => {
+        if (!open) return;
+        open = false;
+        openStreams.delete(end);
+        stopUpdates();
+        clearInterval(heartbeat);
+        clearTimeout(limit);
+        stream.end();
+      };
+      const limit = setTimeout(end, maxStreamMs);
+      openStreams.add(end);
+      // The response's close: the client went away (or the socket died), whatever state the request is in.
+      stream.on('close', end);
+      write(`retry: 1000\nevent: ready\ndata: {}\n\n`);
+      if (request.headers['last-event-id'] === undefined) return;
+      // A resume: subscribed first, then read, so no change falls between; a change heard twice carries
+      // its version, so clients keep the newer.
+      try {
+        let cursor: string | undefined;
+        do {
+          const page = await devices.list(userId, home.id, { limit: 100, ...(cursor ? { cursor } : {}) });
+          for (const device of page.items) write(liveStateEvent({ ...device, deviceId: device.id }));
+          cursor = page.next ?? undefined;
+        } while (cursor && open);
+      } catch (error) {
+        request.log.warn(
+          { reason: error instanceof Error ? error.message : typeof error },
+          'live resume failed',
+        );
+        end();
+      }
+    },
+  );
+};

@@ -1,0 +1,454 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { connectAsync } from 'mqtt';
+import { Secret, TOTP } from 'otpauth';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deviceTopic } from '../../src/devices/topics.js';
+import { VirtualDevice } from '../../src/simulator/virtual-device.js';
+import { hardware } from '../devices/pairing-fixtures.js';
+import { createUser, TEST_PASSWORD, uniqueEmail } from '../helpers/accounts.js';
+import { linkIn, queuedMail } from '../helpers/mail.js';
+import { buildTestHttp, type TestHttp } from './build.js';
+
+/**
+ * The console in a real browser (Debian's chromium, never a downloaded one): a customer's first visit from
+ * sign-up to a home of their own, the second factor, a forgotten password. axe-core checks every page in
+ * both colour schemes; screenshots of each at phone and desktop width go to SCREENSHOTS, to look at.
+ */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) =>
+  existsSync(candidate),
+);
+const SCREENSHOTS = path.join(os.tmpdir(), 'hearth-console-screenshots');
+const FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+const WIDTHS = { phone: 375, desktop: 1280 } as const;
+const SCHEMES = ['light', 'dark'] as const;
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: unknown }[];
+}
+
+if (!CHROMIUM) console.warn('console browser test: skipped, no chromium at /usr/bin/chromium');
+
+describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () => {
+  let http: TestHttp;
+  let baseUrl: string;
+  let profile: string;
+  let context: BrowserContext;
+  /** What the browser reported against the page's policy or as uncaught errors; must stay empty. */
+  const pageErrors: string[] = [];
+  /** Simulated devices and MQTT clients to stop after the file. */
+  const stops: (() => Promise<unknown>)[] = [];
+
+  beforeAll(async () => {
+    http = await buildTestHttp({
+      services: { env: { MQTT_PORT: '0', HEARTH_INGEST_FLUSH_MS: '5', HEARTH_COMMAND_TIMEOUT_MS: '5000' } },
+    });
+    await http.services.broker.start();
+    http.services.telemetry.ingest.start();
+    await http.app.listen({ host: '127.0.0.1', port: 0 });
+    baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
+    await mkdir(SCREENSHOTS, { recursive: true });
+    console.info(`console browser test: screenshots in ${SCREENSHOTS}`);
+    profile = await mkdtemp(path.join(os.tmpdir(), 'hearth-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM as string,
+      headless: true,
+      args: FLAGS,
+    });
+  });
+  afterAll(async () => {
+    await Promise.all(stops.map((stop) => stop()));
+    await context?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    await http?.close();
+  });
+
+  /** A fresh page with no session left over from the test before. */
+  async function newPage(): Promise<Page> {
+    await context.clearCookies();
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(message.text())) {
+        pageErrors.push(message.text());
+      }
+    });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    return page;
+  }
+
+  /**
+   * Runs axe-core in both schemes (contrast differs) and screenshots the page at both widths in each.
+   * axe is evaluated through the DevTools protocol, which the page's policy does not govern: the page
+   * itself still runs under its real policy.
+   */
+  async function review(page: Page, name: string): Promise<void> {
+    for (const scheme of SCHEMES) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const [device, width] of Object.entries(WIDTHS)) {
+        await page.setViewportSize({ width, height: 800 });
+        const file = path.join(SCREENSHOTS, `${name}-${device}-${scheme}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+        expect(overflow, `${name} scrolls sideways at ${width}px, see ${file}`).toBeLessThanOrEqual(0);
+      }
+      await page.evaluate(AXE);
+      const violations = (await page.evaluate(async () => {
+        const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
+        return (await axe.run()).violations;
+      })) as AxeViolation[];
+      const serious = violations
+        .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+        .map(
+          (violation) =>
+            `${violation.id}: ${violation.help} ${JSON.stringify(violation.nodes.map((n) => n.target))}`,
+        );
+      expect(serious, `${name} (${scheme})`).toEqual([]);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: WIDTHS.desktop, height: 800 });
+  }
+
+  async function mailedLink(email: string, template: string): Promise<string> {
+    const mail = (await queuedMail(http.services, email)).filter((message) => message.template === template);
+    const link = new URL(linkIn(mail.at(-1)?.text ?? null));
+    return `${baseUrl}${link.pathname}${link.hash}`;
+  }
+
+  it('takes a new customer from sign-up through verification and sign-in to a home of their own', async () => {
+    const page = await newPage();
+    const email = uniqueEmail('console');
+
+    await page.goto(baseUrl);
+    await page.waitForURL(`${baseUrl}/sign-in`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await review(page, '01-sign-in');
+
+    await page.getByRole('link', { name: 'Create one' }).click();
+    await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+    await page.getByLabel('Your name').fill('Ada Lovelace');
+    await page.getByLabel('E-mail address').fill(email);
+    await page.getByLabel('Password').fill('short');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    // The API's own explanation of the refusal, not a generic failure.
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toBe('A password must be 8 to 128 characters long.');
+    await review(page, '02-sign-up-refused');
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByText('Check your inbox').waitFor();
+    await review(page, '03-sign-up-done');
+
+    await page.goto(await mailedLink(email, 'verify-email'));
+    await page.getByText('Your e-mail address is verified.').waitFor();
+    // The token is taken out of the address bar at once.
+    expect(page.url()).toBe(`${baseUrl}/verify-email`);
+    await review(page, '04-verified');
+
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByLabel('E-mail address').fill(email);
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toMatch(/password/i);
+    await page.getByLabel('Password').fill(TEST_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    await page.getByText('You have no homes yet.').waitFor();
+    await review(page, '05-homes-empty');
+
+    // No token where script (or anyone with the disk) could read it: only the HttpOnly cookie exists.
+    expect(await page.evaluate(() => [localStorage.length, sessionStorage.length, document.cookie])).toEqual([
+      0,
+      0,
+      '',
+    ]);
+    const cookies = await context.cookies();
+    expect(
+      cookies.map(({ name, httpOnly, sameSite, path: scope }) => ({ name, httpOnly, sameSite, scope })),
+    ).toEqual([
+      { name: 'hearth_console_refresh', httpOnly: true, sameSite: 'Strict', scope: '/v1/console/sessions' },
+    ]);
+
+    await page.getByLabel('Name').fill('Seaside cottage');
+    await page.getByRole('button', { name: 'Create home' }).click();
+    await page.getByRole('heading', { name: 'Seaside cottage' }).waitFor();
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('New name').fill('Harbour cottage');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Harbour cottage' }).waitFor();
+    await page.getByLabel('Name').fill('Town flat');
+    await page.getByRole('button', { name: 'Create home' }).click();
+    await page.getByRole('heading', { name: 'Town flat' }).waitFor();
+    await review(page, '06-homes');
+
+    // A reload keeps the session through the cookie alone.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Harbour cottage' }).waitFor();
+
+    await page
+      .getByRole('listitem')
+      .filter({ hasText: 'Town flat' })
+      .getByRole('button', { name: 'Delete…' })
+      .click();
+    await review(page, '07-home-delete-confirm');
+    await page.getByRole('button', { name: 'Delete Town flat and all its data' }).click();
+    await page.getByRole('heading', { name: 'Town flat' }).waitFor({ state: 'detached' });
+    const user = await http.services.users.findIdByEmail(email);
+    const homes = await http.services.homes.listMine(user as string, { limit: 10 });
+    expect(homes.items.map((home) => home.name)).toEqual(['Harbour cottage']);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await context.cookies()).toEqual([]);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('lets an unverified customer ask for a new verification link, then verify from it', async () => {
+    const user = await createUser(http.services, { verified: false });
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const banner = page.getByRole('complementary', { name: 'E-mail verification' });
+    await banner.getByRole('button', { name: 'Send a new link' }).click();
+    await banner.getByText('We have sent a new verification link to your address.').waitFor();
+    await review(page, '13-verification-resent');
+
+    const link = await page.context().newPage();
+    await link.goto(await mailedLink(user.email, 'verify-email'));
+    await link.getByText('Your e-mail address is verified.').waitFor();
+    await link.close();
+    await page.reload();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    // The header shows the name once the profile is read, the same read that decides the banner.
+    await page.getByRole('navigation', { name: 'Account' }).getByText(user.name).waitFor();
+    expect(await banner.count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('asks for the second factor when the account has one, all from the keyboard', async () => {
+    const user = await createUser(http.services);
+    const { secret } = await http.services.mfa.enrol(user.id);
+    const totp = new TOTP({ secret: Secret.fromBase32(secret) });
+    await http.services.mfa.confirm(user.id, totp.generate());
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('name'));
+    // The header's home link first, then the form in reading order; Enter submits.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('email');
+    await page.keyboard.type(user.email);
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('password');
+    await page.keyboard.type(user.password);
+    await page.keyboard.press('Enter');
+    await page.getByLabel('Code from your authenticator app').waitFor();
+    // The code field takes the focus as it appears.
+    expect(await focused()).toBe('totpCode');
+    await review(page, '08-sign-in-code');
+    // The next period's code: the one confirming enrolment cannot be used twice.
+    await page.keyboard.type(totp.generate({ timestamp: Date.now() + 30_000 }));
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('keeps one session across tabs that reload at the same moment', async () => {
+    const user = await createUser(http.services);
+    const first = await newPage();
+    await first.goto(`${baseUrl}/sign-in`);
+    await first.getByLabel('E-mail address').fill(user.email);
+    await first.getByLabel('Password').fill(user.password);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('heading', { name: 'Your homes' }).waitFor();
+    const second = await context.newPage();
+    const tabs = [first, second];
+    // Each tab trades the shared cookie for its own access token; a refresh token is single use, so two
+    // trades at once must not look like a stolen token being replayed.
+    for (let round = 0; round < 3; round += 1) {
+      await Promise.all(
+        tabs.map((tab) => (round === 0 && tab === second ? tab.goto(baseUrl) : tab.reload())),
+      );
+      for (const tab of tabs) await tab.getByRole('heading', { name: 'Your homes' }).waitFor();
+    }
+    const sessions = await http.services.sessions.list(user.id, { limit: 10 });
+    expect(sessions).toHaveLength(1);
+    await second.close();
+    await first.close();
+  });
+
+  it('renews an expired access token from the cookie without the customer noticing', async () => {
+    const shortLived = await buildTestHttp({ services: { env: { HEARTH_ACCESS_TOKEN_TTL_SECONDS: '1' } } });
+    stops.push(() => shortLived.close());
+    await shortLived.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(shortLived.app.server.address() as AddressInfo).port}`;
+    const user = await createUser(shortLived.services);
+    const page = await newPage();
+    const refreshes: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/v1/console/sessions/refresh')) refreshes.push(request.url());
+    });
+    await page.goto(`${url}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('You have no homes yet.').waitFor();
+    const before = refreshes.length;
+    // Past the token's life and the 2 s the service may keep accepting a validated token.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    await page.getByLabel('Name').fill('Boathouse');
+    await page.getByRole('button', { name: 'Create home' }).click();
+    await page.getByRole('heading', { name: 'Boathouse' }).waitFor();
+    expect(refreshes.length).toBe(before + 1);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('resets a forgotten password from the mailed link', async () => {
+    const user = await createUser(http.services);
+    let page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByRole('button', { name: 'Send me a link' }).click();
+    await page.getByText('If this address belongs to an account').waitFor();
+    await review(page, '09-reset-requested');
+
+    // The link opens in a new tab, as from a mail client.
+    await page.close();
+    page = await newPage();
+    await page.goto(await mailedLink(user.email, 'password-reset'));
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor();
+    expect(page.url()).toBe(`${baseUrl}/reset-password`);
+    const newPassword = 'a brand new harbour lantern';
+    await page.getByLabel('New password').fill(newPassword);
+    await page.getByLabel('The same again').fill(newPassword);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Your password has been changed').waitFor();
+    await review(page, '10-reset-done');
+
+    await page.getByRole('link', { name: 'Sign in' }).click();
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(newPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  /** Pairs a device of `model` into the home as its firmware would, and names it. */
+  async function pair(
+    headers: { authorization: string },
+    homeId: string,
+    model: 'plug' | 'contact-sensor',
+    names: { nickname: string; room: string },
+  ) {
+    const claim = await http.app.inject({ method: 'POST', url: `/v1/homes/${homeId}/claim-tokens`, headers });
+    const paired = await http.app.inject({
+      method: 'POST',
+      url: '/v1/provisioning',
+      headers: { authorization: `Bearer ${claim.json().claimToken}` },
+      payload: hardware(model),
+    });
+    expect(paired.statusCode, paired.body).toBe(201);
+    const credentials = paired.json() as {
+      deviceId: string;
+      mqtt: { url: string; username: string; password: string };
+    };
+    const named = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/devices/${credentials.deviceId}`,
+      headers,
+      payload: names,
+    });
+    expect(named.statusCode, named.body).toBe(200);
+    return credentials;
+  }
+
+  it("shows a home's devices by room, live as they publish, and switches one with its ack shown", async () => {
+    const user = await createUser(http.services, { name: 'Grace Hopper' });
+    const { accessToken } = await http.services.sessions.issue(user.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(user.id, { name: 'Lighthouse', timeZone: 'Europe/Dublin' });
+
+    const kettle = new VirtualDevice({ model: 'plug', eventIntervalMs: 0, stateIntervalMs: 60_000 });
+    stops.push(() => kettle.stop());
+    await kettle.start(await pair(headers, home.id, 'plug', { nickname: 'Kettle', room: 'Kitchen' }));
+    const door = await pair(headers, home.id, 'contact-sensor', { nickname: 'Front door', room: 'Hall' });
+    const sensor = await connectAsync(door.mqtt.url, {
+      clientId: door.mqtt.username,
+      username: door.mqtt.username,
+      password: door.mqtt.password,
+    });
+    stops.push(() => sensor.endAsync());
+    const report = (state: Record<string, unknown>) =>
+      sensor.publishAsync(deviceTopic(door.deviceId, 'state'), JSON.stringify(state), { qos: 1 });
+    await sensor.publishAsync(deviceTopic(door.deviceId, 'status'), 'online', { qos: 1, retain: true });
+    await report({ contact: 'closed', battery: 87 });
+
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Lighthouse' }).click();
+    await page.getByRole('heading', { name: 'Lighthouse', level: 1 }).waitFor();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    const doorCard = page.getByRole('listitem', { name: 'Front door' });
+    const kettleCard = page.getByRole('listitem', { name: 'Kettle' });
+    await doorCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
+    await kettleCard.getByText('Online').waitFor();
+    // Grouped by room, rooms in alphabetical order.
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Hall', 'Kitchen']);
+    await review(page, '11-home-devices');
+
+    // From the device's publish to the text on screen, without the page asking.
+    const published = performance.now();
+    await report({ contact: 'open' });
+    await doorCard.locator('[data-field=contact]', { hasText: 'Open' }).waitFor({ timeout: 1_000 });
+    const shownMs = performance.now() - published;
+    console.info(`console browser test: contact change on screen ${shownMs.toFixed(0)} ms after the publish`);
+    expect(shownMs).toBeLessThan(1_000);
+
+    // The simulated plug starts in either state: switch it to the other.
+    const wasOn = kettle.currentState.on === true;
+    const [now, then] = wasOn ? ['on', 'off'] : ['off', 'on'];
+    await kettleCard.getByRole('button', { name: `Power: ${now} — turn ${then}` }).click();
+    await kettleCard.getByText(`Power ${then}: done, the device confirmed.`).waitFor();
+    await kettleCard.locator('[data-field=on]', { hasText: wasOn ? 'Off' : 'On' }).waitFor();
+    expect(kettle.currentState.on).toBe(!wasOn);
+    await review(page, '12-home-switched');
+
+    // A device that goes away shows as offline, live too.
+    await kettle.stop();
+    await kettleCard.getByText('Offline').waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+});

@@ -1,0 +1,210 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hardware } from '../devices/pairing-fixtures.js';
+import { addMember, message, seedDevice, shareDevice } from '../devices/telemetry-fixtures.js';
+import { type Caller, caller, createHome } from '../homes/helpers.js';
+import { buildTestHttp, type TestHttp } from './build.js';
+
+/** A home's live state over server-sent events, through a real socket as the console reads it. */
+let http: TestHttp;
+let baseUrl: string;
+let owner: Caller;
+let homeId: string;
+
+beforeAll(async () => {
+  http = await buildTestHttp({ services: { env: { HEARTH_INGEST_FLUSH_MS: '5', MQTT_PORT: '0' } } });
+  await http.services.broker.start();
+  await http.app.listen({ host: '127.0.0.1', port: 0 });
+  baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
+  owner = await caller(http);
+  homeId = await createHome(http, owner);
+});
+afterAll(async () => {
+  await http?.close();
+});
+
+interface LiveEvent {
+  id?: string;
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** Opens the stream and collects its events as they come. */
+async function watch(who: Caller, extraHeaders: Record<string, string> = {}, home = homeId) {
+  const controller = new AbortController();
+  const response = await fetch(`${baseUrl}/v1/homes/${home}/live`, {
+    headers: { ...who.headers, ...extraHeaders },
+    signal: controller.signal,
+  });
+  const events: LiveEvent[] = [];
+  if (!response.ok) await response.arrayBuffer();
+  if (response.ok && response.body) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    void (async () => {
+      let buffer = '';
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buffer += value;
+          let at = buffer.indexOf('\n\n');
+          while (at >= 0) {
+            const block = buffer.slice(0, at);
+            buffer = buffer.slice(at + 2);
+            at = buffer.indexOf('\n\n');
+            const fields = new Map(
+              block
+                .split('\n')
+                .filter((line) => line && !line.startsWith(':'))
+                .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+            );
+            if (!fields.has('event')) continue;
+            events.push({
+              ...(fields.has('id') ? { id: fields.get('id') } : {}),
+              event: fields.get('event') as string,
+              data: JSON.parse(fields.get('data') ?? '{}'),
+            });
+          }
+        }
+      } catch {
+        // Aborted by the test.
+      }
+    })();
+  }
+  return { response, events, close: () => controller.abort() };
+}
+
+async function until(check: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function publish(deviceId: string, state: Record<string, unknown>): Promise<void> {
+  http.services.telemetry.ingest.accept(message(deviceId, 'state', state));
+  await http.services.telemetry.ingest.flush();
+}
+
+describe('GET /v1/homes/{homeId}/live', () => {
+  it('streams each change to a device of the home as its whole current state', async () => {
+    const plug = await seedDevice(http.services, homeId, 'plug');
+    const live = await watch(owner);
+    try {
+      expect(live.response.status).toBe(200);
+      expect(live.response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      expect(live.response.headers.get('cache-control')).toBe('no-store');
+      await until(() => live.events.some((event) => event.event === 'ready'));
+      const started = performance.now();
+      await publish(plug, { on: true, powerW: 12.5 });
+      await until(() => live.events.some((event) => event.event === 'state'));
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await publish(plug, { powerW: 3 });
+      await until(() => live.events.filter((event) => event.event === 'state').length === 2);
+      const states = live.events.filter((event) => event.event === 'state');
+      expect(states.map((event) => event.id)).toEqual([`${plug}:1`, `${plug}:2`]);
+      expect(states[1]?.data).toMatchObject({
+        deviceId: plug,
+        reported: { on: true, powerW: 3 },
+        reportedVersion: 2,
+      });
+    } finally {
+      live.close();
+    }
+  });
+
+  it('sends a guest only the devices shared with them', async () => {
+    const [shared, hidden] = [
+      await seedDevice(http.services, homeId, 'bulb'),
+      await seedDevice(http.services, homeId, 'bulb'),
+    ];
+    const guest = await caller(http);
+    await addMember(http.services, homeId, guest.id, 'guest');
+    await shareDevice(http.services, shared, guest.id);
+    const live = await watch(guest);
+    const ownerLive = await watch(owner);
+    try {
+      await until(() => [live, ownerLive].every((s) => s.events.some((event) => event.event === 'ready')));
+      await publish(hidden, { brightness: 10 });
+      await publish(shared, { brightness: 20 });
+      await until(() => ownerLive.events.filter((event) => event.event === 'state').length === 2);
+      await until(() => live.events.some((event) => event.event === 'state'));
+      // Give the hidden device's event every chance to arrive (it was published first).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(
+        live.events.filter((event) => event.event === 'state').map((event) => event.data.deviceId),
+      ).toEqual([shared]);
+    } finally {
+      live.close();
+      ownerLive.close();
+    }
+  });
+
+  it('resumes a reconnect with Last-Event-ID with the current state of every device the caller may see', async () => {
+    // Paired as devices are, since the resume reads their sealed names.
+    const resumeHome = await createHome(http, owner, { name: 'Mill house', timeZone: 'Europe/Paris' });
+    const pair = async () => {
+      const claim = await http.app.inject({
+        method: 'POST',
+        url: `/v1/homes/${resumeHome}/claim-tokens`,
+        headers: owner.headers,
+      });
+      const paired = await http.app.inject({
+        method: 'POST',
+        url: '/v1/provisioning',
+        headers: { authorization: `Bearer ${claim.json().claimToken}` },
+        payload: hardware('plug'),
+      });
+      return paired.json().deviceId as string;
+    };
+    const [shared, hidden] = [await pair(), await pair()];
+    await publish(shared, { on: true, powerW: 7 });
+    await publish(hidden, { on: false });
+    const guest = await caller(http);
+    await addMember(http.services, resumeHome, guest.id, 'guest');
+    await shareDevice(http.services, shared, guest.id);
+    const everyDevice = [shared, hidden];
+
+    const ownerLive = await watch(owner, { 'last-event-id': `${shared}:1` }, resumeHome);
+    const guestLive = await watch(guest, { 'last-event-id': `${shared}:1` }, resumeHome);
+    const fresh = await watch(owner, {}, resumeHome);
+    try {
+      await until(
+        () => ownerLive.events.filter((event) => event.event === 'state').length === everyDevice.length,
+      );
+      expect(ownerLive.events[0]?.event).toBe('ready');
+      expect(new Set(ownerLive.events.slice(1).map((event) => event.data.deviceId))).toEqual(
+        new Set(everyDevice),
+      );
+      expect(ownerLive.events.find((event) => event.data.deviceId === shared)?.data).toMatchObject({
+        connected: false,
+        reported: { on: true, powerW: 7 },
+        reportedVersion: 1,
+      });
+      await until(() => guestLive.events.some((event) => event.event === 'state'));
+      await until(() => fresh.events.some((event) => event.event === 'ready'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(guestLive.events.map((event) => [event.event, event.data.deviceId])).toEqual([
+        ['ready', undefined],
+        ['state', shared],
+      ]);
+      // Without Last-Event-ID, a first connection gets only what changes from now on.
+      expect(fresh.events.map((event) => event.event)).toEqual(['ready']);
+    } finally {
+      ownerLive.close();
+      guestLive.close();
+      fresh.close();
+    }
+  });
+
+  it('refuses a stranger with 404 and a request without a token with 401, as problems', async () => {
+    const stranger = await caller(http);
+    const refused = await watch(stranger);
+    expect(refused.response.status).toBe(404);
+    expect(refused.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const anonymous = await fetch(`${baseUrl}/v1/homes/${homeId}/live`);
+    expect(anonymous.status).toBe(401);
+    await anonymous.arrayBuffer();
+  });
+});

@@ -1,0 +1,131 @@
+import { useEffect, useRef, useState } from 'react';
+import { api, isSignedIn, refresh, signOut } from './api';
+import { Outcome, useSubmit } from './form';
+import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
+import { HomePage } from './pages/home';
+import { HomesPage } from './pages/homes';
+import { Link, navigate, usePath } from './router';
+
+interface Profile {
+  name: string;
+  emailVerified: boolean;
+}
+
+/** Pages anyone may open; every other path needs a session and sends a signed-out visitor to sign in. */
+const PUBLIC_PATHS = new Set(['/sign-in', '/sign-up', '/verify-email', '/reset-password']);
+
+export function App() {
+  const path = usePath();
+  const [session, setSession] = useState<'checking' | 'in' | 'out'>('checking');
+  const [profile, setProfile] = useState<Profile | null>(null);
+  // Bumped when something the profile shows changes (an address just verified).
+  const [profileRead, setProfileRead] = useState(0);
+
+  useEffect(() => {
+    // A reload keeps the session through the refresh cookie; nothing is read from storage.
+    void refresh().then((ok) => setSession(ok ? 'in' : 'out'));
+  }, []);
+  useEffect(() => {
+    if (session !== 'in') return;
+    api<Profile>('GET', '/v1/me').then(setProfile, () => setProfile(null));
+    // profileRead only asks for the read again.
+  }, [session, profileRead]);
+  useEffect(() => {
+    if (session === 'out' && !PUBLIC_PATHS.has(path)) navigate('/sign-in', { replace: true });
+    if (session === 'in' && (path === '/sign-in' || path === '/sign-up')) navigate('/', { replace: true });
+  }, [session, path]);
+  useEffect(() => {
+    const heading = document.querySelector('h1');
+    document.title = heading?.textContent ? `${heading.textContent} · Hearth` : 'Hearth';
+  });
+  // After a client-side navigation, keyboard and screen-reader users start at the new page's heading, as
+  // they would after a page load.
+  const firstPath = useRef(path);
+  useEffect(() => {
+    if (path === firstPath.current) return;
+    firstPath.current = '';
+    const heading = document.querySelector<HTMLElement>('main h1');
+    heading?.setAttribute('tabindex', '-1');
+    heading?.focus();
+  }, [path]);
+
+  const leave = async () => {
+    await signOut().catch(() => undefined);
+    setProfile(null);
+    setSession('out');
+    navigate('/sign-in', { replace: true });
+  };
+
+  if (session === 'checking') return <p className="loading">Loading…</p>;
+  return (
+    <>
+      <header className="top">
+        <Link to="/" className="brand">
+          Hearth
+        </Link>
+        {session === 'in' && isSignedIn() && (
+          <nav aria-label="Account">
+            {profile && <span className="who">{profile.name}</span>}
+            <button type="button" className="secondary" onClick={leave}>
+              Sign out
+            </button>
+          </nav>
+        )}
+      </header>
+      {session === 'in' && profile && !profile.emailVerified && <VerifyBanner />}
+      <Page
+        path={path}
+        signedIn={session === 'in'}
+        onSignedIn={() => setSession('in')}
+        onVerified={() => setProfileRead((count) => count + 1)}
+      />
+    </>
+  );
+}
+
+const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})$/;
+
+function Page(props: { path: string; signedIn: boolean; onSignedIn: () => void; onVerified: () => void }) {
+  const { path, signedIn, onSignedIn, onVerified } = props;
+  const homeId = HOME_PATH.exec(path)?.[1];
+  if (homeId) return signedIn ? <HomePage key={homeId} homeId={homeId} /> : null;
+  switch (path) {
+    case '/sign-in':
+      return <SignInPage onSignedIn={onSignedIn} />;
+    case '/sign-up':
+      return <SignUpPage />;
+    case '/verify-email':
+      return <VerifyEmailPage signedIn={signedIn} onVerified={onVerified} />;
+    case '/reset-password':
+      return <ResetPasswordPage />;
+    case '/':
+      return signedIn ? <HomesPage /> : null;
+    default:
+      return (
+        <main className="narrow">
+          <h1>Page not found</h1>
+          <p>
+            There is nothing at this address. <Link to="/">Go to your homes</Link>
+          </p>
+        </main>
+      );
+  }
+}
+
+function VerifyBanner() {
+  const resend = useSubmit(async () => {
+    const { message } = await api<{ message: string }>('POST', '/v1/me/email-verification');
+    return message;
+  });
+  return (
+    <aside className="banner" aria-label="E-mail verification">
+      <form onSubmit={resend.onSubmit}>
+        <p>Verify your e-mail address to pair devices: follow the link we mailed you.</p>
+        <button type="submit" className="secondary" disabled={resend.busy}>
+          Send a new link
+        </button>
+        <Outcome error={resend.error} message={resend.message} />
+      </form>
+    </aside>
+  );
+}

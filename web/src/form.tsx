@@ -1,0 +1,86 @@
+import { type FormEvent, type ReactNode, useState } from 'react';
+import { ApiProblem } from './api';
+
+/** A form's progress: busy while sending, then the API's message or problem shown beside it. */
+export function useSubmit(
+  action: (form: FormData) => Promise<string | undefined | void>,
+  options: { resetOnSuccess?: boolean } = {},
+) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const onSubmit = async (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setMessage(null);
+    const form = event.currentTarget;
+    try {
+      const done = await action(new FormData(form));
+      if (typeof done === 'string') setMessage(done);
+      if (options.resetOnSuccess) form.reset();
+    } catch (caught) {
+      setError(caught instanceof ApiProblem ? caught.describe() : 'Hearth could not be reached; try again.');
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, message, onSubmit, setError, setMessage };
+}
+
+/** The form's outcome, announced to screen readers. */
+export function Outcome({ error, message }: { error: string | null; message: string | null }) {
+  return (
+    <>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {message && (
+        <p className="notice" role="status">
+          {message}
+        </p>
+      )}
+    </>
+  );
+}
+
+export function Field(props: {
+  label: string;
+  name: string;
+  type?: string;
+  autoComplete?: string;
+  required?: boolean;
+  defaultValue?: string;
+  maxLength?: number;
+  inputMode?: 'numeric' | 'text';
+  autoFocus?: boolean;
+  hint?: ReactNode;
+}) {
+  const id = `field-${props.name}`;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? 'text'}
+        autoComplete={props.autoComplete}
+        required={props.required ?? true}
+        defaultValue={props.defaultValue}
+        maxLength={props.maxLength ?? 1024}
+        inputMode={props.inputMode}
+        autoFocus={props.autoFocus}
+        aria-describedby={props.hint ? `${id}-hint` : undefined}
+      />
+      {props.hint && (
+        <small id={`${id}-hint`} className="hint">
+          {props.hint}
+        </small>
+      )}
+    </div>
+  );
+}
+
+export const text = (form: FormData, name: string): string => String(form.get(name) ?? '');

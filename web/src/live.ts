@@ -1,0 +1,66 @@
+import { ApiProblem, openStream } from './api';
+
+export interface LiveState {
+  deviceId: string;
+  connected: boolean;
+  lastSeenAt: string | null;
+  reported: Record<string, unknown>;
+  reportedVersion: number;
+}
+
+export interface LiveHandlers {
+  /** Subscribed (again): read the device list now; changes from here on arrive as states. */
+  ready(): void;
+  state(state: LiveState): void;
+  connection(status: 'live' | 'reconnecting' | 'stopped', reason?: string): void;
+}
+
+/**
+ * Watches a home's live stream (GET /v1/homes/{id}/live) until `signal` aborts, reconnecting after a
+ * dropped or ended stream with a growing pause (1 s doubling to 10 s). Each `ready` asks the caller to read
+ * the device list again, which covers whatever changed while disconnected.
+ */
+export async function watchHome(homeId: string, handlers: LiveHandlers, signal: AbortSignal): Promise<void> {
+  let pauseMs = 1_000;
+  while (!signal.aborted) {
+    try {
+      const body = await openStream(`/v1/homes/${homeId}/live`, signal);
+      const reader = body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end = buffer.indexOf('\n\n');
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          end = buffer.indexOf('\n\n');
+          const fields = new Map<string, string>();
+          for (const line of block.split('\n')) {
+            const colon = line.indexOf(':');
+            if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
+          }
+          if (fields.get('event') === 'ready') {
+            pauseMs = 1_000;
+            handlers.connection('live');
+            handlers.ready();
+          } else if (fields.get('event') === 'state') {
+            handlers.state(JSON.parse(fields.get('data') ?? '{}') as LiveState);
+          }
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof ApiProblem && (error.status === 401 || error.status === 404)) {
+        handlers.connection('stopped', error.describe());
+        return;
+      }
+    }
+    if (signal.aborted) return;
+    handlers.connection('reconnecting');
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    pauseMs = Math.min(pauseMs * 2, 10_000);
+  }
+}

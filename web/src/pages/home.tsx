@@ -1,0 +1,277 @@
+import { useCallback, useEffect, useState } from 'react';
+import { ApiProblem, api } from '../api';
+import { type Control, MODELS, STATE_FIELDS } from '../devices';
+import { type LiveState, watchHome } from '../live';
+import { Link } from '../router';
+import type { Home } from './homes';
+
+interface Device {
+  id: string;
+  model: string;
+  nickname: string | null;
+  room: string | null;
+  online: { connected: boolean; lastSeenAt: string | null };
+  shadow: { reported: Record<string, unknown>; reportedVersion: number };
+}
+
+async function listDevices(homeId: string): Promise<Device[]> {
+  const devices: Device[] = [];
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page: { items: Device[]; next: string | null } = await api(
+      'GET',
+      `/v1/homes/${homeId}/devices?limit=100${query}`,
+    );
+    devices.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  return devices;
+}
+
+/** A live state onto what is shown: newer reported state wins, whatever order list and stream arrive in. */
+function applyLive(device: Device, live: LiveState): Device {
+  const newer = live.reportedVersion >= device.shadow.reportedVersion;
+  return {
+    ...device,
+    online: { connected: live.connected, lastSeenAt: live.lastSeenAt },
+    shadow: newer ? { reported: live.reported, reportedVersion: live.reportedVersion } : device.shadow,
+  };
+}
+
+const problemText = (error: unknown) =>
+  error instanceof ApiProblem ? error.describe() : 'Hearth could not be reached; try again.';
+
+export function HomePage({ homeId }: { homeId: string }) {
+  const [home, setHome] = useState<Home | null>(null);
+  const [devices, setDevices] = useState<Map<string, Device> | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [connection, setConnection] = useState<string>('Connecting…');
+
+  const reload = useCallback(async () => {
+    try {
+      const listed = await listDevices(homeId);
+      setDevices((shown) => {
+        const next = new Map<string, Device>();
+        for (const device of listed) {
+          const before = shown?.get(device.id);
+          next.set(
+            device.id,
+            before && before.shadow.reportedVersion > device.shadow.reportedVersion
+              ? { ...device, shadow: before.shadow }
+              : device,
+          );
+        }
+        return next;
+      });
+    } catch (caught) {
+      setError(problemText(caught));
+    }
+  }, [homeId]);
+
+  useEffect(() => {
+    api<Home>('GET', `/v1/homes/${homeId}`).then(setHome, (caught: unknown) => setError(problemText(caught)));
+    const stop = new AbortController();
+    void watchHome(
+      homeId,
+      {
+        ready: () => void reload(),
+        state: (live) =>
+          setDevices((shown) => {
+            const device = shown?.get(live.deviceId);
+            // A device paired since the list was read: read it again.
+            if (!shown || !device) {
+              void reload();
+              return shown;
+            }
+            return new Map(shown).set(device.id, applyLive(device, live));
+          }),
+        connection: (status, reason) =>
+          setConnection(
+            status === 'live'
+              ? 'Live: changes appear as they happen.'
+              : status === 'reconnecting'
+                ? 'Connection lost; reconnecting…'
+                : `Live updates stopped: ${reason ?? ''}`,
+          ),
+      },
+      stop.signal,
+    );
+    return () => stop.abort();
+  }, [homeId, reload]);
+
+  const rooms = new Map<string, Device[]>();
+  for (const device of devices?.values() ?? []) {
+    const room = device.room ?? '';
+    rooms.set(room, [...(rooms.get(room) ?? []), device]);
+  }
+  const roomNames = [...rooms.keys()].sort((a, b) => (a === '' ? 1 : b === '' ? -1 : a.localeCompare(b)));
+
+  return (
+    <main>
+      <p>
+        <Link to="/">← Your homes</Link>
+      </p>
+      <h1>{home?.name ?? 'Home'}</h1>
+      <p className="meta" role="status">
+        {connection}
+      </p>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {devices === null && !error && <p>Loading…</p>}
+      {devices?.size === 0 && (
+        <p className="empty">
+          No devices in this home yet. Devices appear here as soon as they are paired with a claim code from
+          this home.
+        </p>
+      )}
+      {roomNames.map((room) => (
+        <section key={room} aria-labelledby={`room-${room || 'none'}`}>
+          <h2 id={`room-${room || 'none'}`}>{room || 'No room'}</h2>
+          <ul className="cards">
+            {(rooms.get(room) ?? []).map((device) => (
+              <DeviceCard key={device.id} device={device} />
+            ))}
+          </ul>
+        </section>
+      ))}
+    </main>
+  );
+}
+
+function DeviceCard({ device }: { device: Device }) {
+  const model = MODELS[device.model] ?? { title: device.model, controls: [] };
+  const name = device.nickname ?? model.title;
+  const reported = device.shadow.reported;
+  const [outcome, setOutcome] = useState<{ error: boolean; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const send = async (command: string, params: Record<string, unknown>, label: string) => {
+    setBusy(true);
+    setOutcome({ error: false, text: `${label}: waiting for the device…` });
+    try {
+      const result = await api<{ status: string; error: string | null }>(
+        'POST',
+        `/v1/devices/${device.id}/commands`,
+        { name: command, params },
+      );
+      setOutcome(
+        result.status === 'acknowledged'
+          ? { error: false, text: `${label}: done, the device confirmed.` }
+          : { error: true, text: `${label}: the device refused${result.error ? ` (${result.error})` : ''}.` },
+      );
+    } catch (caught) {
+      setOutcome({ error: true, text: `${label}: ${problemText(caught)}` });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <li className="card device" aria-label={name}>
+      <div className="device-head">
+        <h3>{name}</h3>
+        <span className={device.online.connected ? 'pill online' : 'pill offline'}>
+          {device.online.connected ? 'Online' : 'Offline'}
+        </span>
+      </div>
+      {device.nickname && <p className="meta">{model.title}</p>}
+      <dl className="state">
+        {STATE_FIELDS.filter(({ field }) => reported[field] !== undefined).map(({ field, label, format }) => (
+          <div key={field}>
+            <dt>{label}</dt>
+            <dd data-field={field}>{format(reported[field])}</dd>
+          </div>
+        ))}
+      </dl>
+      {model.controls.length > 0 && (
+        <div className="controls">
+          {model.controls.map((control) => (
+            <ControlInput
+              key={control.command}
+              control={control}
+              device={device}
+              busy={busy || !device.online.connected}
+              send={send}
+            />
+          ))}
+        </div>
+      )}
+      {outcome && (
+        <p className={outcome.error ? 'error' : 'notice'} role="status">
+          {outcome.text}
+        </p>
+      )}
+    </li>
+  );
+}
+
+function ControlInput(props: {
+  control: Control;
+  device: Device;
+  busy: boolean;
+  send: (command: string, params: Record<string, unknown>, label: string) => Promise<void>;
+}) {
+  const { control, device, busy, send } = props;
+  const reported = device.shadow.reported;
+  const name = device.nickname ?? MODELS[device.model]?.title ?? device.model;
+  if (control.kind === 'toggle') {
+    const on = reported[control.field] === true;
+    return (
+      <button
+        type="button"
+        className="secondary"
+        aria-pressed={on}
+        disabled={busy}
+        onClick={() => void send(control.command, { on: !on }, `${control.label} ${on ? 'off' : 'on'}`)}
+      >
+        {control.label}: {on ? 'on' : 'off'} — turn {on ? 'off' : 'on'}
+      </button>
+    );
+  }
+  if (control.kind === 'action') {
+    return (
+      <button
+        type="button"
+        className="secondary"
+        disabled={busy}
+        onClick={() => void send(control.command, {}, control.label)}
+      >
+        {control.label}
+      </button>
+    );
+  }
+  const current =
+    typeof reported[control.field] === 'number' ? (reported[control.field] as number) : control.min;
+  const id = `${device.id}-${control.command}`;
+  return (
+    <form
+      className="range"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const value = Number(new FormData(event.currentTarget).get('value'));
+        void send(control.command, { [control.param]: value }, `${control.label} ${value}${control.unit}`);
+      }}
+    >
+      <label htmlFor={id}>
+        {control.label} of {name}
+      </label>
+      <input
+        id={id}
+        name="value"
+        type="range"
+        min={control.min}
+        max={control.max}
+        step={control.step}
+        defaultValue={current}
+        key={current}
+      />
+      <button type="submit" className="secondary" disabled={busy}>
+        Set
+      </button>
+    </form>
+  );
+}
