@@ -175,7 +175,7 @@ describe('accept-invitation page', () => {
     expect(await bearerStillWorks(page.calls[1]?.authorization)).toBe(false);
 
     expect(page.status.textContent).toBe(
-      'You have joined the home "Lake house" as member. You can close this page.',
+      'You have joined the home "Lake house" as member. Sign in to the console to see it.',
     );
     expect(page.status.classes.has('error')).toBe(false);
     expect(page.form.hidden).toBe(true);
