@@ -43,9 +43,26 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
   return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }
 
+/**
+ * Before migrating, Kysely lists the tables of every schema with `pg_get_serial_sequence(schema.table)`,
+ * which fails with "schema does not exist" (3F000) or "relation does not exist" (42P01) when another
+ * client drops a schema during that read — as the test suite does beside it. Nothing was applied then, so
+ * the read is simply tried again.
+ */
+const CONCURRENT_DROP_CODES = new Set(['3F000', '42P01']);
+
+function droppedDuringIntrospection({ error, results }: MigrationResultSet): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && CONCURRENT_DROP_CODES.has(code) && (results ?? []).length === 0;
+}
+
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = await migratorFor(db);
-  const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
+  let outcome: MigrationResultSet = await migrator.migrateToLatest();
+  for (let retry = 0; retry < 3 && droppedDuringIntrospection(outcome); retry++) {
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results } = outcome;
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
     throw new MigrationError(
