@@ -13,6 +13,7 @@ import { KeyRetention, MAINTENANCE_ACTOR } from '../../src/key-retention.js';
 import type { Db } from '../../src/store/database.js';
 import type { KekVersionsTable, KeyVaultTable } from '../../src/store/types.js';
 import { openTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestOperator } from '../helpers/operators.js';
 import { buildTestServices, type TestServices } from '../helpers/services.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -170,6 +171,36 @@ describe('KEK retention', () => {
       target: 'kek:3',
       details: { version: 3, reason: 'retention-ended', retentionDays: 30 },
     });
+  });
+
+  it("an incident's rotate-kek destroys the previous KEK versions at once, audited under the operator", async () => {
+    const admin = await createTestOperator(services, 'admin');
+    const incident = await services.incidents.declare(
+      {
+        title: 'Key file copied',
+        description: 'The key file was in a directory synchronised to a shared drive.',
+        detectedAt: new Date(),
+        windowFrom: new Date(Date.now() - 3_600_000),
+        windowTo: new Date(),
+        stores: ['backups'],
+        categories: ['name'],
+        scope: { kind: 'everyone' },
+      },
+      admin.principal,
+    );
+    await services.incidents.resolve(incident.id, admin.principal);
+    await services.incidents.respond(incident.id, [{ action: 'rotate-kek' }], admin.principal);
+
+    expect([...(await new FileKeyProvider(keyFile).load()).keys.keys()]).toEqual([5]);
+    const destroyed = (await services.audit.list({ limit: 20 })).filter(
+      (entry) => entry.action === 'keys.destroy' && entry.target === 'kek:4',
+    );
+    expect(destroyed).toEqual([
+      expect.objectContaining({
+        actor: admin.principal.actor,
+        details: expect.objectContaining({ version: 4, reason: 'destroyed-at-once' }),
+      }),
+    ]);
   });
 
   it('with HEARTH_MASTER_KEY, destroys nothing itself and names the versions to remove and from when', async () => {
