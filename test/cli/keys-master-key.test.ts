@@ -47,7 +47,7 @@ describe(`keys rotate and keys status with HEARTH_MASTER_KEY (${testDatabaseKind
     expect(status.text.split('\n').slice(2)).toEqual([
       expect.stringMatching(/^Retired KEK versions: 1 \(retention ended \S+Z\)$/),
       'Erased data keys: 0',
-      'Remove KEK versions 1 from HEARTH_MASTER_KEY now: their retention is over, and Hearth cannot delete keys held in the environment',
+      'Remove KEK versions 1 from HEARTH_MASTER_KEY now (Hearth cannot delete keys held in the environment)',
     ]);
     expect(status.data).toMatchObject({
       availableKekVersions: [1, 2],
@@ -56,5 +56,16 @@ describe(`keys rotate and keys status with HEARTH_MASTER_KEY (${testDatabaseKind
     });
     const destroyed = (await services.audit.list()).filter((entry) => entry.action === 'keys.destroy');
     expect(destroyed).toEqual([]);
+  });
+
+  it('keys rotate --destroy-previous says to remove every previous version from the variable now', async () => {
+    const v3 = randomBytes(32).toString('base64');
+    masterKey = new EnvKeyProvider(`1:${v1},2:${v2},3:${v3}`);
+    const rotated = await keysRotate.run(services, { destroyPrevious: true }, context);
+    expect(rotated.text.split('\n')).toEqual([
+      'Finished an interrupted rotation to KEK version 3: re-wrapped 2 data keys',
+      'Retired KEK versions: 2',
+      'Remove KEK versions 1, 2 from HEARTH_MASTER_KEY now (Hearth cannot delete keys held in the environment)',
+    ]);
   });
 });

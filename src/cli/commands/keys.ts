@@ -171,7 +171,7 @@ function retentionLines(retention: RetentionReport, providerDestroys: boolean): 
   const removable = retention.retired.filter((kek) => kek.state === 'remove').map((kek) => kek.version);
   if (removable.length > 0) {
     lines.push(
-      `Remove KEK versions ${list(removable)} from HEARTH_MASTER_KEY now: their retention is over, and Hearth cannot delete keys held in the environment`,
+      `Remove KEK versions ${list(removable)} from HEARTH_MASTER_KEY now (Hearth cannot delete keys held in the environment)`,
     );
   }
   return lines;
