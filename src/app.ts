@@ -33,6 +33,7 @@ import { buildIncidents, type IncidentParts } from './incidents/build.js';
 import { ExposureRegistry } from './incidents/exposure.js';
 import { grantExposure } from './integrations/exposure.js';
 import { IntegrationGrants } from './integrations/grants.js';
+import { KeyRetention, MAINTENANCE_ACTOR } from './key-retention.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
@@ -50,6 +51,8 @@ export interface Services {
   logger: Logger;
   database: OpenDatabase;
   keyring: Keyring;
+  /** Keeps retired KEK versions for HEARTH_KEK_RETENTION_DAYS, then destroys them. */
+  keyRetention: KeyRetention;
   vault: KeyVault;
   sealer: Sealer;
   blindIndex: BlindIndex;
@@ -239,6 +242,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       rateLimiter,
     });
     const grants = new IntegrationGrants(database.db);
+    const keyRetention = new KeyRetention({
+      db: database.db,
+      keyring,
+      audit,
+      retentionDays: config.kekRetentionDays,
+    });
     const incidentParts = buildIncidents({
       config,
       db: database.db,
@@ -256,10 +265,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
           ackTimeoutMs: config.devices.commandTimeoutMs,
           logger,
         }),
-        rotateKek: async (onProgress) => {
+        rotateKek: async (onProgress, _signal, actor) => {
           const report = await rotateKeys(database.db, keyring, {
             onProgress: ({ rewrapped, remaining }) => onProgress(rewrapped, rewrapped + remaining),
           });
+          // A key that may have leaked is no use kept for old backups: the previous versions go at once.
+          await keyRetention.enforce(actor, { immediately: true });
           return { rewrapped: report.rewrapped };
         },
       },
@@ -271,6 +282,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         { name: 'rate-limits', run: () => rateLimiter.purgeStale() },
         { name: 'operator-sessions', run: () => operators.purgeSessions() },
         { name: 'device-claims', run: () => devices.claims.purge() },
+        {
+          name: 'kek-retention',
+          run: async () => (await keyRetention.enforce(MAINTENANCE_ACTOR)).destroyed.length,
+        },
         {
           name: 'device-events',
           run: () => telemetry.events.purgeOlderThan(config.devices.eventRetentionDays),
@@ -288,6 +303,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       logger,
       database,
       keyring,
+      keyRetention,
       vault,
       sealer,
       blindIndex,

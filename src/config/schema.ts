@@ -13,6 +13,9 @@ const positiveInt = (what: string) =>
     .int(`must be ${what}`)
     .positive(`must be ${what}`);
 
+/** How long the README recommends keeping backups; retired KEK versions are kept as long by default. */
+export const BACKUP_RETENTION_DAYS = 30;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const databaseUrl = z
@@ -101,6 +104,14 @@ export const configSchema = z.object({
     .optional(),
   // `hearth doctor` reports a current KEK older than this.
   HEARTH_KEK_MAX_AGE_DAYS: positiveInt('a positive whole number of days').default(365),
+  // How long a KEK version is kept after a rotation retires it, so backups taken before can still be opened;
+  // the default is the backup retention the README recommends. 0 destroys it at the first check.
+  HEARTH_KEK_RETENTION_DAYS: z.coerce
+    .number({ message: 'must be a whole number of days from 0 to 3650' })
+    .int('must be a whole number of days from 0 to 3650')
+    .min(0, 'must be a whole number of days from 0 to 3650')
+    .max(3650, 'must be a whole number of days from 0 to 3650')
+    .default(BACKUP_RETENTION_DAYS),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -135,6 +146,8 @@ export interface Config {
   /** HEARTH_TRUSTED_PROXY, or null: no proxy is trusted for forwarded addresses. */
   trustedProxy: string | null;
   kekMaxAgeDays: number;
+  /** Days a retired KEK version is kept before it is destroyed. */
+  kekRetentionDays: number;
   incidents: {
     noticeRate: number;
     contact: string;
@@ -191,6 +204,7 @@ export function toConfig(env: Env): Config {
     },
     trustedProxy: env.HEARTH_TRUSTED_PROXY ?? null,
     kekMaxAgeDays: env.HEARTH_KEK_MAX_AGE_DAYS,
+    kekRetentionDays: env.HEARTH_KEK_RETENTION_DAYS,
     incidents: {
       noticeRate: env.HEARTH_NOTICE_RATE,
       contact: env.HEARTH_INCIDENT_CONTACT,

@@ -12,7 +12,8 @@ export function isForeignKeyViolation(error: unknown): boolean {
 /**
  * The database's record of which KEK versions wrap keys. It is what every node shares, so it, not a node's
  * memory of its key provider, decides when a version may be retired: a version is retired only when no
- * key references it, and a retired version can never be used again.
+ * key references it, and a retired version can never be used again. Its key material is kept for the
+ * retention period from then on (src/crypto/retention.ts), for backups taken before.
  */
 export class KekRegistry {
   constructor(private readonly db: Db) {}
@@ -52,6 +53,16 @@ export class KekRegistry {
   async retired(): Promise<number[]> {
     const rows = await this.db.selectFrom('kek_retired').select('version').orderBy('version').execute();
     return rows.map((row) => row.version);
+  }
+
+  /** Retired versions with when each was retired, which starts its retention. */
+  async retiredSince(): Promise<{ version: number; retiredAt: Date }[]> {
+    const rows = await this.db
+      .selectFrom('kek_retired')
+      .select(['version', 'retired_at'])
+      .orderBy('version')
+      .execute();
+    return rows.map((row) => ({ version: row.version, retiredAt: new Date(row.retired_at) }));
   }
 
   /** Live data keys per KEK version; erased keys have no version left and are counted apart. */

@@ -8,9 +8,10 @@ export const KEK_BYTES = 32;
 
 export interface KekSet {
   current: number;
-  /** Key material of every usable version; retired versions are absent. */
+  /** Key material of every usable version (current, and retired ones still kept); destroyed ones are absent. */
   keys: Map<number, Buffer>;
-  retired: number[];
+  /** Versions whose key material this provider has destroyed. */
+  destroyed: number[];
 }
 
 /** Where key-encryption keys come from: a local file, the environment, or later a KMS. */
@@ -19,8 +20,11 @@ export interface KeyProvider {
   load(): Promise<KekSet>;
   /** Creates a new version and makes it current; absent where the operator must supply new keys. */
   createVersion?(): Promise<number>;
-  /** Forgets a version's key material for good. */
-  retire?(version: number): Promise<void>;
+  /**
+   * Forgets a version's key material for good; false when it was already gone (another process got there
+   * first). Absent where the operator holds the keys.
+   */
+  destroy?(version: number): Promise<boolean>;
   /** When a version was created, where the provider records it (`hearth doctor` checks the KEK's age). */
   createdAt?(version: number): Promise<Date | null>;
 }
@@ -56,7 +60,7 @@ export class EnvKeyProvider implements KeyProvider {
       if (!Number.isInteger(version) || version < 1 || key === null || keys.has(version)) throw invalid;
       keys.set(version, key);
     }
-    this.set = { current: Math.max(...keys.keys()), keys, retired: [] };
+    this.set = { current: Math.max(...keys.keys()), keys, destroyed: [] };
   }
 
   async load(): Promise<KekSet> {
@@ -68,6 +72,8 @@ interface KeyFileEntry {
   version: number;
   key?: string;
   createdAt: string;
+  /** When its key was deleted (files written before KEK retention called it retiredAt). */
+  destroyedAt?: string;
   retiredAt?: string;
 }
 
@@ -101,8 +107,8 @@ export class FileKeyProvider implements KeyProvider {
     if (!keys.has(keyFile.current)) {
       throw new KeyError(`${this.description} has no key for its current version ${keyFile.current}`);
     }
-    const retired = keyFile.keys.filter((entry) => entry.retiredAt).map((entry) => entry.version);
-    return { current: keyFile.current, keys, retired };
+    const destroyed = keyFile.keys.filter((entry) => entry.key === undefined).map((entry) => entry.version);
+    return { current: keyFile.current, keys, destroyed };
   }
 
   async createVersion(): Promise<number> {
@@ -114,16 +120,17 @@ export class FileKeyProvider implements KeyProvider {
     return version;
   }
 
-  async retire(version: number): Promise<void> {
+  async destroy(version: number): Promise<boolean> {
     const keyFile = await this.mustRead();
     const entry = keyFile.keys.find((candidate) => candidate.version === version);
     if (!entry) throw new KeyError(`${this.description} has no KEK version ${version}`);
     if (version === keyFile.current)
-      throw new KeyError(`KEK version ${version} is current and cannot be retired`);
-    if (entry.retiredAt) return;
+      throw new KeyError(`KEK version ${version} is current and cannot be destroyed`);
+    if (entry.key === undefined) return false;
     delete entry.key;
-    entry.retiredAt = new Date().toISOString();
+    entry.destroyedAt = new Date().toISOString();
     await this.write(keyFile);
+    return true;
   }
 
   async createdAt(version: number): Promise<Date | null> {

@@ -32,10 +32,10 @@ export class Keyring {
     let key = (await this.kekSet()).keys.get(version);
     if (!key) key = (await this.load()).keys.get(version);
     if (!key) {
-      const retired = this.set?.retired.includes(version);
+      const destroyed = this.set?.destroyed.includes(version);
       throw new KeyError(
-        retired
-          ? `KEK version ${version} was retired; keys wrapped by it can no longer be opened`
+        destroyed
+          ? `KEK version ${version} was destroyed; keys wrapped by it can no longer be opened`
           : `KEK version ${version} is not available from the ${this.provider.description}`,
       );
     }

@@ -20,6 +20,10 @@ export interface RotationReport {
   createdVersion?: number;
   currentVersion: number;
   rewrapped: number;
+  /**
+   * Versions no key uses any more: no node may wrap under them again, while their key material is kept for
+   * the retention period (src/crypto/retention.ts) so that backups taken before still open.
+   */
   retiredVersions: number[];
   /** Versions still holding keys (e.g. written by a node that had not yet seen the new KEK). */
   versionsInUse: number[];
@@ -37,7 +41,8 @@ interface PendingKey {
 }
 
 /**
- * Re-wraps every data key under the current KEK, in batches, then retires the KEKs nothing uses any more.
+ * Re-wraps every data key under the current KEK, in batches, then retires the KEKs nothing uses any more
+ * (their key material is kept until retention destroys it).
  * If no key is waiting for the current KEK, a new KEK version is created first. Each batch is one UPDATE
  * that only touches rows still wrapped by the version it read, so the run can be killed at any moment and
  * run again to finish: a key is always wrapped by exactly one KEK that is still available.
@@ -214,21 +219,28 @@ async function writeBatch(db: Db, current: number, batch: RewrappedBatch): Promi
   return Number(result.numAffectedRows ?? 0n);
 }
 
-/** Old versions a finished rotation would have retired: still registered, or still held by the provider. */
+/**
+ * Old versions a finished rotation would have retired: still registered, or held by the provider and not
+ * yet retired (retired versions are held on purpose during their retention).
+ */
 async function unretiredOldVersions(registry: KekRegistry, keyring: Keyring, current: number) {
   const set = await keyring.load();
-  const held = keyring.provider.retire ? [...set.keys.keys()] : [];
+  const retired = new Set(await registry.retired());
+  const held = [...set.keys.keys()].filter((version) => !retired.has(version));
   return [...new Set([...(await registry.registered()), ...held])].filter((version) => version !== current);
 }
 
 /**
  * Retires every KEK version but the current one that no key uses. The database decides (a key written a
- * moment ago by a node that missed the rotation keeps its version alive); only then is the key material
- * deleted from the provider. A crash between the two is finished by the next run.
+ * moment ago by a node that missed the rotation keeps its version alive). The key material stays with the
+ * provider until the version's retention ends; destroying it is retention's job.
  */
 async function retireUnused(registry: KekRegistry, keyring: Keyring, current: number) {
   const set = await keyring.load();
-  const candidates = new Set([...(await registry.registered()), ...set.keys.keys()]);
+  const alreadyRetired = new Set(await registry.retired());
+  const candidates = new Set(
+    [...(await registry.registered()), ...set.keys.keys()].filter((version) => !alreadyRetired.has(version)),
+  );
   candidates.delete(current);
   const retiredVersions: number[] = [];
   const versionsInUse: number[] = [];
@@ -238,8 +250,6 @@ async function retireUnused(registry: KekRegistry, keyring: Keyring, current: nu
       continue;
     }
     retiredVersions.push(version);
-    if (set.keys.has(version)) await keyring.provider.retire?.(version);
   }
-  await keyring.load();
   return { retiredVersions, versionsInUse };
 }

@@ -41,10 +41,11 @@ export interface ResponseActionDependencies {
     DeviceCredentialRotation,
     'count' | 'next' | 'deliver' | 'apply' | 'drop' | 'dropVoidedUpTo'
   >;
-  /** Key rotation (src/crypto/rotation.ts), itself resumable. */
+  /** Key rotation (src/crypto/rotation.ts), itself resumable; destroys the previous KEKs under `actor`. */
   rotateKek: (
     onProgress: (done: number, total: number) => void,
-    signal?: AbortSignal,
+    signal: AbortSignal | undefined,
+    actor: string,
   ) => Promise<{ rewrapped: number }>;
   /** People (or devices) per transaction. */
   batchSize?: number;
@@ -148,7 +149,7 @@ export class ResponseActions {
     try {
       const counts = walk
         ? await this.#walk(row, walk, options)
-        : await this.#rotateKek(incident.id, options);
+        : await this.#rotateKek(incident.id, actor, options);
       await this.#set(incident.id, action, {
         status: 'done',
         finished_at: this.#clock(),
@@ -243,12 +244,16 @@ export class ResponseActions {
     }
   }
 
-  async #rotateKek(incidentId: string, options: RunOptions): Promise<Record<string, number>> {
+  async #rotateKek(incidentId: string, actor: string, options: RunOptions): Promise<Record<string, number>> {
     let saved = Promise.resolve();
-    const result = await this.#deps.rotateKek((done, total) => {
-      options.onProgress?.(done, total);
-      saved = saved.then(() => this.#set(incidentId, 'rotate-kek', { done, total })).catch(() => {}); // progress only; the final counts are written below
-    }, options.signal);
+    const result = await this.#deps.rotateKek(
+      (done, total) => {
+        options.onProgress?.(done, total);
+        saved = saved.then(() => this.#set(incidentId, 'rotate-kek', { done, total })).catch(() => {}); // progress only; the final counts are written below
+      },
+      options.signal,
+      actor,
+    );
     await saved;
     await this.#set(incidentId, 'rotate-kek', { done: result.rewrapped, total: result.rewrapped });
     return { rewrapped: result.rewrapped };

@@ -17,6 +17,8 @@ describe.runIf(testDatabaseKind === 'pglite')('hearth refuses bad configuration 
     ['PORT', '70000'],
     ['DATABASE_URL', 'mysql://x'],
     ['LOG_LEVEL', 'loud'],
+    ['HEARTH_KEK_RETENTION_DAYS', '-1'],
+    ['HEARTH_KEK_RETENTION_DAYS', 'a month'],
   ])('%s=%s', async (variable, value) => {
     const result = await hearth(['keys', 'status'], { HEARTH_DATA_DIR: dataDir, [variable]: value });
     expect(result.code).toBe(2);

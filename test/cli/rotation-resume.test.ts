@@ -73,13 +73,14 @@ describe.runIf(testDatabaseKind === 'postgres')('hearth keys rotate killed part-
 
     const keyFileAfter = JSON.parse(await readFile(keyFile, 'utf8'));
     expect(keyFileAfter.current).toBe(2);
+    // Version 1 is retired but kept for HEARTH_KEK_RETENTION_DAYS, for backups taken before the rotation.
     expect(keyFileAfter.keys).toEqual([
-      expect.objectContaining({ version: 1, retiredAt: expect.any(String) }),
+      expect.objectContaining({ version: 1, key: expect.any(String) }),
       expect.objectContaining({ version: 2, key: expect.any(String) }),
     ]);
-    expect(keyFileAfter.keys[0]).not.toHaveProperty('key');
+    expect(keyFileAfter.keys[0]).not.toHaveProperty('destroyedAt');
 
-    // A node starting now, with nothing cached, opens every data key under the remaining KEK.
+    // A node starting now, with nothing cached, opens every data key under the current KEK.
     const keyring = new Keyring(new FileKeyProvider(keyFile));
     const stored = await database.db
       .selectFrom('key_vault')

@@ -53,6 +53,21 @@ describe('configuration', () => {
     );
   });
 
+  it('keeps retired KEK versions as long as the documented backup retention, unless told otherwise', () => {
+    expect(loadConfig({}).kekRetentionDays).toBe(30);
+    expect(loadConfig({ HEARTH_KEK_RETENTION_DAYS: '90' }).kekRetentionDays).toBe(90);
+    expect(loadConfig({ HEARTH_KEK_RETENTION_DAYS: '0' }).kekRetentionDays).toBe(0);
+    expect(configError({ HEARTH_KEK_RETENTION_DAYS: '-1' })).toBe(
+      'Invalid configuration: HEARTH_KEK_RETENTION_DAYS must be a whole number of days from 0 to 3650 (got "-1")',
+    );
+    expect(configError({ HEARTH_KEK_RETENTION_DAYS: '1.5' })).toMatch(
+      /HEARTH_KEK_RETENTION_DAYS must be a whole number of days from 0 to 3650 \(got "1\.5"\)/,
+    );
+    expect(configError({ HEARTH_KEK_RETENTION_DAYS: 'forever' })).toMatch(
+      /HEARTH_KEK_RETENTION_DAYS must be a whole number of days/,
+    );
+  });
+
   it('never echoes a secret in its error', () => {
     const message = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
     expect(message).toMatch(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);

@@ -41,15 +41,16 @@ describe('key providers', () => {
     expect(String(error)).not.toContain('garbage');
   });
 
-  it('adds versions and retires old ones, removing their key material', async () => {
+  it('adds versions and destroys old ones, removing their key material', async () => {
     const file = path.join(dir, 'master.key');
     const provider = new FileKeyProvider(file);
     await provider.load();
     expect(await provider.createVersion()).toBe(2);
-    await expect(provider.retire(2)).rejects.toThrow(/current and cannot be retired/);
-    await provider.retire(1);
+    await expect(provider.destroy(2)).rejects.toThrow(/current and cannot be destroyed/);
+    expect(await provider.destroy(1)).toBe(true);
+    expect(await provider.destroy(1)).toBe(false);
     const set = await provider.load();
-    expect(set).toMatchObject({ current: 2, retired: [1] });
+    expect(set).toMatchObject({ current: 2, destroyed: [1] });
     expect([...set.keys.keys()]).toEqual([2]);
     const stored = JSON.parse(await readFile(file, 'utf8'));
     expect(stored.keys[0].key).toBeUndefined();

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../../src/audit/log.js';
 import { BlindIndex, normalise } from '../../src/crypto/blind-index.js';
+import { KekRegistry } from '../../src/crypto/kek-registry.js';
 import { EnvKeyProvider, FileKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { rotateKeys } from '../../src/crypto/rotation.js';
@@ -62,7 +63,7 @@ describe('KEK rotation', () => {
     }
   }
 
-  it('re-wraps every data key under a new KEK and retires the old one', async () => {
+  it('re-wraps every data key under a new KEK and retires the old one, keeping its key material', async () => {
     const progress: number[] = [];
     const report = await rotateKeys(services.database.db, services.keyring, {
       batchSize: 25,
@@ -80,7 +81,10 @@ describe('KEK rotation', () => {
     });
     expect(progress.at(-1)).toBe(0);
     expect(await kekVersionsInUse(services)).toEqual([2]);
-    expect((await provider.load()).retired).toEqual([1]);
+    // Retired in the database, its key kept for backups taken before (retention destroys it later).
+    expect(await new KekRegistry(services.database.db).retired()).toEqual([1]);
+    expect(await provider.load()).toMatchObject({ current: 2, destroyed: [] });
+    expect([...(await provider.load()).keys.keys()]).toEqual([1, 2]);
     await expectAllOpen(freshSealer());
   });
 
@@ -134,7 +138,9 @@ describe('KEK rotation', () => {
     const report = await rotateKeys(services.database.db, services.keyring);
     expect(report).toMatchObject({ currentVersion: current, rewrapped: 0, retiredVersions: [current - 1] });
     expect(report.createdVersion).toBeUndefined();
-    expect([...(await provider.load()).keys.keys()]).toEqual([current]);
+    expect(await new KekRegistry(services.database.db).retired()).toEqual(
+      Array.from({ length: current - 1 }, (_, i) => i + 1),
+    );
     await expectAllOpen(freshSealer());
   });
 
