@@ -98,6 +98,8 @@ describe('GET /metrics', () => {
     const ingest = http.services.telemetry.ingest;
     ingest.accept(message(bulb, 'state', { brightness: 20 }));
     ingest.accept(message(bulb, 'state', 'not json {'));
+    // What the queue-depth gauge reads: the state report waits for its batch.
+    expect(ingest.stats().queued).toBe(1);
     await ingest.flush();
     const command = await http.app.inject({
       method: 'POST',
