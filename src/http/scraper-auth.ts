@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { isLoopbackHost } from '../doctor/model.js';
 import type { ScrapeTokens } from '../metrics/scrape-tokens.js';
 import type { Authenticator } from './access.js';
+import { HttpProblem } from './problem.js';
 
 const BEARER = /^Bearer (\S+)$/;
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'];
@@ -26,6 +27,11 @@ export function scraperAuthenticator(
   return async (request) => {
     if (isLocalClient(request, trustedProxy)) return true;
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-    return token !== undefined && (await tokens.isValid(token));
+    if (token !== undefined && (await tokens.isValid(token))) return true;
+    throw new HttpProblem(
+      401,
+      'Metrics are served to clients on this machine, or with a scrape token from "hearth metrics token create".',
+      { headers: { 'www-authenticate': 'Bearer realm="hearth"' } },
+    );
   };
 }

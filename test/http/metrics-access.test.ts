@@ -5,6 +5,9 @@ import { buildTestHttp, type TestHttp } from './build.js';
  * /metrics is open to a scraper on this machine and to one holding a scrape token. "This machine" means
  * the real client: behind the declared proxy its forwarded address, and never a proxy nobody declared.
  */
+const PROMETHEUS = /^text\/plain; version=0\.0\.4/;
+const PROBLEM = /^application\/problem\+json/;
+
 describe('GET /metrics access', () => {
   let http: TestHttp | undefined;
   afterEach(async () => {
@@ -15,7 +18,7 @@ describe('GET /metrics access', () => {
   async function scrape(
     env: Record<string, string>,
     request: { remoteAddress?: string; forwardedFor?: string; token?: 'valid' | 'revoked' | 'other' },
-  ): Promise<{ status: number; type: string }> {
+  ): Promise<{ status: number; type: string; detail?: string }> {
     http = await buildTestHttp({ services: { env } });
     let authorization: string | undefined;
     if (request.token === 'other') {
@@ -34,7 +37,12 @@ describe('GET /metrics access', () => {
         ...(request.forwardedFor ? { 'x-forwarded-for': request.forwardedFor } : {}),
       },
     });
-    return { status: response.statusCode, type: String(response.headers['content-type']) };
+    const type = String(response.headers['content-type']);
+    return {
+      status: response.statusCode,
+      type,
+      ...(PROBLEM.test(type) ? { detail: (response.json() as { detail: string }).detail } : {}),
+    };
   }
 
   async function someUserId(built: TestHttp): Promise<string> {
@@ -47,9 +55,6 @@ describe('GET /metrics access', () => {
     return id;
   }
 
-  const PROMETHEUS = /^text\/plain; version=0\.0\.4/;
-  const PROBLEM = /^application\/problem\+json/;
-
   it('answers a client on this machine without a token (IPv4 and IPv6 loopback)', async () => {
     expect(await scrape({}, {})).toEqual({ status: 200, type: expect.stringMatching(PROMETHEUS) });
     await http?.close();
@@ -59,7 +64,12 @@ describe('GET /metrics access', () => {
   it('refuses a client from elsewhere without a token, or with a revoked or foreign one, with 401', async () => {
     for (const token of [undefined, 'revoked', 'other'] as const) {
       const answer = await scrape({}, { remoteAddress: '203.0.113.9', ...(token ? { token } : {}) });
-      expect(answer, String(token)).toEqual({ status: 401, type: expect.stringMatching(PROBLEM) });
+      expect(answer, String(token)).toEqual({
+        status: 401,
+        type: expect.stringMatching(PROBLEM),
+        detail:
+          'Metrics are served to clients on this machine, or with a scrape token from "hearth metrics token create".',
+      });
       await http?.close();
       http = undefined;
     }
@@ -89,7 +99,7 @@ describe('GET /metrics access', () => {
   });
 
   it('does not count a request forwarded by a proxy nobody declared as local', async () => {
-    expect(await scrape({}, { forwardedFor: '203.0.113.7' })).toEqual({
+    expect(await scrape({}, { forwardedFor: '203.0.113.7' })).toMatchObject({
       status: 401,
       type: expect.stringMatching(PROBLEM),
     });
