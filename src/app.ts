@@ -38,6 +38,8 @@ import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
 import type { MailTransport } from './mail/transport.js';
 import { MaintenanceJob } from './maintenance.js';
+import { HearthMetrics } from './metrics/metrics.js';
+import { ScrapeTokens } from './metrics/scrape-tokens.js';
 import { OperatorService } from './operators/service.js';
 import { scaleExposure } from './scale/exposure.js';
 import { ScaleService } from './scale/service.js';
@@ -90,6 +92,10 @@ export interface Services {
   incidentJobs: IncidentParts['incidentJobs'];
   /** Alexa, Google Home and IFTTT links. */
   grants: IntegrationGrants;
+  /** This instance's Prometheus registry, served at GET /metrics. */
+  metrics: HearthMetrics;
+  /** Operator-issued bearer tokens for scraping /metrics from another machine. */
+  scrapeTokens: ScrapeTokens;
   close(): Promise<void>;
 }
 
@@ -134,6 +140,14 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
     const vault = new KeyVault({ db: database.db, keyring, cache: config.dekCache });
+    // Its sources are read only when scraped, by which time every part below exists.
+    const metrics = new HearthMetrics({
+      ingest: () => telemetry.ingest.stats(),
+      dekCache: () => vault.cacheStats(),
+      connectedDevices: () => devices.countConnected(),
+      mailOutbox: () => mail.outbox.countByStatus(),
+      incidentActions: () => incidentParts.incidents.actionProgress(),
+    });
     const sealer = new Sealer(vault);
     const blindIndex = await BlindIndex.create(vault);
     const audit = await AuditLog.create({ db: database.db, vault, sealer });
@@ -144,12 +158,17 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       vault,
       logger,
       transport: options.mailTransport,
+      onOutcome: (outcome) => metrics.mailHandled(outcome),
     });
     const users = new UserStore(database.db, sealer, blindIndex);
     const passwords = options.passwords ?? new PasswordHasher();
     const sessions = new SessionService({ db: database.db, sealer, audit, settings: config.sessions });
     const operatorActions = new OperatorActions({ users, sessions, audit });
-    const rateLimiter = new RateLimiter({ db: database.db, blindIndex });
+    const rateLimiter = new RateLimiter({
+      db: database.db,
+      blindIndex,
+      onRefused: (rule) => metrics.rateLimited(rule),
+    });
     const passwordReentry = new PasswordReentry({ users, passwords, rateLimiter });
     const mfa = new MfaService({
       db: database.db,
@@ -173,6 +192,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       outbox: mail.outbox,
       secondFactor: mfa,
       publicUrl: config.publicUrl,
+      onLoginFailure: (reason) => metrics.loginFailed(reason),
     });
     const homes = new HomeService({
       store: new HomeStore(database.db, sealer),
@@ -230,7 +250,9 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       homes,
       scale,
       onDeviceReset: (deviceId) => devices.factoryReset(deviceId),
+      onCommandFinished: (outcome, seconds) => metrics.commandFinished(outcome, seconds),
     });
+    telemetry.ingest.onCommit((batch) => metrics.ingestCommitted(batch));
     brokerPorts.sink = telemetry.ingest;
     const linkStore = new OneTimeTokenStore(database.db, sealer);
     const operators = new OperatorService({
@@ -326,6 +348,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       operators,
       ...incidentParts,
       grants,
+      metrics,
+      scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {
         await maintenance.stop();
         await incidentParts.incidentJobs.stop();

@@ -47,7 +47,11 @@ export interface AccountDependencies {
    * takes, so that the work done only for existing accounts cannot be timed.
    */
   quietFloorMs: number;
+  /** Told of each failed log-in by its reason word (metrics); never an address or id. */
+  onLoginFailure?: (reason: LoginFailureReason) => void;
 }
+
+export type LoginFailureReason = 'password' | 'second-factor' | 'password-reset-required';
 
 export const LINK_LIFETIME_MS = {
   verifyEmail: 24 * 60 * 60_000,

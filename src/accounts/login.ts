@@ -1,5 +1,5 @@
 import { DomainError } from '../domain-error.js';
-import type { AccountDependencies } from './dependencies.js';
+import type { AccountDependencies, LoginFailureReason } from './dependencies.js';
 import type { PasswordResetService } from './password-reset.js';
 import type { ClientInfo, IssuedTokens } from './sessions.js';
 import { userSubject } from './user-store.js';
@@ -20,7 +20,7 @@ function invalidCredentials(): DomainError {
 
 type Deps = Pick<
   AccountDependencies,
-  'users' | 'passwords' | 'sessions' | 'rateLimiter' | 'audit' | 'secondFactor'
+  'users' | 'passwords' | 'sessions' | 'rateLimiter' | 'audit' | 'secondFactor' | 'onLoginFailure'
 >;
 
 /** Password (and second factor) in, session tokens out. */
@@ -100,7 +100,12 @@ export class LoginService {
   }
 
   /** Failures against a known account are sealed under its key; others carry only the client address. */
-  private async auditFailure(userId: string | undefined, client: ClientInfo, reason: string): Promise<void> {
+  private async auditFailure(
+    userId: string | undefined,
+    client: ClientInfo,
+    reason: LoginFailureReason,
+  ): Promise<void> {
+    this.deps.onLoginFailure?.(reason);
     await this.deps.audit.append({
       actor: 'anonymous',
       action: 'login.failure',

@@ -88,6 +88,8 @@ export interface RateLimiterOptions {
   clock?: () => Date;
   /** Replaces some rules' numbers, e.g. in tests or for a deployment behind a large NAT. */
   rules?: Partial<Record<RateRuleName, RateRule>>;
+  /** Told of each refused attempt by its rule's name (metrics). */
+  onRefused?: (rule: RateRuleName) => void;
 }
 
 /**
@@ -103,8 +105,10 @@ export class RateLimiter {
   private readonly blindIndex: BlindIndex;
   private readonly clock: () => Date;
   private readonly rules: Record<RateRuleName, RateRule>;
+  private readonly onRefused: ((rule: RateRuleName) => void) | undefined;
 
   constructor(options: RateLimiterOptions) {
+    this.onRefused = options.onRefused;
     this.db = options.db;
     this.blindIndex = options.blindIndex;
     this.clock = options.clock ?? (() => new Date());
@@ -151,6 +155,7 @@ export class RateLimiter {
     const waitMs = new Date(until).getTime() - now.getTime();
     if (waitMs <= 0) return;
     const retryAfterSeconds = Math.ceil(waitMs / 1000);
+    this.onRefused?.(rule);
     throw new DomainError('rate_limited', `Too many attempts; try again in ${retryAfterSeconds} seconds.`, {
       code: 'rate-limited',
       retryAfterSeconds,

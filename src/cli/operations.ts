@@ -4,6 +4,7 @@ import { auditVerify } from './commands/audit.js';
 import { doctor } from './commands/doctor.js';
 import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
+import { metricsOperations } from './commands/metrics.js';
 import { migrate } from './commands/migrate.js';
 import { operatorsAdd, operatorsDisable, operatorsList, operatorsLogin } from './commands/operators.js';
 import { repairSealedIdsOperation } from './commands/repair.js';
@@ -23,4 +24,5 @@ export const controlOperations: readonly Operation[] = [
   ...incidentOperations,
   repairSealedIdsOperation as Operation,
   doctor,
+  ...metricsOperations,
 ];

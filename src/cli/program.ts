@@ -6,6 +6,7 @@ import { registerAuditCommands } from './commands/audit.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerIncidentCommands } from './commands/incidents.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerMetricsCommands } from './commands/metrics.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerOperatorCommands } from './commands/operators.js';
 import { registerRepairCommands } from './commands/repair.js';
@@ -52,6 +53,7 @@ export function buildProgram(result: CommandResult): Command {
   registerIncidentCommands(program, result);
   registerRepairCommands(program, result);
   registerDoctorCommand(program, result);
+  registerMetricsCommands(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

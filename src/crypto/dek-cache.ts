@@ -4,6 +4,9 @@
  */
 export class DekCache {
   private readonly entries = new Map<string, { key: Buffer; expiresAt: number }>();
+  /** Look-ups answered from the cache and those that had to read the vault, since start (for metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(
     private readonly maxEntries: number,
@@ -13,10 +16,17 @@ export class DekCache {
 
   get(id: string): Buffer | undefined {
     const entry = this.entries.get(id);
-    if (!entry) return undefined;
+    if (!entry) {
+      this.misses += 1;
+      return undefined;
+    }
     this.entries.delete(id);
-    if (entry.expiresAt <= this.now()) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.misses += 1;
+      return undefined;
+    }
     this.entries.set(id, entry);
+    this.hits += 1;
     return entry.key;
   }
 

@@ -52,6 +52,11 @@ export class KeyVault {
     this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
   }
 
+  /** DEK cache look-ups since start, answered from memory (hits) or the vault table (misses). */
+  cacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size };
+  }
+
   /** The key to seal new values with: the subject's current DEK, created on first use. */
   async currentKey(subject: string): Promise<DataKey> {
     const cached = this.cache.get(cacheId(subject, CURRENT_DEK_VERSION));

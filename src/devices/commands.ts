@@ -17,7 +17,12 @@ export interface CommandDependencies {
   clock?: () => Date;
   /** Rows per delete statement of the retention purge. */
   purgeBatchSize?: number;
+  /** Told how each sent command ended and how long from sending to its end (metrics). */
+  onFinished?: (outcome: CommandOutcome, seconds: number) => void;
 }
+
+/** How a sent command ended, as the round-trip metric labels it. */
+export type CommandOutcome = 'acknowledged' | 'failed' | 'timed-out' | 'not-sent';
 
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -59,12 +64,16 @@ export class CommandService {
       at: this.#clock(),
     });
     // Waiting before sending: a fast device may answer before the publish call returns.
+    const sentAt = performance.now();
+    const finished = (outcome: CommandOutcome) =>
+      this.#deps.onFinished?.(outcome, (performance.now() - sentAt) / 1000);
     const answered = waiters.wait(id, this.#deps.timeoutMs);
     try {
       await broker.sendCommand(deviceId, { id, name, params: checked.value.params });
     } catch (error) {
       waiters.wake(id);
       await answered;
+      finished('not-sent');
       await store.finish(
         deviceId,
         id,
@@ -85,6 +94,9 @@ export class CommandService {
     await answered;
     // Read either way: when the wait ran out, another node may still have taken the ack meanwhile.
     const command = await store.finish(deviceId, id, 'timed-out', null, this.#clock());
+    finished(
+      command?.status === 'acknowledged' || command?.status === 'failed' ? command.status : 'timed-out',
+    );
     if (!command || command.status === 'timed-out') {
       throw new DomainError('timeout', 'The device did not acknowledge the command in time.', {
         code: 'command-timed-out',

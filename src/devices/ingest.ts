@@ -24,12 +24,16 @@ interface PreparedBatch {
 export interface CommittedBatch {
   /** When each event happened (the device's time, or when the cloud received it). */
   occurredAt: readonly Date[];
+  /** How long the batch's write took, retries included. */
+  commitSeconds: number;
 }
 
 export interface IngestStats {
   accepted: number;
   written: number;
   rejected: Partial<Record<RejectReason, number>>;
+  /** Messages accepted and waiting for their batch. */
+  queued: number;
 }
 
 export interface IngestDependencies {
@@ -146,7 +150,12 @@ export class IngestPipeline implements DeviceMessageSink {
   }
 
   stats(): IngestStats {
-    return { accepted: this.#accepted, written: this.#written, rejected: { ...this.#rejected } };
+    return {
+      accepted: this.#accepted,
+      written: this.#written,
+      rejected: { ...this.#rejected },
+      queued: this.#queue.length,
+    };
   }
 
   /**
@@ -237,10 +246,14 @@ export class IngestPipeline implements DeviceMessageSink {
   }
 
   async #commit(prepared: PreparedBatch): Promise<void> {
+    const started = performance.now();
     const completed = await this.#writeWithRetry(prepared.rows);
     this.#written += prepared.applied;
     if (this.#commitListeners.size > 0) {
-      const batch = { occurredAt: prepared.rows.events.map((event) => event.occurredAt) };
+      const batch = {
+        occurredAt: prepared.rows.events.map((event) => event.occurredAt),
+        commitSeconds: (performance.now() - started) / 1000,
+      };
       for (const listener of this.#commitListeners) listener(batch);
     }
     this.#signal(

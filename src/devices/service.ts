@@ -59,6 +59,11 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     });
   }
 
+  /** Devices connected to the broker now, across all homes (metrics). */
+  countConnected(): Promise<number> {
+    return this.deps.store.countConnected();
+  }
+
   verify(username: string, password: Buffer): Promise<boolean> {
     return this.credentials.verify(username, password);
   }

@@ -257,6 +257,16 @@ export class DeviceStore {
     };
   }
 
+  /** Devices connected to the broker now, across all homes (for metrics). */
+  async countConnected(): Promise<number> {
+    const row = await this.db
+      .selectFrom('devices')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('connected', '=', true)
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
   async getById(deviceId: string): Promise<DeviceRecord | undefined> {
     const row = await this.db
       .selectFrom('devices')

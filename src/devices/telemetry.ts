@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
 import { AckWaiters } from './ack-waiters.js';
 import { CommandStore } from './command-store.js';
-import { CommandService } from './commands.js';
+import { type CommandDependencies, CommandService } from './commands.js';
 import { DeviceUpdates } from './device-updates.js';
 import { EventStore } from './event-store.js';
 import { EventService } from './events.js';
@@ -36,6 +36,7 @@ export interface TelemetryDependencies {
   homes: Pick<HomeAccess, 'requireRole'>;
   scale?: ScaleMeasurementSink;
   onDeviceReset?: (deviceId: string) => Promise<void>;
+  onCommandFinished?: CommandDependencies['onFinished'];
 }
 
 export function buildTelemetry(deps: TelemetryDependencies): Telemetry {
@@ -62,6 +63,7 @@ export function buildTelemetry(deps: TelemetryDependencies): Telemetry {
     waiters,
     logger: deps.logger,
     timeoutMs: deps.settings.commandTimeoutMs,
+    ...(deps.onCommandFinished ? { onFinished: deps.onCommandFinished } : {}),
   });
   const events = new EventService({
     store: new EventStore(deps.db, deps.sealer),

@@ -4,9 +4,10 @@ import { isListedPublic, PUBLIC_ROUTES } from './public-routes.js';
 
 /**
  * Who may call a route (STYLE.md guideline 6). Every route states it in `config.access`; a route without
- * one stops start-up, so no route is reachable by accident.
+ * one stops start-up, so no route is reachable by accident. `scraper` is a metrics scraper: a client on
+ * this machine, or one holding an operator-issued scrape token.
  */
-export const ACCESS_LEVELS = ['public', 'user', 'device', 'operator'] as const;
+export const ACCESS_LEVELS = ['public', 'user', 'device', 'operator', 'scraper'] as const;
 export type Access = (typeof ACCESS_LEVELS)[number];
 export type ProtectedAccess = Exclude<Access, 'public'>;
 

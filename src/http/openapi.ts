@@ -37,6 +37,13 @@ export const SECURITY_SCHEMES = {
     bearerFormat: 'hth_op_…',
     description: 'An operator session token from POST /v1/admin/sessions (password and authenticator code).',
   },
+  metricsScrapeToken: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'hth_scr_…',
+    description:
+      'A scrape token from `hearth metrics token create`; not needed by a client on the same machine (loopback).',
+  },
   deviceClaimToken: {
     type: 'http',
     scheme: 'bearer',
@@ -53,6 +60,8 @@ export const ACCESS_SECURITY: Record<Access, Array<Partial<Record<keyof typeof S
   user: [{ userAccessToken: [] }],
   operator: [{ operatorSessionToken: [] }],
   device: [{ deviceClaimToken: [] }],
+  // `{}` first: a loopback client needs no token.
+  scraper: [{}, { metricsScrapeToken: [] }],
 };
 
 /** The zod transform, plus the security of the route's declared access (set by enforceRouteAccess). */

@@ -26,10 +26,12 @@ import { homeRoutes } from './routes/homes.js';
 import { liveRoutes } from './routes/live.js';
 import { mailCatcherRoutes } from './routes/mail-catcher.js';
 import { meRoutes } from './routes/me.js';
+import { metricsRoutes, recordHttpMetrics } from './routes/metrics.js';
 import { mfaRoutes } from './routes/mfa.js';
 import { scaleRoutes } from './routes/scale.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { telemetryRoutes } from './routes/telemetry.js';
+import { scraperAuthenticator } from './scraper-auth.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
 declare module 'fastify' {
@@ -75,11 +77,13 @@ export async function buildHttpServer(
       user: userAuthenticator(services.sessions),
       device: deviceAuthenticator(services.devices.pairing),
       operator: operatorAuthenticator(services.operators),
+      scraper: scraperAuthenticator(services.scrapeTokens, services.config.trustedProxy),
       ...options.authenticate,
     },
     [...PUBLIC_ROUTES, ...(options.extraPublicRoutes ?? [])],
   );
   app.decorate('routeAccess', routeAccess);
+  recordHttpMetrics(app, services.metrics);
   const allowedMethods = new AllowedMethods();
   allowedMethods.track(app);
 
@@ -120,6 +124,7 @@ export async function buildHttpServer(
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });
   await app.register(adminDoctorRoutes, { doctor: deploymentDoctor(services), audit: services.audit });
+  await app.register(metricsRoutes, { metrics: services.metrics });
   await registerApiDocs(app);
   return app;
 }

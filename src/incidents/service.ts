@@ -108,6 +108,11 @@ export class IncidentService {
     this.clock = deps.clock ?? (() => new Date());
   }
 
+  /** How far response actions have got, across incidents (counts only, for metrics). */
+  actionProgress(): ReturnType<IncidentStore['actionProgress']> {
+    return this.deps.store.actionProgress();
+  }
+
   async declare(input: IncidentInput, operator: OperatorPrincipal): Promise<Incident> {
     requireRole(operator, 'responder');
     const { scope, listedUserIds, unmatched } = await this.scopeOf(input);

@@ -64,6 +64,29 @@ async function insertListedUsers(trx: Db, incidentId: string, userIds: readonly 
 export class IncidentStore {
   constructor(private readonly db: Db) {}
 
+  /** Response actions summed per action and status: how many, and their items done out of total. */
+  async actionProgress(): Promise<
+    { action: string; status: string; actions: number; done: number; total: number }[]
+  > {
+    const rows = await this.db
+      .selectFrom('incident_actions')
+      .select(['action', 'status'])
+      .select((eb) => [
+        eb.fn.countAll<string>().as('actions'),
+        eb.fn.sum<string>('done').as('done'),
+        eb.fn.sum<string>('total').as('total'),
+      ])
+      .groupBy(['action', 'status'])
+      .execute();
+    return rows.map((row) => ({
+      action: row.action,
+      status: row.status,
+      actions: Number(row.actions),
+      done: Number(row.done),
+      total: Number(row.total),
+    }));
+  }
+
   async insert(
     incident: Omit<
       Incident,

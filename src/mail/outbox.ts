@@ -270,6 +270,16 @@ export class Outbox {
     return this.db.selectFrom('mail_outbox').select(['id', 'status']);
   }
 
+  /** Messages per status (for metrics: outbox depth and failures). */
+  async countByStatus(): Promise<Partial<Record<MailStatus, number>>> {
+    const rows = await this.db
+      .selectFrom('mail_outbox')
+      .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+  }
+
   async status(id: string): Promise<MailStatusView | null> {
     const row = await this.db
       .selectFrom('mail_outbox')

@@ -6,7 +6,7 @@ import type { Db } from '../store/database.js';
 import { CatcherTransport, MailCatcher } from './catcher.js';
 import { Outbox } from './outbox.js';
 import { type MailTransport, SmtpTransport } from './transport.js';
-import { MailWorker } from './worker.js';
+import { MailWorker, type MailWorkerOptions } from './worker.js';
 
 /** The mail parts the composition root hands out. Built stopped: `serve` starts them. */
 export interface MailServices {
@@ -29,6 +29,7 @@ export interface MailServicesOptions {
   logger: Logger;
   /** Overrides the transport the configuration names. */
   transport?: MailTransport | undefined;
+  onOutcome?: MailWorkerOptions['onOutcome'];
 }
 
 export function createMailServices(options: MailServicesOptions): MailServices {
@@ -51,6 +52,7 @@ export function createMailServices(options: MailServicesOptions): MailServices {
     outbox,
     from: config.mail.from,
     logger: logger.child({ component: 'mail' }),
+    ...(options.onOutcome ? { onOutcome: options.onOutcome } : {}),
   });
   return {
     outbox,

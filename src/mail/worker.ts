@@ -36,6 +36,8 @@ export interface MailWorkerOptions {
   from: string;
   /** When set, the worker starts at once when mail is enqueued instead of at its next poll. */
   outbox?: Outbox;
+  /** Told of each message's outcome on this node (metrics). */
+  onOutcome?: (outcome: MailOutcome) => void;
   logger?: Logger;
   clock?: () => Date;
   random?: () => number;
@@ -63,7 +65,8 @@ interface ClaimedMail {
   attempts: number;
 }
 
-type Outcome = keyof MailRunCounts;
+export type MailOutcome = keyof MailRunCounts;
+type Outcome = MailOutcome;
 
 /** `<outbox-id@sender-domain>`: the same for every attempt of one message. */
 export function messageIdFor(id: string, from: string): string {
@@ -124,7 +127,9 @@ export class MailWorker {
     for (let done = 0; done < limit && !this.stopping; done++) {
       const claimed = await this.claim();
       if (!claimed) break;
-      counts[await this.deliver(claimed)] += 1;
+      const outcome = await this.deliver(claimed);
+      counts[outcome] += 1;
+      this.deps.onOutcome?.(outcome);
     }
     return counts;
   }

@@ -388,6 +388,15 @@ export interface IncidentNoticesTable {
   queued_at: NullableTimestamp;
 }
 
+export interface MetricsScrapeTokensTable {
+  id: string;
+  name: string;
+  token_hash: Buffer;
+  created_by: string;
+  created_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -420,4 +429,5 @@ export interface Database {
   incident_affected: IncidentAffectedTable;
   incident_actions: IncidentActionsTable;
   incident_notices: IncidentNoticesTable;
+  metrics_scrape_tokens: MetricsScrapeTokensTable;
 }

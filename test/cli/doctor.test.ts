@@ -82,7 +82,7 @@ describe(`hearth doctor (${testDatabaseKind})`, () => {
       const result = await hearth(['doctor'], { HEARTH_DATA_DIR: dataDir, HEARTH_MASTER_KEY: MASTER_KEY });
       expect(result.code).toBe(1);
       expect(errorLines(result)).toEqual([
-        'hearth: The database has no Hearth tables yet (7 migrations pending); run "hearth migrate" or start "hearth serve" first',
+        'hearth: The database has no Hearth tables yet (8 migrations pending); run "hearth migrate" or start "hearth serve" first',
       ]);
     });
   });

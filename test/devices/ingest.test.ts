@@ -245,6 +245,7 @@ describe('ingest pipeline', () => {
         'invalid-state': 1,
         'invalid-event': 1,
       },
+      queued: 0,
     });
     expect((await device(bulb)).reported).toEqual({ on: true });
     expect(lines.length).toBe(9);

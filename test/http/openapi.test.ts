@@ -71,9 +71,10 @@ describe('API description', () => {
     user: [{ userAccessToken: [] }],
     operator: [{ operatorSessionToken: [] }],
     device: [{ deviceClaimToken: [] }],
+    scraper: [{}, { metricsScrapeToken: [] }],
   };
 
-  it('declares a bearer scheme for users, operators and device claim tokens', async () => {
+  it('declares a bearer scheme for users, operators, device claim tokens and metrics scrapers', async () => {
     const document = parseJson((await http.app.inject({ url: '/openapi.json' })).body) as {
       components?: { securitySchemes?: Record<string, Record<string, unknown>> };
     };
@@ -85,6 +86,11 @@ describe('API description', () => {
         bearerFormat: 'hth_op_…',
       }),
       deviceClaimToken: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'hth_ct_…' }),
+      metricsScrapeToken: expect.objectContaining({
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'hth_scr_…',
+      }),
     });
   });
 
@@ -119,7 +125,7 @@ describe('API description', () => {
         )?.access;
       }),
     );
-    expect([...levels].sort()).toEqual(['device', 'operator', 'public', 'user']);
+    expect([...levels].sort()).toEqual(['device', 'operator', 'public', 'scraper', 'user']);
   });
 
   it('gives /docs the schemes, so Swagger UI shows its Authorize dialog', async () => {
@@ -138,6 +144,7 @@ describe('API description', () => {
     };
     expect(Object.keys(document.components?.securitySchemes ?? {}).sort()).toEqual([
       'deviceClaimToken',
+      'metricsScrapeToken',
       'operatorSessionToken',
       'userAccessToken',
     ]);

@@ -1,0 +1,119 @@
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServices, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { buildHttpServer } from '../../src/http/server.js';
+import { createLogger } from '../../src/log.js';
+import { testDatabaseKind } from '../helpers/database.js';
+import { parseExposition, valueOf } from '../http/metrics-scrape.js';
+import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from './harness.js';
+
+/**
+ * A Prometheus server on another machine scrapes with a token an operator issued from the CLI; revoking
+ * the token turns it away. The scrape reads gauges from the database, so it runs on PostgreSQL too.
+ */
+describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () => {
+  let env: Record<string, string>;
+  let dropSchema: (() => Promise<void>) | undefined;
+  const REMOTE = '203.0.113.40';
+
+  beforeAll(async () => {
+    const dataDir = await makeTempDir('metrics-token');
+    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
+    if (testDatabaseKind === 'postgres') {
+      const schema = await createEmptySchema();
+      dropSchema = schema.drop;
+      env.DATABASE_URL = schema.url;
+    }
+    const migrated = await hearth(['migrate'], env);
+    expect(migrated.code, migrated.stderr).toBe(0);
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await dropSchema?.();
+  });
+
+  /** The HTTP app as `hearth serve` builds it; closed before each CLI run (PGlite has one owner). */
+  async function withHttp<T>(work: (app: FastifyInstance, services: Services) => Promise<T>): Promise<T> {
+    const services = await buildServices(
+      loadConfig({ ...env, LOG_LEVEL: 'silent', MAIL_CATCHER_PORT: '0' }),
+      {
+        logger: createLogger('silent'),
+      },
+    );
+    const app = await buildHttpServer(services);
+    try {
+      await app.ready();
+      return await work(app, services);
+    } finally {
+      await app.close();
+      await services.close();
+    }
+  }
+
+  const scrape = (app: FastifyInstance, authorization?: string) =>
+    app.inject({
+      method: 'GET',
+      url: '/metrics',
+      remoteAddress: REMOTE,
+      ...(authorization ? { headers: { authorization } } : {}),
+    });
+
+  it('issues a token shown once, lets a remote scraper in with it, and turns it away once revoked', async () => {
+    const created = await hearth(['metrics', 'token', 'create', '--name', 'prometheus-eu', '--json'], env);
+    expect(created.code, created.stderr).toBe(0);
+    const { id, token, name, createdBy } = JSON.parse(created.stdout) as Record<string, string>;
+    expect(token).toMatch(/^hth_scr_[A-Za-z0-9_-]{43}$/);
+    expect(name).toBe('prometheus-eu');
+    expect(createdBy).toMatch(/^host:/);
+
+    const listed = await hearth(['metrics', 'token', 'list'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${id}  prometheus-eu`);
+    expect(listed.stdout).not.toContain(token);
+
+    await withHttp(async (app, services) => {
+      const stored = await services.database.db.selectFrom('metrics_scrape_tokens').selectAll().execute();
+      expect(JSON.stringify(stored)).not.toContain(token);
+
+      const anonymous = await scrape(app);
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const madeUp = await scrape(app, `Bearer hth_scr_${'A'.repeat(43)}`);
+      expect(madeUp.statusCode).toBe(401);
+
+      const allowed = await scrape(app, `Bearer ${token}`);
+      expect(allowed.statusCode, allowed.body).toBe(200);
+      const samples = parseExposition(allowed.body);
+      expect(valueOf(samples, 'hearth_devices_connected')).toBe(0);
+      expect(valueOf(samples, 'hearth_mail_outbox_messages', { status: 'queued' })).toBe(0);
+      expect(samples.some((sample) => sample.name === 'hearth_mail_outbox_messages')).toBe(true);
+    });
+
+    const revoked = await hearth(['metrics', 'token', 'revoke', id as string], env);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked scrape token ${id} (prometheus-eu)`);
+
+    await withHttp(async (app, services) => {
+      expect((await scrape(app, `Bearer ${token}`)).statusCode).toBe(401);
+      const audited = await services.audit.list({ limit: 20 });
+      expect(audited.map((entry) => [entry.action, entry.target])).toEqual(
+        expect.arrayContaining([
+          ['metrics.token.create', `metrics-token:${id}`],
+          ['metrics.token.revoke', `metrics-token:${id}`],
+        ]),
+      );
+    });
+  });
+
+  it('refuses a bad name or an unknown id with exit 2 and one clear line', async () => {
+    const badName = await hearth(['metrics', 'token', 'create', '--name', 'has spaces and @'], env);
+    expect(badName.code).toBe(2);
+    expect(errorLines(badName)).toHaveLength(1);
+    expect(badName.stderr).toMatch(/name is 1-64 letters/);
+    const unknown = await hearth(['metrics', 'token', 'revoke', '0190a6f1-7c3e-7d2a-9b1c-2f4e5d6a7b8c'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/There is no scrape token with this id/);
+  });
+});
