@@ -451,4 +451,63 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     expect(pageErrors).toEqual([]);
     await page.close();
   });
+
+  /** Signs `user` in on a fresh page and opens the home named `homeName`. */
+  async function openHome(user: { email: string; password: string }, homeName: string): Promise<Page> {
+    const page = await newPage();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: homeName }).click();
+    await page.getByRole('heading', { name: homeName, level: 1 }).waitFor();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    return page;
+  }
+
+  it('pairs a device from the claim code and QR code shown in the console, and sees it join', async () => {
+    const user = await createUser(http.services);
+    const home = await http.services.homes.create(user.id, { name: 'Boat shed', timeZone: 'Europe/Oslo' });
+    const page = await openHome(user, 'Boat shed');
+    const pairing = page.getByRole('region', { name: 'Add a device' });
+    await pairing.getByRole('button', { name: 'Show a claim code' }).click();
+    const code = pairing.locator('.claim-code');
+    await code.waitFor();
+    const first = (await code.textContent()) as string;
+    expect(first).toMatch(/^hth_ct_/);
+    await pairing.getByRole('img', { name: 'QR code of the claim code' }).waitFor();
+    await pairing.getByText(/^Valid until .* left\), for one device\.$/).waitFor();
+    await pairing.getByText('Waiting for the device…').waitFor();
+    await review(page, '14-pairing-code');
+
+    // A new code replaces the old one; the old one still works once, within its ten minutes.
+    await pairing.getByRole('button', { name: 'Get a new code' }).click();
+    await code.filter({ hasNotText: first }).waitFor();
+    const claimToken = (await code.textContent()) as string;
+    expect(claimToken).not.toBe(first);
+
+    // The device (here a virtual one, as `hearth simulate` runs) presents the code it was given.
+    const paired = await http.app.inject({
+      method: 'POST',
+      url: '/v1/provisioning',
+      headers: { authorization: `Bearer ${claimToken}` },
+      payload: hardware('plug'),
+    });
+    expect(paired.statusCode, paired.body).toBe(201);
+    const credentials = paired.json() as {
+      deviceId: string;
+      mqtt: { url: string; username: string; password: string };
+    };
+    const plug = new VirtualDevice({ model: 'plug', eventIntervalMs: 0, stateIntervalMs: 60_000 });
+    stops.push(() => plug.stop());
+    await plug.start(credentials);
+    await pairing.getByText('Plug joined this home.').waitFor({ timeout: 5_000 });
+    await page.getByRole('listitem', { name: 'Plug' }).getByText('Online').waitFor();
+    expect(await pairing.locator('.claim-code').count()).toBe(0);
+    await review(page, '15-pairing-joined');
+    const devices = await http.services.devices.list(user.id, home.id, { limit: 10 });
+    expect(devices.items.map((device) => device.id)).toEqual([credentials.deviceId]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
 });

@@ -4,6 +4,7 @@ import { type Control, MODELS, STATE_FIELDS } from '../devices';
 import { type LiveState, watchHome } from '../live';
 import { Link } from '../router';
 import type { Home } from './homes';
+import { PairingPanel } from './pairing';
 
 interface Device {
   id: string;
@@ -47,6 +48,16 @@ export function HomePage({ homeId }: { homeId: string }) {
   const [devices, setDevices] = useState<Map<string, Device> | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<string>('Connecting…');
+  // The devices there were when a claim code was shown: the first one beyond them is the one that joined.
+  const [pairingFrom, setPairingFrom] = useState<Set<string> | null>(null);
+  const [paired, setPaired] = useState<string | null>(null);
+  useEffect(() => {
+    if (!pairingFrom || !devices) return;
+    const joined = [...devices.values()].find((device) => !pairingFrom.has(device.id));
+    if (!joined) return;
+    setPaired(joined.nickname ?? MODELS[joined.model]?.title ?? joined.model);
+    setPairingFrom(null);
+  }, [pairingFrom, devices]);
 
   const reload = useCallback(async () => {
     try {
@@ -120,6 +131,16 @@ export function HomePage({ homeId }: { homeId: string }) {
         <p className="error" role="alert">
           {error}
         </p>
+      )}
+      {devices && (home?.role === 'owner' || home?.role === 'admin') && (
+        <PairingPanel
+          homeId={homeId}
+          paired={paired}
+          onOpen={() => {
+            setPaired(null);
+            setPairingFrom(new Set(devices.keys()));
+          }}
+        />
       )}
       {devices === null && !error && <p>Loading…</p>}
       {devices?.size === 0 && (
