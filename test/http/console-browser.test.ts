@@ -510,4 +510,81 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     expect(pageErrors).toEqual([]);
     await page.close();
   });
+
+  /** Makes `guest` a guest of the home through the mailed invitation, as they would join. */
+  async function addGuest(ownerId: string, homeId: string, guest: { id: string; email: string }) {
+    await http.services.homes.invite(ownerId, homeId, { email: guest.email, role: 'guest' });
+    const link = new URL(await mailedLink(guest.email, 'home-invitation'));
+    const token = new URLSearchParams(link.hash.slice(1)).get('token') as string;
+    await http.services.homes.acceptInvitation(guest.id, token);
+  }
+
+  it('renames, moves, shares, removes and factory-resets a device from its card', async () => {
+    const owner = await createUser(http.services);
+    const { accessToken } = await http.services.sessions.issue(owner.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(owner.id, { name: 'Mill house', timeZone: 'Europe/Paris' });
+    const guest = await createUser(http.services, { name: 'Gale Guest' });
+    await addGuest(owner.id, home.id, guest);
+    const kettle = await pair(headers, home.id, 'plug', { nickname: 'Kettle', room: 'Kitchen' });
+    const door = await pair(headers, home.id, 'contact-sensor', { nickname: 'Front door', room: 'Hall' });
+    const shares = async (deviceId: string) =>
+      (await http.services.devices.listShares(owner.id, deviceId)).map((share) => share.userId);
+
+    const page = await openHome(owner, 'Mill house');
+    let card = page.getByRole('listitem', { name: 'Kettle' });
+    await card.getByRole('button', { name: 'Settings' }).click();
+    await card.getByText('Gale Guest: cannot see it').waitFor();
+    await review(page, '16-device-settings');
+
+    await card.getByLabel('Name').fill('Tea kettle');
+    await card.getByRole('button', { name: 'Save name' }).click();
+    card = page.getByRole('listitem', { name: 'Tea kettle' });
+    await card.getByText('Name saved.').waitFor();
+    await card.getByLabel('Room').fill('Pantry');
+    await card.getByRole('button', { name: 'Save room' }).click();
+    // The card moves to its room's list, settings still open, and the focus goes with it.
+    await card.getByText('Moved to Pantry.').waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Moved to Pantry.');
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual([
+      'Add a device',
+      'Hall',
+      'Pantry',
+    ]);
+    expect((await http.services.devices.get(owner.id, kettle.deviceId)).room).toBe('Pantry');
+
+    await card.getByRole('button', { name: 'Share with Gale Guest' }).click();
+    await card.getByText('Shared with Gale Guest.').waitFor();
+    await card.getByText('Gale Guest: can see it').waitFor();
+    expect(await shares(kettle.deviceId)).toEqual([guest.id]);
+    await card.getByRole('button', { name: 'Stop sharing with Gale Guest' }).click();
+    await card.getByText('No longer shared with Gale Guest.').waitFor();
+    expect(await shares(kettle.deviceId)).toEqual([]);
+    // The guest leaves meanwhile: the API's refusal is shown as it is.
+    await http.services.homes.removeMember(owner.id, home.id, guest.id);
+    await card.getByRole('button', { name: 'Share with Gale Guest' }).click();
+    await card.getByRole('alert').waitFor();
+    expect(await card.getByRole('alert').textContent()).toMatch(/not a member/i);
+
+    const doorCard = page.getByRole('listitem', { name: 'Front door' });
+    await doorCard.getByRole('button', { name: 'Settings' }).click();
+    await doorCard.getByRole('button', { name: 'Remove…' }).click();
+    await review(page, '17-device-remove-confirm');
+    await doorCard.getByRole('button', { name: 'Keep it' }).click();
+    await doorCard.getByRole('button', { name: 'Remove…' }).click();
+    await doorCard.getByRole('button', { name: 'Remove Front door' }).click();
+    await doorCard.waitFor({ state: 'detached' });
+
+    // One device's settings are open at a time.
+    await card.getByRole('button', { name: 'Settings' }).click();
+    await card.getByRole('button', { name: 'Factory reset…' }).click();
+    await card.getByRole('button', { name: 'Factory-reset Tea kettle' }).click();
+    await card.waitFor({ state: 'detached' });
+    await page.getByText('No devices in this home yet.').waitFor();
+    const left = await http.services.devices.list(owner.id, home.id, { limit: 10 });
+    expect(left.items).toEqual([]);
+    expect(door.deviceId).not.toBe(kettle.deviceId);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
 });

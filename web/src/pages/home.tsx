@@ -1,12 +1,14 @@
-import { useCallback, useEffect, useState } from 'react';
-import { ApiProblem, api } from '../api';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, listAll } from '../api';
 import { type Control, MODELS, STATE_FIELDS } from '../devices';
+import { problemText } from '../form';
 import { type LiveState, watchHome } from '../live';
 import { Link } from '../router';
+import { DeviceSettings } from './device-settings';
 import type { Home } from './homes';
 import { PairingPanel } from './pairing';
 
-interface Device {
+export interface Device {
   id: string;
   model: string;
   nickname: string | null;
@@ -15,20 +17,7 @@ interface Device {
   shadow: { reported: Record<string, unknown>; reportedVersion: number };
 }
 
-async function listDevices(homeId: string): Promise<Device[]> {
-  const devices: Device[] = [];
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page: { items: Device[]; next: string | null } = await api(
-      'GET',
-      `/v1/homes/${homeId}/devices?limit=100${query}`,
-    );
-    devices.push(...page.items);
-    cursor = page.next;
-  } while (cursor);
-  return devices;
-}
+const listDevices = (homeId: string) => listAll<Device>(`/v1/homes/${homeId}/devices`);
 
 /** A live state onto what is shown: newer reported state wins, whatever order list and stream arrive in. */
 function applyLive(device: Device, live: LiveState): Device {
@@ -39,9 +28,6 @@ function applyLive(device: Device, live: LiveState): Device {
     shadow: newer ? { reported: live.reported, reportedVersion: live.reportedVersion } : device.shadow,
   };
 }
-
-const problemText = (error: unknown) =>
-  error instanceof ApiProblem ? error.describe() : 'Hearth could not be reached; try again.';
 
 export function HomePage({ homeId }: { homeId: string }) {
   const [home, setHome] = useState<Home | null>(null);
@@ -111,6 +97,11 @@ export function HomePage({ homeId }: { homeId: string }) {
     return () => stop.abort();
   }, [homeId, reload]);
 
+  const canManage = home?.role === 'owner' || home?.role === 'admin';
+  // Kept here rather than in the card: a device moved to another room is drawn anew in that room's list,
+  // and should arrive there with its settings still open and the move confirmed.
+  const [settingsOf, setSettingsOf] = useState<string | null>(null);
+  const [moved, setMoved] = useState<{ deviceId: string; text: string } | null>(null);
   const rooms = new Map<string, Device[]>();
   for (const device of devices?.values() ?? []) {
     const room = device.room ?? '';
@@ -132,7 +123,7 @@ export function HomePage({ homeId }: { homeId: string }) {
           {error}
         </p>
       )}
-      {devices && (home?.role === 'owner' || home?.role === 'admin') && (
+      {devices && canManage && (
         <PairingPanel
           homeId={homeId}
           paired={paired}
@@ -154,7 +145,22 @@ export function HomePage({ homeId }: { homeId: string }) {
           <h2 id={`room-${room || 'none'}`}>{room || 'No room'}</h2>
           <ul className="cards">
             {(rooms.get(room) ?? []).map((device) => (
-              <DeviceCard key={device.id} device={device} />
+              <DeviceCard
+                key={device.id}
+                device={device}
+                manage={
+                  canManage
+                    ? {
+                        homeId,
+                        onChanged: reload,
+                        open: settingsOf === device.id,
+                        setOpen: (open) => setSettingsOf(open ? device.id : null),
+                        notice: moved?.deviceId === device.id ? moved.text : null,
+                        announceMove: (text) => setMoved({ deviceId: device.id, text }),
+                      }
+                    : null
+                }
+              />
             ))}
           </ul>
         </section>
@@ -163,7 +169,26 @@ export function HomePage({ homeId }: { homeId: string }) {
   );
 }
 
-function DeviceCard({ device }: { device: Device }) {
+function DeviceCard(props: {
+  device: Device;
+  /** For the home's admins and owners, who may rename, move, share, remove and reset. */
+  manage: {
+    homeId: string;
+    onChanged: () => Promise<void>;
+    open: boolean;
+    setOpen: (open: boolean) => void;
+    notice: string | null;
+    announceMove: (text: string) => void;
+  } | null;
+}) {
+  const { device, manage } = props;
+  const managing = manage?.open ?? false;
+  const movedNotice = useRef<HTMLParagraphElement>(null);
+  const notice = manage?.notice ?? null;
+  useEffect(() => {
+    // The card was drawn anew in its new room: take the focus there, where the change is confirmed.
+    if (notice) movedNotice.current?.focus();
+  }, [notice]);
   const model = MODELS[device.model] ?? { title: device.model, controls: [] };
   const name = device.nickname ?? model.title;
   const reported = device.shadow.reported;
@@ -225,6 +250,30 @@ function DeviceCard({ device }: { device: Device }) {
         <p className={outcome.error ? 'error' : 'notice'} role="status">
           {outcome.text}
         </p>
+      )}
+      {manage && (
+        <button
+          type="button"
+          className="secondary manage-toggle"
+          aria-expanded={managing}
+          onClick={() => manage.setOpen(!managing)}
+        >
+          {managing ? 'Close settings' : 'Settings'}
+        </button>
+      )}
+      {notice && (
+        <p className="notice" role="status" tabIndex={-1} ref={movedNotice}>
+          {notice}
+        </p>
+      )}
+      {manage && managing && (
+        <DeviceSettings
+          device={device}
+          name={name}
+          homeId={manage.homeId}
+          onChanged={manage.onChanged}
+          onMoved={manage.announceMove}
+        />
       )}
     </li>
   );
