@@ -425,7 +425,11 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await doorCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
     await kettleCard.getByText('Online').waitFor();
     // Grouped by room, rooms in alphabetical order.
-    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Hall', 'Kitchen']);
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual([
+      'Add a device',
+      'Hall',
+      'Kitchen',
+    ]);
     await review(page, '11-home-devices');
 
     // From the device's publish to the text on screen, without the page asking.
@@ -584,6 +588,90 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     const left = await http.services.devices.list(owner.id, home.id, { limit: 10 });
     expect(left.items).toEqual([]);
     expect(door.deviceId).not.toBe(kettle.deviceId);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("manages a home's members, roles and invitations, and the invited person joins from the console", async () => {
+    const owner = await createUser(http.services, { name: 'Olive Owner' });
+    const home = await http.services.homes.create(owner.id, { name: 'Orchard', timeZone: 'Europe/Rome' });
+    const max = await createUser(http.services, { name: 'Max Member' });
+    await http.services.homes.invite(owner.id, home.id, { email: max.email, role: 'member' });
+    const maxLink = new URL(await mailedLink(max.email, 'home-invitation'));
+    await http.services.homes.acceptInvitation(
+      max.id,
+      new URLSearchParams(maxLink.hash.slice(1)).get('token') ?? '',
+    );
+    const ivy = await createUser(http.services, { name: 'Ivy Invited' });
+    const roles = async () =>
+      Object.fromEntries(
+        (await http.services.homes.listMembers(owner.id, home.id, { limit: 10 })).items.map((member) => [
+          member.name,
+          member.role,
+        ]),
+      );
+
+    let page = await openHome(owner, 'Orchard');
+    await page.getByRole('link', { name: 'People in this home' }).click();
+    await page.getByRole('heading', { name: 'People in Orchard', level: 1 }).waitFor();
+    const oliveRow = page.getByRole('listitem', { name: 'Olive Owner' });
+    const maxRow = page.getByRole('listitem', { name: 'Max Member' });
+    await oliveRow.getByText('Olive Owner (you)').waitFor();
+    await maxRow.getByText(max.email).waitFor();
+
+    await maxRow.getByLabel('Role of Max Member').selectOption('admin');
+    await maxRow.getByRole('button', { name: 'Change role' }).click();
+    await maxRow.getByText('Role changed.').waitFor();
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Max Member': 'admin' });
+    // The last owner cannot step down: the API says why, and nothing changes.
+    await oliveRow.getByLabel('Role of Olive Owner').selectOption('member');
+    await oliveRow.getByRole('button', { name: 'Change role' }).click();
+    await oliveRow.getByRole('alert').waitFor();
+    expect(await oliveRow.getByRole('alert').textContent()).toMatch(/owner/i);
+    expect(await oliveRow.getByLabel('Role of Olive Owner').inputValue()).toBe('owner');
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Max Member': 'admin' });
+
+    await page.getByLabel('E-mail address').fill(ivy.email);
+    await page.getByLabel('Role', { exact: true }).selectOption('guest');
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.getByText(`Invitation sent to ${ivy.email}.`).waitFor();
+    const stray = uniqueEmail('stray');
+    await page.getByLabel('E-mail address').fill(stray);
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.getByRole('listitem', { name: `Invitation to ${stray}` }).waitFor();
+    await page
+      .getByRole('listitem', { name: `Invitation to ${ivy.email}` })
+      .getByText('Invited as a guest')
+      .waitFor();
+    await review(page, '18-members');
+    await page.getByRole('button', { name: `Revoke the invitation to ${stray}` }).click();
+    await page.getByRole('listitem', { name: `Invitation to ${stray}` }).waitFor({ state: 'detached' });
+    const pending = await http.services.homes.listInvitations(owner.id, home.id, { limit: 10 });
+    expect(pending.items.map((invitation) => invitation.email)).toEqual([ivy.email]);
+
+    await maxRow.getByRole('button', { name: 'Remove…' }).click();
+    await maxRow.getByRole('button', { name: 'Remove Max Member from this home' }).click();
+    await maxRow.waitFor({ state: 'detached' });
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner' });
+    await page.close();
+
+    // Ivy opens the mailed link signed out, goes on to the console, signs in there and is brought back.
+    page = await newPage();
+    await page.goto(await mailedLink(ivy.email, 'home-invitation'));
+    await page.getByRole('link', { name: 'Join from the Hearth console' }).click();
+    await page.getByRole('heading', { name: 'Join a home' }).waitFor();
+    expect(page.url()).toBe(`${baseUrl}/invitations/accept`);
+    await review(page, '19-invitation-signed-out');
+    await page.getByRole('link', { name: 'Sign in', exact: true }).click();
+    await page.getByLabel('E-mail address').fill(ivy.email);
+    await page.getByLabel('Password').fill(ivy.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('You have joined Orchard as a guest.').waitFor();
+    expect(page.url()).toBe(`${baseUrl}/invitations/accept`);
+    await review(page, '20-invitation-accepted');
+    await page.getByRole('link', { name: 'Open Orchard' }).click();
+    await page.getByRole('heading', { name: 'Orchard', level: 1 }).waitFor();
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Ivy Invited': 'guest' });
     expect(pageErrors).toEqual([]);
     await page.close();
   });

@@ -115,6 +115,9 @@ export function HomePage({ homeId }: { homeId: string }) {
         <Link to="/">← Your homes</Link>
       </p>
       <h1>{home?.name ?? 'Home'}</h1>
+      <p>
+        <Link to={`/homes/${homeId}/members`}>People in this home</Link>
+      </p>
       <p className="meta" role="status">
         {connection}
       </p>
