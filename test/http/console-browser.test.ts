@@ -675,4 +675,67 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     expect(pageErrors).toEqual([]);
     await page.close();
   });
+
+  it('shows a guest only the devices shared with them, on screen and in the live stream', async () => {
+    const owner = await createUser(http.services);
+    const { accessToken } = await http.services.sessions.issue(owner.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(owner.id, {
+      name: 'Guesthouse',
+      timeZone: 'Europe/Lisbon',
+    });
+    const guest = await createUser(http.services, { name: 'Gus Guest' });
+    await addGuest(owner.id, home.id, guest);
+    const sensor = async (nickname: string, room: string) => {
+      const paired = await pair(headers, home.id, 'contact-sensor', { nickname, room });
+      const client = await connectAsync(paired.mqtt.url, {
+        clientId: paired.mqtt.username,
+        username: paired.mqtt.username,
+        password: paired.mqtt.password,
+      });
+      stops.push(() => client.endAsync());
+      await client.publishAsync(deviceTopic(paired.deviceId, 'status'), 'online', { qos: 1, retain: true });
+      const report = (state: Record<string, unknown>) =>
+        client.publishAsync(deviceTopic(paired.deviceId, 'state'), JSON.stringify(state), { qos: 1 });
+      await report({ contact: 'closed', battery: 90 });
+      return { deviceId: paired.deviceId, report };
+    };
+    const porch = await sensor('Porch door', 'Porch');
+    const safe = await sensor('Safe door', 'Study');
+    await http.services.devices.share(owner.id, porch.deviceId, guest.id);
+
+    const page = await newPage();
+    const listReads: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === `/v1/homes/${home.id}/devices`) listReads.push(request.url());
+    });
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(guest.email);
+    await page.getByLabel('Password').fill(guest.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Guesthouse' }).click();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    const porchCard = page.getByRole('listitem', { name: 'Porch door' });
+    await porchCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
+    expect(await page.getByRole('listitem').allTextContents()).toHaveLength(1);
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Porch']);
+    // A guest manages nothing: no pairing, no settings.
+    expect(await page.getByRole('button', { name: 'Show a claim code' }).count()).toBe(0);
+    expect(await porchCard.getByRole('button', { name: 'Settings' }).count()).toBe(0);
+    await review(page, '21-guest-home');
+
+    // The console reads the list again whenever the stream names a device it does not show, so an
+    // unchanged count of list reads means the stream said nothing of the unshared device.
+    const readsBefore = listReads.length;
+    await safe.report({ contact: 'open', battery: 89 });
+    await porch.report({ contact: 'open', battery: 88 });
+    await porchCard.locator('[data-field=contact]', { hasText: 'Open' }).waitFor();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(listReads.length).toBe(readsBefore);
+    expect(await page.getByText('Safe door').count()).toBe(0);
+    expect(await page.getByText('Study').count()).toBe(0);
+    expect(await page.getByRole('listitem').allTextContents()).toHaveLength(1);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
 });
