@@ -52,13 +52,14 @@ export function PairingPanel(props: { homeId: string; paired: string | null; onO
               <p>
                 <code className="claim-code">{claim.claimToken}</code>
               </p>
+              {/* Not a live region: a screen reader would read the countdown out every second. */}
+              {left && (
+                <p className="meta">
+                  Valid until {new Date(claim.expiresAt).toLocaleTimeString()} ({left} left), for one device.
+                </p>
+              )}
               <p className={left ? 'meta' : 'error'} role="status">
-                {left
-                  ? `Valid until ${new Date(claim.expiresAt).toLocaleTimeString()} (${left} left), for one device.`
-                  : 'This code has expired. Get a new one.'}
-              </p>
-              <p className="meta" role="status">
-                {left ? 'Waiting for the device…' : ''}
+                {left ? 'Waiting for the device…' : 'This code has expired. Get a new one.'}
               </p>
             </div>
           </div>
