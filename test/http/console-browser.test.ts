@@ -744,6 +744,14 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     expect(await page.getByText('Safe door').count()).toBe(0);
     expect(await page.getByText('Study').count()).toBe(0);
     expect(await page.getByRole('listitem').allTextContents()).toHaveLength(1);
+
+    // The guest may leave the home, and lands on their homes, where it is gone.
+    await page.getByRole('link', { name: 'People in this home' }).click();
+    const me = page.getByRole('listitem', { name: 'Gus Guest' });
+    await me.getByRole('button', { name: 'Leave…' }).click();
+    await me.getByRole('button', { name: 'Leave this home' }).click();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    await page.getByText('You have no homes yet.').waitFor();
     expect(pageErrors).toEqual([]);
     await page.close();
   });

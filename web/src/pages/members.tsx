@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, listAll } from '../api';
 import { Field, Outcome, problemText, text, useSubmit } from '../form';
-import { Link } from '../router';
+import { Link, navigate } from '../router';
 import type { Member } from './device-settings';
 import type { Home } from './homes';
 import { roleName } from './invitation';
@@ -151,6 +151,8 @@ function MemberRow(props: {
   });
   const remove = useSubmit(async () => {
     await api('DELETE', `/v1/homes/${homeId}/members/${member.userId}`);
+    // Having left, the home is no longer there to show.
+    if (isMe) return navigate('/', { replace: true });
     setConfirming(false);
     await onChanged();
   });
