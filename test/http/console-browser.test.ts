@@ -554,17 +554,20 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await card.getByRole('button', { name: 'Save name' }).click();
     card = page.getByRole('listitem', { name: 'Tea kettle' });
     await card.getByText('Name saved.').waitFor();
-    await card.getByLabel('Room').fill('Pantry');
+    await card.getByLabel('Room').fill('Walk-in pantry');
     await card.getByRole('button', { name: 'Save room' }).click();
     // The card moves to its room's list, settings still open, and the focus goes with it.
-    await card.getByText('Moved to Pantry.').waitFor();
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Moved to Pantry.');
+    await page
+      .getByRole('region', { name: 'Walk-in pantry' })
+      .getByText('Moved to Walk-in pantry.')
+      .waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Moved to Walk-in pantry.');
     expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual([
       'Add a device',
       'Hall',
-      'Pantry',
+      'Walk-in pantry',
     ]);
-    expect((await http.services.devices.get(owner.id, kettle.deviceId)).room).toBe('Pantry');
+    expect((await http.services.devices.get(owner.id, kettle.deviceId)).room).toBe('Walk-in pantry');
 
     await card.getByRole('button', { name: 'Share with Gale Guest' }).click();
     await card.getByText('Shared with Gale Guest.').waitFor();

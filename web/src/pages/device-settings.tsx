@@ -35,8 +35,9 @@ export function DeviceSettings(props: {
   const move = useSubmit(async (form) => {
     const room = nameOrNull(form, 'room');
     await api('PATCH', `/v1/devices/${device.id}`, { room });
-    onMoved(room ? `Moved to ${room}.` : 'Now in no room.');
+    // Once the list is read again, so the confirmation appears in the card in its new room only.
     await onChanged();
+    onMoved(room ? `Moved to ${room}.` : 'Now in no room.');
   });
   return (
     <div className="settings">

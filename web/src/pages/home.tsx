@@ -143,9 +143,10 @@ export function HomePage({ homeId }: { homeId: string }) {
           this home.
         </p>
       )}
-      {roomNames.map((room) => (
-        <section key={room} aria-labelledby={`room-${room || 'none'}`}>
-          <h2 id={`room-${room || 'none'}`}>{room || 'No room'}</h2>
+      {roomNames.map((room, index) => (
+        // Numbered ids: a room's name may hold spaces, which would split an aria-labelledby reference.
+        <section key={room} aria-labelledby={`room-${index}`}>
+          <h2 id={`room-${index}`}>{room || 'No room'}</h2>
           <ul className="cards">
             {(rooms.get(room) ?? []).map((device) => (
               <DeviceCard
