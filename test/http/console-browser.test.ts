@@ -425,7 +425,11 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await doorCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
     await kettleCard.getByText('Online').waitFor();
     // Grouped by room, rooms in alphabetical order.
-    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Hall', 'Kitchen']);
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual([
+      'Add a device',
+      'Hall',
+      'Kitchen',
+    ]);
     await review(page, '11-home-devices');
 
     // From the device's publish to the text on screen, without the page asking.
@@ -448,6 +452,309 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     // A device that goes away shows as offline, live too.
     await kettle.stop();
     await kettleCard.getByText('Offline').waitFor();
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  /** Signs `user` in on a fresh page and opens the home named `homeName`. */
+  async function openHome(
+    user: { email: string; password: string },
+    homeName: string,
+    options: { fakeClock?: boolean } = {},
+  ): Promise<Page> {
+    const page = await newPage();
+    // A clock the test can move forward (time still flows on its own).
+    if (options.fakeClock) await page.clock.install();
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(user.email);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: homeName }).click();
+    await page.getByRole('heading', { name: homeName, level: 1 }).waitFor();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    return page;
+  }
+
+  it('pairs a device from the claim code and QR code shown in the console, and sees it join', async () => {
+    const user = await createUser(http.services);
+    const home = await http.services.homes.create(user.id, { name: 'Boat shed', timeZone: 'Europe/Oslo' });
+    const page = await openHome(user, 'Boat shed', { fakeClock: true });
+    const pairing = page.getByRole('region', { name: 'Add a device' });
+    await pairing.getByRole('button', { name: 'Show a claim code' }).click();
+    const code = pairing.locator('.claim-code');
+    await code.waitFor();
+    const first = (await code.textContent()) as string;
+    expect(first).toMatch(/^hth_ct_/);
+    await pairing.getByRole('img', { name: 'QR code of the claim code' }).waitFor();
+    await pairing.getByText(/^Valid until .* left\), for one device\.$/).waitFor();
+    await pairing.getByText('Waiting for the device…').waitFor();
+    await review(page, '14-pairing-code');
+
+    // Ten minutes on, the page says the code has expired and offers a new one.
+    await page.clock.fastForward('10:01');
+    await pairing.getByText('This code has expired. Get a new one.').waitFor();
+    expect(await pairing.getByText(/^Valid until/).count()).toBe(0);
+    await pairing.getByRole('button', { name: 'Get a new code' }).click();
+    await code.filter({ hasNotText: first }).waitFor();
+    const claimToken = (await code.textContent()) as string;
+    expect(claimToken).not.toBe(first);
+
+    // The device (here a virtual one, as `hearth simulate` runs) presents the code it was given.
+    const paired = await http.app.inject({
+      method: 'POST',
+      url: '/v1/provisioning',
+      headers: { authorization: `Bearer ${claimToken}` },
+      payload: hardware('plug'),
+    });
+    expect(paired.statusCode, paired.body).toBe(201);
+    const credentials = paired.json() as {
+      deviceId: string;
+      mqtt: { url: string; username: string; password: string };
+    };
+    const plug = new VirtualDevice({ model: 'plug', eventIntervalMs: 0, stateIntervalMs: 60_000 });
+    stops.push(() => plug.stop());
+    await plug.start(credentials);
+    await pairing.getByText('Plug joined this home.').waitFor({ timeout: 5_000 });
+    await page.getByRole('listitem', { name: 'Plug' }).getByText('Online').waitFor();
+    expect(await pairing.locator('.claim-code').count()).toBe(0);
+    await review(page, '15-pairing-joined');
+    const devices = await http.services.devices.list(user.id, home.id, { limit: 10 });
+    expect(devices.items.map((device) => device.id)).toEqual([credentials.deviceId]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  /** Makes `guest` a guest of the home through the mailed invitation, as they would join. */
+  async function addGuest(ownerId: string, homeId: string, guest: { id: string; email: string }) {
+    await http.services.homes.invite(ownerId, homeId, { email: guest.email, role: 'guest' });
+    const link = new URL(await mailedLink(guest.email, 'home-invitation'));
+    const token = new URLSearchParams(link.hash.slice(1)).get('token') as string;
+    await http.services.homes.acceptInvitation(guest.id, token);
+  }
+
+  it('renames, moves, shares, removes and factory-resets a device from its card', async () => {
+    const owner = await createUser(http.services);
+    const { accessToken } = await http.services.sessions.issue(owner.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(owner.id, { name: 'Mill house', timeZone: 'Europe/Paris' });
+    const guest = await createUser(http.services, { name: 'Gale Guest' });
+    await addGuest(owner.id, home.id, guest);
+    const kettle = await pair(headers, home.id, 'plug', { nickname: 'Kettle', room: 'Kitchen' });
+    const door = await pair(headers, home.id, 'contact-sensor', { nickname: 'Front door', room: 'Hall' });
+    const shares = async (deviceId: string) =>
+      (await http.services.devices.listShares(owner.id, deviceId)).map((share) => share.userId);
+
+    const page = await openHome(owner, 'Mill house');
+    let card = page.getByRole('listitem', { name: 'Kettle' });
+    await card.getByRole('button', { name: 'Settings' }).click();
+    await card.getByText('Gale Guest: cannot see it').waitFor();
+    await review(page, '16-device-settings');
+
+    await card.getByLabel('Name').fill('Tea kettle');
+    await card.getByRole('button', { name: 'Save name' }).click();
+    card = page.getByRole('listitem', { name: 'Tea kettle' });
+    await card.getByText('Name saved.').waitFor();
+    await card.getByLabel('Room').fill('Walk-in pantry');
+    await card.getByRole('button', { name: 'Save room' }).click();
+    // The card moves to its room's list, settings still open, and the focus goes with it.
+    await page
+      .getByRole('region', { name: 'Walk-in pantry' })
+      .getByText('Moved to Walk-in pantry.')
+      .waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Moved to Walk-in pantry.');
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual([
+      'Add a device',
+      'Hall',
+      'Walk-in pantry',
+    ]);
+    expect((await http.services.devices.get(owner.id, kettle.deviceId)).room).toBe('Walk-in pantry');
+
+    await card.getByRole('button', { name: 'Share with Gale Guest' }).click();
+    await card.getByText('Shared with Gale Guest.').waitFor();
+    await card.getByText('Gale Guest: can see it').waitFor();
+    expect(await shares(kettle.deviceId)).toEqual([guest.id]);
+    await card.getByRole('button', { name: 'Stop sharing with Gale Guest' }).click();
+    await card.getByText('No longer shared with Gale Guest.').waitFor();
+    expect(await shares(kettle.deviceId)).toEqual([]);
+    // The guest leaves meanwhile: the API's refusal is shown as it is.
+    await http.services.homes.removeMember(owner.id, home.id, guest.id);
+    await card.getByRole('button', { name: 'Share with Gale Guest' }).click();
+    await card.getByRole('alert').waitFor();
+    expect(await card.getByRole('alert').textContent()).toMatch(/not a member/i);
+
+    const doorCard = page.getByRole('listitem', { name: 'Front door' });
+    await doorCard.getByRole('button', { name: 'Settings' }).click();
+    await doorCard.getByRole('button', { name: 'Remove…' }).click();
+    await review(page, '17-device-remove-confirm');
+    await doorCard.getByRole('button', { name: 'Keep it' }).click();
+    await doorCard.getByRole('button', { name: 'Remove…' }).click();
+    await doorCard.getByRole('button', { name: 'Remove Front door' }).click();
+    await doorCard.waitFor({ state: 'detached' });
+
+    // One device's settings are open at a time.
+    await card.getByRole('button', { name: 'Settings' }).click();
+    await card.getByRole('button', { name: 'Factory reset…' }).click();
+    await card.getByRole('button', { name: 'Factory-reset Tea kettle' }).click();
+    await card.waitFor({ state: 'detached' });
+    await page.getByText('No devices in this home yet.').waitFor();
+    const left = await http.services.devices.list(owner.id, home.id, { limit: 10 });
+    expect(left.items).toEqual([]);
+    expect(door.deviceId).not.toBe(kettle.deviceId);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("manages a home's members, roles and invitations, and the invited person joins from the console", async () => {
+    const owner = await createUser(http.services, { name: 'Olive Owner' });
+    const home = await http.services.homes.create(owner.id, { name: 'Orchard', timeZone: 'Europe/Rome' });
+    const max = await createUser(http.services, { name: 'Max Member' });
+    await http.services.homes.invite(owner.id, home.id, { email: max.email, role: 'member' });
+    const maxLink = new URL(await mailedLink(max.email, 'home-invitation'));
+    await http.services.homes.acceptInvitation(
+      max.id,
+      new URLSearchParams(maxLink.hash.slice(1)).get('token') ?? '',
+    );
+    const ivy = await createUser(http.services, { name: 'Ivy Invited' });
+    const roles = async () =>
+      Object.fromEntries(
+        (await http.services.homes.listMembers(owner.id, home.id, { limit: 10 })).items.map((member) => [
+          member.name,
+          member.role,
+        ]),
+      );
+
+    let page = await openHome(owner, 'Orchard');
+    await page.getByRole('link', { name: 'People in this home' }).click();
+    await page.getByRole('heading', { name: 'People in Orchard', level: 1 }).waitFor();
+    const oliveRow = page.getByRole('listitem', { name: 'Olive Owner' });
+    const maxRow = page.getByRole('listitem', { name: 'Max Member' });
+    await oliveRow.getByText('Olive Owner (you)').waitFor();
+    await maxRow.getByText(max.email).waitFor();
+
+    await maxRow.getByLabel('Role of Max Member').selectOption('admin');
+    await maxRow.getByRole('button', { name: 'Change role' }).click();
+    await maxRow.getByText('Role changed.').waitFor();
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Max Member': 'admin' });
+    // The last owner cannot step down: the API says why, and nothing changes.
+    await oliveRow.getByLabel('Role of Olive Owner').selectOption('member');
+    await oliveRow.getByRole('button', { name: 'Change role' }).click();
+    await oliveRow.getByRole('alert').waitFor();
+    expect(await oliveRow.getByRole('alert').textContent()).toMatch(/owner/i);
+    expect(await oliveRow.getByLabel('Role of Olive Owner').inputValue()).toBe('owner');
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Max Member': 'admin' });
+
+    await page.getByLabel('E-mail address').fill(ivy.email);
+    await page.getByLabel('Role', { exact: true }).selectOption('guest');
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.getByText(`Invitation sent to ${ivy.email}.`).waitFor();
+    const stray = uniqueEmail('stray');
+    await page.getByLabel('E-mail address').fill(stray);
+    await page.getByRole('button', { name: 'Send invitation' }).click();
+    await page.getByRole('listitem', { name: `Invitation to ${stray}` }).waitFor();
+    await page
+      .getByRole('listitem', { name: `Invitation to ${ivy.email}` })
+      .getByText('Invited as a guest')
+      .waitFor();
+    await review(page, '18-members');
+    await page.getByRole('button', { name: `Revoke the invitation to ${stray}` }).click();
+    await page.getByRole('listitem', { name: `Invitation to ${stray}` }).waitFor({ state: 'detached' });
+    const pending = await http.services.homes.listInvitations(owner.id, home.id, { limit: 10 });
+    expect(pending.items.map((invitation) => invitation.email)).toEqual([ivy.email]);
+
+    await maxRow.getByRole('button', { name: 'Remove…' }).click();
+    await maxRow.getByRole('button', { name: 'Remove Max Member from this home' }).click();
+    await maxRow.waitFor({ state: 'detached' });
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner' });
+    await page.close();
+
+    // Ivy opens the mailed link signed out, goes on to the console, signs in there and is brought back.
+    page = await newPage();
+    await page.goto(await mailedLink(ivy.email, 'home-invitation'));
+    await page.getByRole('link', { name: 'Join from the Hearth console' }).click();
+    await page.getByRole('heading', { name: 'Join a home' }).waitFor();
+    expect(page.url()).toBe(`${baseUrl}/invitations/accept`);
+    await review(page, '19-invitation-signed-out');
+    await page.getByRole('link', { name: 'Sign in', exact: true }).click();
+    await page.getByLabel('E-mail address').fill(ivy.email);
+    await page.getByLabel('Password').fill(ivy.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('You have joined Orchard as a guest.').waitFor();
+    expect(page.url()).toBe(`${baseUrl}/invitations/accept`);
+    await review(page, '20-invitation-accepted');
+    await page.getByRole('link', { name: 'Open Orchard' }).click();
+    await page.getByRole('heading', { name: 'Orchard', level: 1 }).waitFor();
+    expect(await roles()).toEqual({ 'Olive Owner': 'owner', 'Ivy Invited': 'guest' });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows a guest only the devices shared with them, on screen and in the live stream', async () => {
+    const owner = await createUser(http.services);
+    const { accessToken } = await http.services.sessions.issue(owner.id, {});
+    const headers = { authorization: `Bearer ${accessToken}` };
+    const home = await http.services.homes.create(owner.id, {
+      name: 'Guesthouse',
+      timeZone: 'Europe/Lisbon',
+    });
+    const guest = await createUser(http.services, { name: 'Gus Guest' });
+    await addGuest(owner.id, home.id, guest);
+    const sensor = async (nickname: string, room: string) => {
+      const paired = await pair(headers, home.id, 'contact-sensor', { nickname, room });
+      const client = await connectAsync(paired.mqtt.url, {
+        clientId: paired.mqtt.username,
+        username: paired.mqtt.username,
+        password: paired.mqtt.password,
+      });
+      stops.push(() => client.endAsync());
+      await client.publishAsync(deviceTopic(paired.deviceId, 'status'), 'online', { qos: 1, retain: true });
+      const report = (state: Record<string, unknown>) =>
+        client.publishAsync(deviceTopic(paired.deviceId, 'state'), JSON.stringify(state), { qos: 1 });
+      await report({ contact: 'closed', battery: 90 });
+      return { deviceId: paired.deviceId, report };
+    };
+    const porch = await sensor('Porch door', 'Porch');
+    const safe = await sensor('Safe door', 'Study');
+    await http.services.devices.share(owner.id, porch.deviceId, guest.id);
+
+    const page = await newPage();
+    const listReads: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === `/v1/homes/${home.id}/devices`) listReads.push(request.url());
+    });
+    await page.goto(`${baseUrl}/sign-in`);
+    await page.getByLabel('E-mail address').fill(guest.email);
+    await page.getByLabel('Password').fill(guest.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Guesthouse' }).click();
+    await page.getByText('Live: changes appear as they happen.').waitFor();
+    const porchCard = page.getByRole('listitem', { name: 'Porch door' });
+    await porchCard.locator('[data-field=contact]', { hasText: 'Closed' }).waitFor();
+    expect(await page.getByRole('listitem').allTextContents()).toHaveLength(1);
+    expect(await page.getByRole('heading', { level: 2 }).allTextContents()).toEqual(['Porch']);
+    // A guest manages nothing: no pairing, no settings.
+    expect(await page.getByRole('button', { name: 'Show a claim code' }).count()).toBe(0);
+    expect(await porchCard.getByRole('button', { name: 'Settings' }).count()).toBe(0);
+    await review(page, '21-guest-home');
+
+    // The console reads the list again whenever the stream names a device it does not show, so an
+    // unchanged count of list reads means the stream said nothing of the unshared device.
+    const readsBefore = listReads.length;
+    await safe.report({ contact: 'open', battery: 89 });
+    await porch.report({ contact: 'open', battery: 88 });
+    await porchCard.locator('[data-field=contact]', { hasText: 'Open' }).waitFor();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(listReads.length).toBe(readsBefore);
+    expect(await page.getByText('Safe door').count()).toBe(0);
+    expect(await page.getByText('Study').count()).toBe(0);
+    expect(await page.getByRole('listitem').allTextContents()).toHaveLength(1);
+
+    // The guest may leave the home, and lands on their homes, where it is gone.
+    await page.getByRole('link', { name: 'People in this home' }).click();
+    const me = page.getByRole('listitem', { name: 'Gus Guest' });
+    await me.getByRole('button', { name: 'Leave…' }).click();
+    await me.getByRole('button', { name: 'Leave this home' }).click();
+    await page.getByRole('heading', { name: 'Your homes' }).waitFor();
+    await page.getByText('You have no homes yet.').waitFor();
     expect(pageErrors).toEqual([]);
     await page.close();
   });

@@ -139,3 +139,20 @@ export async function signOut(): Promise<void> {
 export function isSignedIn(): boolean {
   return accessToken !== null;
 }
+
+/** Every item of a keyset-paged list (`?limit=&cursor=`, answered with `{ items, next }`). */
+export async function listAll<T>(path: string): Promise<T[]> {
+  const items: T[] = [];
+  const separator = path.includes('?') ? '&' : '?';
+  let cursor: string | null = null;
+  do {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page: { items: T[]; next: string | null } = await api(
+      'GET',
+      `${path}${separator}limit=100${query}`,
+    );
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor);
+  return items;
+}

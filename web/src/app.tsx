@@ -4,15 +4,25 @@ import { Outcome, useSubmit } from './form';
 import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
 import { HomePage } from './pages/home';
 import { HomesPage } from './pages/homes';
+import { AcceptInvitationPage } from './pages/invitation';
+import { MembersPage } from './pages/members';
 import { Link, navigate, usePath } from './router';
 
 interface Profile {
+  id: string;
   name: string;
   emailVerified: boolean;
 }
 
 /** Pages anyone may open; every other path needs a session and sends a signed-out visitor to sign in. */
-const PUBLIC_PATHS = new Set(['/sign-in', '/sign-up', '/verify-email', '/reset-password']);
+const PUBLIC_PATHS = new Set([
+  '/sign-in',
+  '/sign-up',
+  '/verify-email',
+  '/reset-password',
+  // Says by itself to sign in first, and keeps the invitation's token for after.
+  '/invitations/accept',
+]);
 
 export function App() {
   const path = usePath();
@@ -78,17 +88,26 @@ export function App() {
         signedIn={session === 'in'}
         onSignedIn={() => setSession('in')}
         onVerified={() => setProfileRead((count) => count + 1)}
+        myId={profile?.id ?? null}
       />
     </>
   );
 }
 
-const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})$/;
+const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})(\/members)?$/;
 
-function Page(props: { path: string; signedIn: boolean; onSignedIn: () => void; onVerified: () => void }) {
-  const { path, signedIn, onSignedIn, onVerified } = props;
-  const homeId = HOME_PATH.exec(path)?.[1];
-  if (homeId) return signedIn ? <HomePage key={homeId} homeId={homeId} /> : null;
+function Page(props: {
+  path: string;
+  signedIn: boolean;
+  onSignedIn: () => void;
+  onVerified: () => void;
+  myId: string | null;
+}) {
+  const { path, signedIn, onSignedIn, onVerified, myId } = props;
+  const [, homeId, members] = HOME_PATH.exec(path) ?? [];
+  if (homeId && !signedIn) return null;
+  if (homeId && members) return <MembersPage key={homeId} homeId={homeId} myId={myId} />;
+  if (homeId) return <HomePage key={homeId} homeId={homeId} />;
   switch (path) {
     case '/sign-in':
       return <SignInPage onSignedIn={onSignedIn} />;
@@ -98,6 +117,8 @@ function Page(props: { path: string; signedIn: boolean; onSignedIn: () => void; 
       return <VerifyEmailPage signedIn={signedIn} onVerified={onVerified} />;
     case '/reset-password':
       return <ResetPasswordPage />;
+    case '/invitations/accept':
+      return <AcceptInvitationPage signedIn={signedIn} />;
     case '/':
       return signedIn ? <HomesPage /> : null;
     default:

@@ -1,6 +1,10 @@
 import { type FormEvent, type ReactNode, useState } from 'react';
 import { ApiProblem } from './api';
 
+/** What to tell the person about a failed call: the API's own words, or that it could not be reached. */
+export const problemText = (error: unknown): string =>
+  error instanceof ApiProblem ? error.describe() : 'Hearth could not be reached; try again.';
+
 /** A form's progress: busy while sending, then the API's message or problem shown beside it. */
 export function useSubmit(
   action: (form: FormData) => Promise<string | undefined | void>,
@@ -20,7 +24,7 @@ export function useSubmit(
       if (typeof done === 'string') setMessage(done);
       if (options.resetOnSuccess) form.reset();
     } catch (caught) {
-      setError(caught instanceof ApiProblem ? caught.describe() : 'Hearth could not be reached; try again.');
+      setError(problemText(caught));
     } finally {
       setBusy(false);
     }
@@ -48,6 +52,8 @@ export function Outcome({ error, message }: { error: string | null; message: str
 
 export function Field(props: {
   label: string;
+  /** Needed when the same form appears more than once on a page (one per device). */
+  id?: string;
   name: string;
   type?: string;
   autoComplete?: string;
@@ -58,7 +64,7 @@ export function Field(props: {
   autoFocus?: boolean;
   hint?: ReactNode;
 }) {
-  const id = `field-${props.name}`;
+  const id = props.id ?? `field-${props.name}`;
   return (
     <div className="field">
       <label htmlFor={id}>{props.label}</label>

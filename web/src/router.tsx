@@ -42,3 +42,16 @@ export function takeFragmentToken(): string | null {
   if (token) history.replaceState(null, '', location.pathname);
   return token;
 }
+
+/** Where to go once signed in, when a page a signed-out visitor opened needs a session (an invitation). */
+let afterSignIn: string | null = null;
+
+export function returnAfterSignIn(path: string): void {
+  afterSignIn = path;
+}
+
+export function takeReturnPath(): string {
+  const path = afterSignIn ?? '/';
+  afterSignIn = null;
+  return path;
+}

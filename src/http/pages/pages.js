@@ -75,6 +75,10 @@ function acceptInvitation() {
     );
     return;
   }
+  // The console accepts with its own session; the token goes along in the fragment, never to a server.
+  document.getElementById('console-accept-link').href =
+    `/invitations/accept#token=${encodeURIComponent(token)}`;
+  document.getElementById('console-accept').hidden = false;
   const form = document.getElementById('accept-form');
   const totpField = document.getElementById('totp-field');
   form.hidden = false;

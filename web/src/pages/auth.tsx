@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { ApiProblem, api, signIn } from '../api';
 import { Field, Outcome, text, useSubmit } from '../form';
-import { Link, navigate, takeFragmentToken } from '../router';
+import { Link, navigate, takeFragmentToken, takeReturnPath } from '../router';
 
 export function SignInPage({ onSignedIn }: { onSignedIn: () => void }) {
   const [needsCode, setNeedsCode] = useState(false);
@@ -16,7 +16,7 @@ export function SignInPage({ onSignedIn }: { onSignedIn: () => void }) {
       throw error;
     }
     onSignedIn();
-    navigate('/', { replace: true });
+    navigate(takeReturnPath(), { replace: true });
   });
   return (
     <main className="narrow">

@@ -1,11 +1,14 @@
-import { useCallback, useEffect, useState } from 'react';
-import { ApiProblem, api } from '../api';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { api, listAll } from '../api';
 import { type Control, MODELS, STATE_FIELDS } from '../devices';
+import { problemText } from '../form';
 import { type LiveState, watchHome } from '../live';
 import { Link } from '../router';
+import { DeviceSettings } from './device-settings';
 import type { Home } from './homes';
+import { PairingPanel } from './pairing';
 
-interface Device {
+export interface Device {
   id: string;
   model: string;
   nickname: string | null;
@@ -14,20 +17,7 @@ interface Device {
   shadow: { reported: Record<string, unknown>; reportedVersion: number };
 }
 
-async function listDevices(homeId: string): Promise<Device[]> {
-  const devices: Device[] = [];
-  let cursor: string | null = null;
-  do {
-    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page: { items: Device[]; next: string | null } = await api(
-      'GET',
-      `/v1/homes/${homeId}/devices?limit=100${query}`,
-    );
-    devices.push(...page.items);
-    cursor = page.next;
-  } while (cursor);
-  return devices;
-}
+const listDevices = (homeId: string) => listAll<Device>(`/v1/homes/${homeId}/devices`);
 
 /** A live state onto what is shown: newer reported state wins, whatever order list and stream arrive in. */
 function applyLive(device: Device, live: LiveState): Device {
@@ -39,14 +29,21 @@ function applyLive(device: Device, live: LiveState): Device {
   };
 }
 
-const problemText = (error: unknown) =>
-  error instanceof ApiProblem ? error.describe() : 'Hearth could not be reached; try again.';
-
 export function HomePage({ homeId }: { homeId: string }) {
   const [home, setHome] = useState<Home | null>(null);
   const [devices, setDevices] = useState<Map<string, Device> | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState<string>('Connecting…');
+  // The devices there were when a claim code was shown: the first one beyond them is the one that joined.
+  const [pairingFrom, setPairingFrom] = useState<Set<string> | null>(null);
+  const [paired, setPaired] = useState<string | null>(null);
+  useEffect(() => {
+    if (!pairingFrom || !devices) return;
+    const joined = [...devices.values()].find((device) => !pairingFrom.has(device.id));
+    if (!joined) return;
+    setPaired(joined.nickname ?? MODELS[joined.model]?.title ?? joined.model);
+    setPairingFrom(null);
+  }, [pairingFrom, devices]);
 
   const reload = useCallback(async () => {
     try {
@@ -100,6 +97,11 @@ export function HomePage({ homeId }: { homeId: string }) {
     return () => stop.abort();
   }, [homeId, reload]);
 
+  const canManage = home?.role === 'owner' || home?.role === 'admin';
+  // Kept here rather than in the card: a device moved to another room is drawn anew in that room's list,
+  // and should arrive there with its settings still open and the move confirmed.
+  const [settingsOf, setSettingsOf] = useState<string | null>(null);
+  const [moved, setMoved] = useState<{ deviceId: string; text: string } | null>(null);
   const rooms = new Map<string, Device[]>();
   for (const device of devices?.values() ?? []) {
     const room = device.room ?? '';
@@ -113,6 +115,9 @@ export function HomePage({ homeId }: { homeId: string }) {
         <Link to="/">← Your homes</Link>
       </p>
       <h1>{home?.name ?? 'Home'}</h1>
+      <p>
+        <Link to={`/homes/${homeId}/members`}>People in this home</Link>
+      </p>
       <p className="meta" role="status">
         {connection}
       </p>
@@ -121,6 +126,16 @@ export function HomePage({ homeId }: { homeId: string }) {
           {error}
         </p>
       )}
+      {devices && canManage && (
+        <PairingPanel
+          homeId={homeId}
+          paired={paired}
+          onOpen={() => {
+            setPaired(null);
+            setPairingFrom(new Set(devices.keys()));
+          }}
+        />
+      )}
       {devices === null && !error && <p>Loading…</p>}
       {devices?.size === 0 && (
         <p className="empty">
@@ -128,12 +143,28 @@ export function HomePage({ homeId }: { homeId: string }) {
           this home.
         </p>
       )}
-      {roomNames.map((room) => (
-        <section key={room} aria-labelledby={`room-${room || 'none'}`}>
-          <h2 id={`room-${room || 'none'}`}>{room || 'No room'}</h2>
+      {roomNames.map((room, index) => (
+        // Numbered ids: a room's name may hold spaces, which would split an aria-labelledby reference.
+        <section key={room} aria-labelledby={`room-${index}`}>
+          <h2 id={`room-${index}`}>{room || 'No room'}</h2>
           <ul className="cards">
             {(rooms.get(room) ?? []).map((device) => (
-              <DeviceCard key={device.id} device={device} />
+              <DeviceCard
+                key={device.id}
+                device={device}
+                manage={
+                  canManage
+                    ? {
+                        homeId,
+                        onChanged: reload,
+                        open: settingsOf === device.id,
+                        setOpen: (open) => setSettingsOf(open ? device.id : null),
+                        notice: moved?.deviceId === device.id ? moved.text : null,
+                        announceMove: (text) => setMoved({ deviceId: device.id, text }),
+                      }
+                    : null
+                }
+              />
             ))}
           </ul>
         </section>
@@ -142,7 +173,26 @@ export function HomePage({ homeId }: { homeId: string }) {
   );
 }
 
-function DeviceCard({ device }: { device: Device }) {
+function DeviceCard(props: {
+  device: Device;
+  /** For the home's admins and owners, who may rename, move, share, remove and reset. */
+  manage: {
+    homeId: string;
+    onChanged: () => Promise<void>;
+    open: boolean;
+    setOpen: (open: boolean) => void;
+    notice: string | null;
+    announceMove: (text: string) => void;
+  } | null;
+}) {
+  const { device, manage } = props;
+  const managing = manage?.open ?? false;
+  const movedNotice = useRef<HTMLParagraphElement>(null);
+  const notice = manage?.notice ?? null;
+  useEffect(() => {
+    // The card was drawn anew in its new room: take the focus there, where the change is confirmed.
+    if (notice) movedNotice.current?.focus();
+  }, [notice]);
   const model = MODELS[device.model] ?? { title: device.model, controls: [] };
   const name = device.nickname ?? model.title;
   const reported = device.shadow.reported;
@@ -204,6 +254,30 @@ function DeviceCard({ device }: { device: Device }) {
         <p className={outcome.error ? 'error' : 'notice'} role="status">
           {outcome.text}
         </p>
+      )}
+      {manage && (
+        <button
+          type="button"
+          className="secondary manage-toggle"
+          aria-expanded={managing}
+          onClick={() => manage.setOpen(!managing)}
+        >
+          {managing ? 'Close settings' : 'Settings'}
+        </button>
+      )}
+      {notice && (
+        <p className="notice" role="status" tabIndex={-1} ref={movedNotice}>
+          {notice}
+        </p>
+      )}
+      {manage && managing && (
+        <DeviceSettings
+          device={device}
+          name={name}
+          homeId={manage.homeId}
+          onChanged={manage.onChanged}
+          onMoved={manage.announceMove}
+        />
       )}
     </li>
   );

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiProblem, api } from '../api';
+import { ApiProblem, api, listAll } from '../api';
 import { Field, Outcome, text, useSubmit } from '../form';
 import { Link } from '../router';
 
@@ -17,14 +17,7 @@ export function HomesPage() {
   const [loadError, setLoadError] = useState<string | null>(null);
   const load = useCallback(async () => {
     try {
-      const items: Home[] = [];
-      let cursor: string | null = null;
-      do {
-        const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-        const page: { items: Home[]; next: string | null } = await api('GET', `/v1/homes?limit=100${query}`);
-        items.push(...page.items);
-        cursor = page.next;
-      } while (cursor);
+      const items = await listAll<Home>('/v1/homes');
       setHomes(items);
       setLoadError(null);
     } catch (error) {
