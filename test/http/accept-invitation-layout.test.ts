@@ -7,6 +7,7 @@ import { Secret, TOTP } from 'otpauth';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../helpers/accounts.js';
+import { CHROMIUM, launchChromium, SCHEMES, WIDTHS } from '../helpers/browser.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
 /**
@@ -14,20 +15,7 @@ import { buildTestHttp, type TestHttp } from './build.js';
  * desktop width, in both colour schemes, the two-step code field appears where the password field is.
  * Screenshots go to SCREENSHOTS, to look at.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) =>
-  existsSync(candidate),
-);
 const SCREENSHOTS = path.join(os.tmpdir(), 'hearth-accept-invitation-layout');
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const WIDTHS = { phone: 375, desktop: 1280 } as const;
-const SCHEMES = ['light', 'dark'] as const;
 
 if (!CHROMIUM) {
   console.warn(
@@ -58,12 +46,7 @@ describe.skipIf(!CHROMIUM)('accept-invitation page in chromium', () => {
   async function browser(scheme: (typeof SCHEMES)[number]): Promise<BrowserContext> {
     const profile = await mkdtemp(path.join(os.tmpdir(), 'hearth-chromium-'));
     profiles.push(profile);
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM as string,
-      headless: true,
-      args: FLAGS,
-      colorScheme: scheme,
-    });
+    const context = await launchChromium(profile, { colorScheme: scheme });
     contexts.push(context);
     return context;
   }

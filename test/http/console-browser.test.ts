@@ -12,6 +12,7 @@ import { deviceTopic } from '../../src/devices/topics.js';
 import { VirtualDevice } from '../../src/simulator/virtual-device.js';
 import { hardware } from '../devices/pairing-fixtures.js';
 import { createUser, TEST_PASSWORD, uniqueEmail } from '../helpers/accounts.js';
+import { CHROMIUM, launchChromium, SCHEMES, WIDTHS } from '../helpers/browser.js';
 import { linkIn, queuedMail } from '../helpers/mail.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
@@ -20,20 +21,7 @@ import { buildTestHttp, type TestHttp } from './build.js';
  * sign-up to a home of their own, the second factor, a forgotten password. axe-core checks every page in
  * both colour schemes; screenshots of each at phone and desktop width go to SCREENSHOTS, to look at.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) =>
-  existsSync(candidate),
-);
 const SCREENSHOTS = path.join(os.tmpdir(), 'hearth-console-screenshots');
-const FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-const WIDTHS = { phone: 375, desktop: 1280 } as const;
-const SCHEMES = ['light', 'dark'] as const;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 interface AxeViolation {
@@ -66,11 +54,7 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     await mkdir(SCREENSHOTS, { recursive: true });
     console.info(`console browser test: screenshots in ${SCREENSHOTS}`);
     profile = await mkdtemp(path.join(os.tmpdir(), 'hearth-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM as string,
-      headless: true,
-      args: FLAGS,
-    });
+    context = await launchChromium(profile);
   });
   afterAll(async () => {
     await Promise.all(stops.map((stop) => stop()));
