@@ -12,6 +12,7 @@ import { KekRegistry } from '../../src/crypto/kek-registry.js';
 import { FileKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
 import { type Db, openDatabase } from '../../src/store/database.js';
+import { testDatabaseKind } from '../helpers/database.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'hearth.mjs');
@@ -237,6 +238,29 @@ export async function createEmptySchema(): Promise<{ url: string; schema: string
         await client.query(`drop schema if exists ${schema} cascade`);
       }),
   };
+}
+
+/**
+ * A migrated deployment for CLI runs on the suite's database (a schema of its own on PostgreSQL): the
+ * environment to run `hearth` with, and `drop` for afterAll (the data directory goes with cleanUp()).
+ */
+export async function migratedCliEnv(
+  prefix: string,
+): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  const dataDir = await makeTempDir(prefix);
+  const env: Record<string, string> = {
+    HEARTH_DATA_DIR: dataDir,
+    HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key'),
+  };
+  let drop = async () => {};
+  if (testDatabaseKind === 'postgres') {
+    const schema = await createEmptySchema();
+    drop = schema.drop;
+    env.DATABASE_URL = schema.url;
+  }
+  const migrated = await hearth(['migrate'], env);
+  if (migrated.code !== 0) throw new Error(`hearth migrate failed: ${migrated.stderr}`);
+  return { env, drop };
 }
 
 export async function withPostgres<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServices, type Services } from '../../src/app.js';
@@ -7,7 +6,7 @@ import { buildHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { parseExposition, valueOf } from '../http/metrics-scrape.js';
-import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from './harness.js';
+import { cleanUp, errorLines, hearth, migratedCliEnv } from './harness.js';
 
 /**
  * A Prometheus server on another machine scrapes with a token an operator issued from the CLI; revoking
@@ -19,15 +18,7 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
   const REMOTE = '203.0.113.40';
 
   beforeAll(async () => {
-    const dataDir = await makeTempDir('metrics-token');
-    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
-    if (testDatabaseKind === 'postgres') {
-      const schema = await createEmptySchema();
-      dropSchema = schema.drop;
-      env.DATABASE_URL = schema.url;
-    }
-    const migrated = await hearth(['migrate'], env);
-    expect(migrated.code, migrated.stderr).toBe(0);
+    ({ env, drop: dropSchema } = await migratedCliEnv('metrics-token'));
   });
   afterAll(async () => {
     await cleanUp();

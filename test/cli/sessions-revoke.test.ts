@@ -1,5 +1,4 @@
 import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServices, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -7,7 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { createUser, type TestUser } from '../helpers/accounts.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { createTestOperator } from '../helpers/operators.js';
-import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from './harness.js';
+import { cleanUp, errorLines, hearth, migratedCliEnv } from './harness.js';
 
 /**
  * The operator's answer to a breach: `hearth sessions revoke` and `hearth accounts force-reset`, run against
@@ -20,15 +19,7 @@ describe(`hearth sessions revoke and accounts force-reset (${testDatabaseKind})`
   let dropSchema: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const dataDir = await makeTempDir('revoke');
-    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
-    if (testDatabaseKind === 'postgres') {
-      const schema = await createEmptySchema();
-      dropSchema = schema.drop;
-      env.DATABASE_URL = schema.url;
-    }
-    const migrated = await hearth(['migrate'], env);
-    expect(migrated.code, migrated.stderr).toBe(0);
+    ({ env, drop: dropSchema } = await migratedCliEnv('revoke'));
   });
   afterAll(async () => {
     await cleanUp();

@@ -1,6 +1,5 @@
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir } from '../cli/harness.js';
+import { cleanUp, errorLines, hearth, migratedCliEnv } from '../cli/harness.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { totpCode } from '../helpers/operators.js';
 
@@ -10,15 +9,7 @@ describe(`hearth operators (${testDatabaseKind})`, () => {
   let dropSchema: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    const dataDir = await makeTempDir('operators');
-    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
-    if (testDatabaseKind === 'postgres') {
-      const schema = await createEmptySchema();
-      dropSchema = schema.drop;
-      env.DATABASE_URL = schema.url;
-    }
-    const migrated = await hearth(['migrate'], env);
-    expect(migrated.code, migrated.stderr).toBe(0);
+    ({ env, drop: dropSchema } = await migratedCliEnv('operators'));
   });
   afterAll(async () => {
     await cleanUp();
