@@ -1,19 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { connectAsync } from 'mqtt';
 import { Secret, TOTP } from 'otpauth';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceTopic } from '../../src/devices/topics.js';
 import { VirtualDevice } from '../../src/simulator/virtual-device.js';
 import { hardware } from '../devices/pairing-fixtures.js';
 import { createUser, TEST_PASSWORD, uniqueEmail } from '../helpers/accounts.js';
-import { CHROMIUM, launchChromium, SCHEMES, WIDTHS } from '../helpers/browser.js';
-import { linkIn, queuedMail } from '../helpers/mail.js';
+import { CHROMIUM } from '../helpers/browser.js';
+import { type ConsoleHarness, SCREENSHOTS, startConsole } from '../helpers/console-browser.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
 /**
@@ -21,98 +16,28 @@ import { buildTestHttp, type TestHttp } from './build.js';
  * sign-up to a home of their own, the second factor, a forgotten password. axe-core checks every page in
  * both colour schemes; screenshots of each at phone and desktop width go to SCREENSHOTS, to look at.
  */
-const SCREENSHOTS = path.join(os.tmpdir(), 'hearth-console-screenshots');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: unknown }[];
-}
-
 if (!CHROMIUM) console.warn('console browser test: skipped, no chromium at /usr/bin/chromium');
 
 describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () => {
+  let harness: ConsoleHarness;
   let http: TestHttp;
   let baseUrl: string;
-  let profile: string;
   let context: BrowserContext;
-  /** What the browser reported against the page's policy or as uncaught errors; must stay empty. */
-  const pageErrors: string[] = [];
-  /** Simulated devices and MQTT clients to stop after the file. */
-  const stops: (() => Promise<unknown>)[] = [];
+  let pageErrors: string[];
+  let stops: (() => Promise<unknown>)[];
+  const newPage = () => harness.newPage();
+  const review = (page: Page, name: string) => harness.review(page, name);
+  const mailedLink = (email: string, template: string) => harness.mailedLink(email, template);
+  const pair = (...args: Parameters<ConsoleHarness['pair']>) => harness.pair(...args);
 
   beforeAll(async () => {
-    http = await buildTestHttp({
-      services: { env: { MQTT_PORT: '0', HEARTH_INGEST_FLUSH_MS: '5', HEARTH_COMMAND_TIMEOUT_MS: '5000' } },
-    });
-    await http.services.broker.start();
-    http.services.telemetry.ingest.start();
-    await http.app.listen({ host: '127.0.0.1', port: 0 });
-    baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
-    await mkdir(SCREENSHOTS, { recursive: true });
+    harness = await startConsole();
+    ({ http, baseUrl, context, pageErrors, stops } = harness);
     console.info(`console browser test: screenshots in ${SCREENSHOTS}`);
-    profile = await mkdtemp(path.join(os.tmpdir(), 'hearth-chromium-'));
-    context = await launchChromium(profile);
   });
   afterAll(async () => {
-    await Promise.all(stops.map((stop) => stop()));
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
-    await http?.close();
+    await harness?.close();
   });
-
-  /** A fresh page with no session left over from the test before. */
-  async function newPage(): Promise<Page> {
-    await context.clearCookies();
-    const page = await context.newPage();
-    page.on('console', (message) => {
-      if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(message.text())) {
-        pageErrors.push(message.text());
-      }
-    });
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    return page;
-  }
-
-  /**
-   * Runs axe-core in both schemes (contrast differs) and screenshots the page at both widths in each.
-   * axe is evaluated through the DevTools protocol, which the page's policy does not govern: the page
-   * itself still runs under its real policy.
-   */
-  async function review(page: Page, name: string): Promise<void> {
-    for (const scheme of SCHEMES) {
-      await page.emulateMedia({ colorScheme: scheme });
-      for (const [device, width] of Object.entries(WIDTHS)) {
-        await page.setViewportSize({ width, height: 800 });
-        const file = path.join(SCREENSHOTS, `${name}-${device}-${scheme}.png`);
-        await page.screenshot({ path: file, fullPage: true });
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-        expect(overflow, `${name} scrolls sideways at ${width}px, see ${file}`).toBeLessThanOrEqual(0);
-      }
-      await page.evaluate(AXE);
-      const violations = (await page.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
-        return (await axe.run()).violations;
-      })) as AxeViolation[];
-      const serious = violations
-        .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-        .map(
-          (violation) =>
-            `${violation.id}: ${violation.help} ${JSON.stringify(violation.nodes.map((n) => n.target))}`,
-        );
-      expect(serious, `${name} (${scheme})`).toEqual([]);
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-    await page.setViewportSize({ width: WIDTHS.desktop, height: 800 });
-  }
-
-  async function mailedLink(email: string, template: string): Promise<string> {
-    const mail = (await queuedMail(http.services, email)).filter((message) => message.template === template);
-    const link = new URL(linkIn(mail.at(-1)?.text ?? null));
-    return `${baseUrl}${link.pathname}${link.hash}`;
-  }
 
   it('takes a new customer from sign-up through verification and sign-in to a home of their own', async () => {
     const page = await newPage();
@@ -345,35 +270,6 @@ describe.skipIf(!CHROMIUM)('the console in chromium', { timeout: 120_000 }, () =
     expect(pageErrors).toEqual([]);
     await page.close();
   });
-
-  /** Pairs a device of `model` into the home as its firmware would, and names it. */
-  async function pair(
-    headers: { authorization: string },
-    homeId: string,
-    model: 'plug' | 'contact-sensor',
-    names: { nickname: string; room: string },
-  ) {
-    const claim = await http.app.inject({ method: 'POST', url: `/v1/homes/${homeId}/claim-tokens`, headers });
-    const paired = await http.app.inject({
-      method: 'POST',
-      url: '/v1/provisioning',
-      headers: { authorization: `Bearer ${claim.json().claimToken}` },
-      payload: hardware(model),
-    });
-    expect(paired.statusCode, paired.body).toBe(201);
-    const credentials = paired.json() as {
-      deviceId: string;
-      mqtt: { url: string; username: string; password: string };
-    };
-    const named = await http.app.inject({
-      method: 'PATCH',
-      url: `/v1/devices/${credentials.deviceId}`,
-      headers,
-      payload: names,
-    });
-    expect(named.statusCode, named.body).toBe(200);
-    return credentials;
-  }
 
   it("shows a home's devices by room, live as they publish, and switches one with its ack shown", async () => {
     const user = await createUser(http.services, { name: 'Grace Hopper' });
