@@ -155,6 +155,14 @@ describe.skipIf(!CHROMIUM)('the console account pages in chromium', { timeout: 1
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     const recoveryCodes = await codes.allTextContents();
     expect(recoveryCodes).toHaveLength(10);
+    // The form that was used is gone: the focus moves to what replaced it, for keyboard and screen readers.
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Your recovery codes');
+    await harness.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
+      origin: harness.baseUrl,
+    });
+    await page.getByRole('button', { name: 'Copy codes' }).click();
+    await page.getByText('Copied.').waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toContain(recoveryCodes[9]);
     const [saved] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download codes' }).click(),

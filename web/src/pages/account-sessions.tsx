@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api';
+import { focusHeading } from '../focus';
 import { Field, Outcome, problemText, text, useSubmit } from '../form';
 
 interface Session {
@@ -76,6 +77,8 @@ export function SessionsPage() {
       await api('DELETE', `/v1/sessions/${session.id}`);
       setMessage(`Ended the session of ${describeAgent(session.userAgent)}.`);
       await load();
+      // Its End button is gone with it; the page's heading is where to carry on from.
+      focusHeading('main h1');
     } catch (caught) {
       setError(problemText(caught));
     }

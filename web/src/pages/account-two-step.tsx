@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api } from '../api';
 import { saveFile } from '../files';
+import { useFocusOnStep } from '../focus';
 import { Field, Outcome, problemText, text, useSubmit } from '../form';
 import { QrCode } from '../qr';
 
@@ -40,6 +41,9 @@ export function TwoStepPage() {
   useEffect(() => {
     void load();
   }, [load]);
+  useFocusOnStep(
+    status === null ? null : codes ? 'codes' : enrolment ? 'enrol' : status.enabled ? 'on' : 'off',
+  );
 
   const start = useSubmit(async () => {
     setEnrolment(await api<Enrolment>('POST', '/v1/me/mfa/totp'));
