@@ -190,9 +190,7 @@ describe.skipIf(!CHROMIUM)('the console account pages in chromium', { timeout: 1
 
     // New recovery codes, confirmed with an old one; then off, with the password and a new one.
     await page.goto(`${harness.baseUrl}/account/two-step`);
-    await page
-      .getByLabel('Code from your authenticator app', { exact: true })
-      .fill(recoveryCodes[0] as string);
+    await page.getByLabel('Code from your app, or an unused recovery code').fill(recoveryCodes[0] as string);
     await page.getByRole('button', { name: 'Replace recovery codes' }).click();
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     const replaced = await codes.allTextContents();
@@ -200,7 +198,7 @@ describe.skipIf(!CHROMIUM)('the console account pages in chromium', { timeout: 1
     expect(replaced).not.toContain(recoveryCodes[1]);
     await page.getByRole('button', { name: 'I have kept them' }).click();
     await page.getByLabel('Your password').fill(user.password);
-    await page.getByLabel('Code from your authenticator app, or a recovery code').fill(replaced[0] as string);
+    await page.getByLabel('Code from your app, or a recovery code').fill(replaced[0] as string);
     await page.getByRole('button', { name: 'Turn off two-step sign-in' }).click();
     await page.getByRole('heading', { name: 'Two-step sign-in is off' }).waitFor();
     expect((await harness.http.services.mfa.status(user.id)).enabled).toBe(false);

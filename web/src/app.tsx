@@ -134,7 +134,7 @@ function Page(props: {
     case '/invitations/accept':
       return <AcceptInvitationPage signedIn={signedIn} />;
     case '/account-deleted':
-      return <AccountDeletedPage />;
+      return <AccountDeletedPage signedIn={signedIn} />;
     case '/':
       return signedIn ? <HomesPage /> : null;
     default:

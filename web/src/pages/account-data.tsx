@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import { api, download } from '../api';
 import { saveFile, today } from '../files';
-import { Field, Outcome, text, useSubmit } from '../form';
+import { Outcome, text, useSubmit } from '../form';
+import { PasswordReentry } from './password-reentry';
 
 /** A copy of everything Hearth holds about the person, and deletion of the account with it. */
 export function AccountDataPage({ onDeleted }: { onDeleted: () => void }) {
@@ -46,14 +47,7 @@ function DeleteAccount({ onDeleted }: { onDeleted: () => void }) {
       {confirming ? (
         <form onSubmit={remove.onSubmit} className="confirm-box">
           <p>This cannot be undone. Enter your password to confirm.</p>
-          <Field
-            id="delete-password"
-            label="Your password"
-            name="password"
-            type="password"
-            autoComplete="current-password"
-            autoFocus
-          />
+          <PasswordReentry id="delete-password" autoFocus />
           <div className="actions">
             <button type="submit" className="danger" disabled={remove.busy}>
               Delete my account and all my data

@@ -1,7 +1,9 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { api } from '../api';
 import { focusHeading } from '../focus';
-import { Field, Outcome, problemText, text, useSubmit } from '../form';
+import { Outcome, problemText, text, useSubmit } from '../form';
+import { useLoaded } from '../load';
+import { PasswordReentry } from './password-reentry';
 
 interface Session {
   id: string;
@@ -44,6 +46,8 @@ export function describeAgent(userAgent: string | null): string {
   return userAgent.split(/[\s/]/, 1)[0] || 'Unknown device';
 }
 
+const PAGE = 50;
+
 const when = (instant: string) => new Date(instant).toLocaleString();
 
 /**
@@ -51,24 +55,23 @@ const when = (instant: string) => new Date(instant).toLocaleString();
  * the others needs the password again, as the API requires.
  */
 export function SessionsPage() {
-  const [sessions, setSessions] = useState<Session[] | null>(null);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // The newest first; older pages are added below by "Show older sessions".
+  const shown = useLoaded(() => api<SessionPage>('GET', `/v1/sessions?limit=${PAGE}`));
+  const { error, setError, reload: load } = shown;
+  const sessions = shown.value?.items ?? null;
+  const next = shown.value?.next ?? null;
   const [message, setMessage] = useState<string | null>(null);
-  const load = useCallback(async (before?: string) => {
+  const showOlder = async (before: string) => {
     try {
-      const query = before ? `&before=${encodeURIComponent(before)}` : '';
-      const page = await api<SessionPage>('GET', `/v1/sessions?limit=50${query}`);
-      setSessions((shown) => (before ? [...(shown ?? []), ...page.items] : page.items));
-      setNext(page.next);
-      setError(null);
+      const older = await api<SessionPage>(
+        'GET',
+        `/v1/sessions?limit=${PAGE}&before=${encodeURIComponent(before)}`,
+      );
+      shown.setValue((page) => ({ items: [...(page?.items ?? []), ...older.items], next: older.next }));
     } catch (caught) {
       setError(problemText(caught));
     }
-  }, []);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  };
 
   const end = async (session: Session) => {
     setError(null);
@@ -143,7 +146,7 @@ export function SessionsPage() {
         </ul>
       )}
       {next && (
-        <button type="button" className="secondary" onClick={() => void load(next)}>
+        <button type="button" className="secondary" onClick={() => void showOlder(next)}>
           Show older sessions
         </button>
       )}
@@ -155,13 +158,7 @@ export function SessionsPage() {
           ) : (
             <form onSubmit={endOthers.onSubmit}>
               <p>Signs out every browser and app but this one. Enter your password to confirm.</p>
-              <Field
-                id="end-others-password"
-                label="Your password"
-                name="password"
-                type="password"
-                autoComplete="current-password"
-              />
+              <PasswordReentry id="end-others-password" />
               <button type="submit" className="danger" disabled={endOthers.busy}>
                 End all other sessions
               </button>

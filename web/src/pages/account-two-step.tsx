@@ -1,9 +1,11 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { api } from '../api';
 import { saveFile } from '../files';
 import { useFocusOnStep } from '../focus';
-import { Field, Outcome, problemText, text, useSubmit } from '../form';
+import { Field, Outcome, text, useSubmit } from '../form';
+import { useLoaded } from '../load';
 import { QrCode } from '../qr';
+import { PasswordReentry } from './password-reentry';
 
 interface MfaStatus {
   enabled: boolean;
@@ -25,22 +27,10 @@ const grouped = (secret: string) => secret.match(/.{1,4}/g)?.join(' ') ?? secret
  * see the recovery codes once; replace the codes or turn it off later. Each step is the API's to accept.
  */
 export function TwoStepPage() {
-  const [status, setStatus] = useState<MfaStatus | null>(null);
+  const { value: status, error, reload: load } = useLoaded(() => api<MfaStatus>('GET', '/v1/me/mfa'));
   const [enrolment, setEnrolment] = useState<Enrolment | null>(null);
   // Recovery codes just issued: shown until the person says they have kept them, never again.
   const [codes, setCodes] = useState<string[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setStatus(await api<MfaStatus>('GET', '/v1/me/mfa'));
-      setError(null);
-    } catch (caught) {
-      setError(problemText(caught));
-    }
-  }, []);
-  useEffect(() => {
-    void load();
-  }, [load]);
   useFocusOnStep(
     status === null ? null : codes ? 'codes' : enrolment ? 'enrol' : status.enabled ? 'on' : 'off',
   );
@@ -57,12 +47,7 @@ export function TwoStepPage() {
     await load();
   });
 
-  if (error)
-    return (
-      <p className="error" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <Outcome error={error} message={null} />;
   if (!status) return <p>Loading…</p>;
   if (codes) return <RecoveryCodes codes={codes} onDone={() => setCodes(null)} />;
   if (enrolment)
@@ -85,13 +70,7 @@ export function TwoStepPage() {
           </div>
         </div>
         <form onSubmit={confirm.onSubmit}>
-          <Field
-            label="Code from the app"
-            name="code"
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            maxLength={64}
-          />
+          <CodeField id="enrol-code" label="Code from the app" digits />
           <div className="actions">
             <button type="submit" disabled={confirm.busy}>
               Turn on two-step sign-in
@@ -152,16 +131,9 @@ function TwoStepOn(props: {
       </section>
       <section aria-labelledby="new-codes" className="card account-section">
         <h2 id="new-codes">New recovery codes</h2>
-        <p>Replaces every recovery code you have with ten new ones.</p>
+        <p>Replaces every recovery code you have with ten new ones, for instance when few are left.</p>
         <form onSubmit={regenerate.onSubmit}>
-          <Field
-            id="regenerate-code"
-            label="Code from your authenticator app"
-            name="code"
-            inputMode="numeric"
-            autoComplete="one-time-code"
-            maxLength={64}
-          />
+          <CodeField id="regenerate-code" label="Code from your app, or an unused recovery code" />
           <button type="submit" className="secondary" disabled={regenerate.busy}>
             Replace recovery codes
           </button>
@@ -172,20 +144,8 @@ function TwoStepOn(props: {
         <h2 id="turn-off">Turn off two-step sign-in</h2>
         <p>Signing in will ask for your password only. Your recovery codes stop working.</p>
         <form onSubmit={turnOff.onSubmit}>
-          <Field
-            id="turn-off-password"
-            label="Your password"
-            name="password"
-            type="password"
-            autoComplete="current-password"
-          />
-          <Field
-            id="turn-off-code"
-            label="Code from your authenticator app, or a recovery code"
-            name="code"
-            autoComplete="one-time-code"
-            maxLength={64}
-          />
+          <PasswordReentry id="turn-off-password" />
+          <CodeField id="turn-off-code" label="Code from your app, or a recovery code" />
           <button type="submit" className="danger" disabled={turnOff.busy}>
             Turn off two-step sign-in
           </button>
@@ -193,6 +153,20 @@ function TwoStepOn(props: {
         </form>
       </section>
     </>
+  );
+}
+
+/** A one-time code field; `digits` asks phones for a number pad, which a recovery code would not fit. */
+function CodeField({ id, label, digits }: { id: string; label: string; digits?: boolean }) {
+  return (
+    <Field
+      id={id}
+      label={label}
+      name="code"
+      inputMode={digits ? 'numeric' : 'text'}
+      autoComplete="one-time-code"
+      maxLength={64}
+    />
   );
 }
 

@@ -1,10 +1,12 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect } from 'react';
 import { ApiProblem, api } from '../api';
-import { Field, Outcome, problemText, text, useSubmit } from '../form';
-import { Link } from '../router';
+import { Field, Outcome, text, useSubmit } from '../form';
+import { useLoaded } from '../load';
+import { Link, navigate } from '../router';
 import { AccountDataPage } from './account-data';
 import { SessionsPage } from './account-sessions';
 import { TwoStepPage } from './account-two-step';
+import { PasswordReentry } from './password-reentry';
 
 /** GET /v1/me: what the account pages show of the person. */
 export interface MyProfile {
@@ -56,19 +58,7 @@ export function AccountPage(props: { path: string; onProfileChanged: () => void;
 }
 
 function ProfileSection({ onProfileChanged }: { onProfileChanged: () => void }) {
-  const [profile, setProfile] = useState<MyProfile | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setProfile(await api<MyProfile>('GET', '/v1/me'));
-      setError(null);
-    } catch (caught) {
-      setError(problemText(caught));
-    }
-  }, []);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const { value: profile, setValue: setProfile, error } = useLoaded(() => api<MyProfile>('GET', '/v1/me'));
 
   const rename = useSubmit(async (form) => {
     setProfile(await api<MyProfile>('PATCH', '/v1/me', { name: text(form, 'name') }));
@@ -86,12 +76,7 @@ function ProfileSection({ onProfileChanged }: { onProfileChanged: () => void }) 
     { resetOnSuccess: true },
   );
 
-  if (error)
-    return (
-      <p className="error" role="alert">
-        {error}
-      </p>
-    );
+  if (error) return <Outcome error={error} message={null} />;
   if (!profile) return <p>Loading…</p>;
   return (
     <>
@@ -128,13 +113,7 @@ function ProfileSection({ onProfileChanged }: { onProfileChanged: () => void }) 
             maxLength={254}
             hint="We mail a link there; the address changes when you open it, and the old one is told."
           />
-          <Field
-            id="email-password"
-            label="Your password"
-            name="password"
-            type="password"
-            autoComplete="current-password"
-          />
+          <PasswordReentry id="email-password" />
           <button type="submit" disabled={changeEmail.busy}>
             Change e-mail address
           </button>
@@ -181,7 +160,12 @@ function PasswordSection() {
 }
 
 /** Where the console lands once the account is deleted: the person is signed out, nothing is left. */
-export function AccountDeletedPage() {
+export function AccountDeletedPage({ signedIn }: { signedIn: boolean }) {
+  // Someone signed in has an account: this page is not about them.
+  useEffect(() => {
+    if (signedIn) navigate('/', { replace: true });
+  }, [signedIn]);
+  if (signedIn) return null;
   return (
     <main className="narrow">
       <h1>Your account is deleted</h1>
