@@ -142,7 +142,7 @@ describe.skipIf(!CHROMIUM)('the console account pages in chromium', { timeout: 1
 
     await page.getByRole('button', { name: 'Set up two-step sign-in' }).click();
     await page.getByRole('img', { name: 'QR code for your authenticator app' }).waitFor();
-    const shownKey = (await page.getByLabel('Key for manual entry').textContent()) as string;
+    const shownKey = (await page.locator('.totp-secret').textContent()) as string;
     const totp = new TOTP({ secret: Secret.fromBase32(shownKey.replaceAll(' ', '')) });
     await review(page, 'acct-06-two-step-enrol');
     await page.getByLabel('Code from the app').fill('000000');

@@ -61,9 +61,7 @@ export function TwoStepPage() {
               <li>In your authenticator app, add an account and scan this QR code.</li>
               <li>
                 If the app cannot scan, type this key instead:{' '}
-                <code className="totp-secret" aria-label="Key for manual entry">
-                  {grouped(enrolment.secret)}
-                </code>
+                <code className="totp-secret">{grouped(enrolment.secret)}</code>
               </li>
               <li>Enter the six-digit code the app now shows.</li>
             </ol>
