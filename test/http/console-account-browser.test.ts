@@ -263,9 +263,13 @@ describe.skipIf(!CHROMIUM)('the console account pages in chromium', { timeout: 1
   it('deletes the account after a wrong then the right password, signing out', async () => {
     const user = await createUser(harness.http.services);
     const page = await openAccount(user, 'data');
-    await page.getByRole('button', { name: 'Delete my account…' }).click();
-    await page.getByLabel('Your password').fill('certainly not it');
-    await page.getByRole('button', { name: 'Delete my account and all my data' }).click();
+    // From the keyboard: the confirmation takes the focus into its password field; Enter submits.
+    await page.getByRole('button', { name: 'Delete my account…' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Delete my account and all my data' }).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('password');
+    await page.keyboard.type('certainly not it');
+    await page.keyboard.press('Enter');
     expect(await alertText(page)).toMatch(/password/i);
     await review(page, 'acct-12-delete-refused');
     expect(await harness.http.services.users.getById(user.id)).toBeDefined();
