@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { benchBlindIndex } from './blind-index.js';
 import { benchConnections } from './connections.js';
+import { benchConsole } from './console.js';
 import { benchIncidents } from './incidents.js';
 import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
@@ -43,6 +44,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Two nodes on PostgreSQL + Mosquitto: command round trip through the node that did not ingest the ack vs the node that did',
     run: benchNodes,
+  },
+  console: {
+    title:
+      'Console live update: a device publish to the DOM change in chromium (1 and 100 devices) vs polling the shadow',
+    run: benchConsole,
   },
 };
 

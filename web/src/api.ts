@@ -156,3 +156,23 @@ export async function listAll<T>(path: string): Promise<T[]> {
   } while (cursor);
   return items;
 }
+
+/**
+ * A file the API answers with (the data export), fetched with the in-memory bearer like any call, so no
+ * token goes into a link's URL. Throws an ApiProblem when refused.
+ */
+export async function download(path: string): Promise<Blob> {
+  let response = await send('GET', path);
+  if (response.status === 401 && accessToken && (await refresh())) response = await send('GET', path);
+  if (!response.ok) return parse<never>(response);
+  return response.blob();
+}
+
+/**
+ * After the account is deleted: forgets the access token, and offers the now dead refresh cookie once so
+ * that the server drops it (its refresh route clears a cookie it refuses).
+ */
+export async function forgetSession(): Promise<void> {
+  accessToken = null;
+  await tradeCookie();
+}

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, isSignedIn, refresh, signOut } from './api';
+import { api, forgetSession, isSignedIn, refresh, signOut } from './api';
 import { Outcome, useSubmit } from './form';
+import { ACCOUNT_PATHS, AccountDeletedPage, AccountPage } from './pages/account';
 import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
 import { HomePage } from './pages/home';
 import { HomesPage } from './pages/homes';
@@ -22,6 +23,8 @@ const PUBLIC_PATHS = new Set([
   '/reset-password',
   // Says by itself to sign in first, and keeps the invitation's token for after.
   '/invitations/accept',
+  // Shown once the account is gone, so necessarily signed out.
+  '/account-deleted',
 ]);
 
 export function App() {
@@ -65,6 +68,12 @@ export function App() {
     setSession('out');
     navigate('/sign-in', { replace: true });
   };
+  const deleted = async () => {
+    await forgetSession();
+    setProfile(null);
+    setSession('out');
+    navigate('/account-deleted', { replace: true });
+  };
 
   if (session === 'checking') return <p className="loading">Loading…</p>;
   return (
@@ -76,6 +85,7 @@ export function App() {
         {session === 'in' && isSignedIn() && (
           <nav aria-label="Account">
             {profile && <span className="who">{profile.name}</span>}
+            <Link to="/account">Account</Link>
             <button type="button" className="secondary" onClick={leave}>
               Sign out
             </button>
@@ -89,6 +99,7 @@ export function App() {
         onSignedIn={() => setSession('in')}
         onVerified={() => setProfileRead((count) => count + 1)}
         myId={profile?.id ?? null}
+        onDeleted={deleted}
       />
     </>
   );
@@ -102,12 +113,15 @@ function Page(props: {
   onSignedIn: () => void;
   onVerified: () => void;
   myId: string | null;
+  onDeleted: () => void;
 }) {
-  const { path, signedIn, onSignedIn, onVerified, myId } = props;
+  const { path, signedIn, onSignedIn, onVerified, myId, onDeleted } = props;
   const [, homeId, members] = HOME_PATH.exec(path) ?? [];
   if (homeId && !signedIn) return null;
   if (homeId && members) return <MembersPage key={homeId} homeId={homeId} myId={myId} />;
   if (homeId) return <HomePage key={homeId} homeId={homeId} />;
+  if (ACCOUNT_PATHS.has(path))
+    return signedIn ? <AccountPage path={path} onProfileChanged={onVerified} onDeleted={onDeleted} /> : null;
   switch (path) {
     case '/sign-in':
       return <SignInPage onSignedIn={onSignedIn} />;
@@ -119,6 +133,8 @@ function Page(props: {
       return <ResetPasswordPage />;
     case '/invitations/accept':
       return <AcceptInvitationPage signedIn={signedIn} />;
+    case '/account-deleted':
+      return <AccountDeletedPage signedIn={signedIn} />;
     case '/':
       return signedIn ? <HomesPage /> : null;
     default:

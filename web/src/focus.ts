@@ -1,0 +1,23 @@
+import { useEffect, useRef } from 'react';
+
+/** Focuses a heading as a starting point (not a control: no outline, see styles.css). */
+export function focusHeading(selector: string): void {
+  const heading = document.querySelector<HTMLElement>(selector);
+  heading?.setAttribute('tabindex', '-1');
+  heading?.focus();
+}
+
+/**
+ * When a screen replaces its own content (an enrolment giving way to the recovery codes), the control that
+ * was used is gone and the focus with it: this moves it to the new content's first heading. `step` is null
+ * while loading, and the first step shown takes no focus, so a page load keeps the page's own heading.
+ */
+export function useFocusOnStep(step: string | null): void {
+  const shown = useRef<string | null>(null);
+  useEffect(() => {
+    if (step === null || step === shown.current) return;
+    const first = shown.current === null;
+    shown.current = step;
+    if (!first) focusHeading('main section h2');
+  }, [step]);
+}
