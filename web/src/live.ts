@@ -8,10 +8,22 @@ export interface LiveState {
   reportedVersion: number;
 }
 
+/** A new device event, as `GET /v1/homes/{id}/events` lists it. */
+export interface LiveEvent {
+  id: string;
+  deviceId: string;
+  type: string;
+  occurredAt: string;
+  receivedAt: string;
+  details: Record<string, unknown>;
+}
+
 export interface LiveHandlers {
   /** Subscribed (again): read the device list now; changes from here on arrive as states. */
   ready(): void;
   state(state: LiveState): void;
+  /** A new event of a device the person may see (events are not replayed after a reconnect). */
+  event?(event: LiveEvent): void;
   connection(status: 'live' | 'reconnecting' | 'stopped', reason?: string): void;
 }
 
@@ -48,6 +60,8 @@ export async function watchHome(homeId: string, handlers: LiveHandlers, signal: 
             handlers.ready();
           } else if (fields.get('event') === 'state') {
             handlers.state(JSON.parse(fields.get('data') ?? '{}') as LiveState);
+          } else if (fields.get('event') === 'event') {
+            handlers.event?.(JSON.parse(fields.get('data') ?? '{}') as LiveEvent);
           }
         }
       }

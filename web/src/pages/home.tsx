@@ -117,6 +117,10 @@ export function HomePage({ homeId }: { homeId: string }) {
       <h1>{home?.name ?? 'Home'}</h1>
       <p>
         <Link to={`/homes/${homeId}/members`}>People in this home</Link>
+        {' · '}
+        <Link to={`/homes/${homeId}/events`}>Event timeline</Link>
+        {' · '}
+        <Link to={`/homes/${homeId}/scale`}>Body profiles and scale</Link>
       </p>
       <p className="meta" role="status">
         {connection}
@@ -151,6 +155,7 @@ export function HomePage({ homeId }: { homeId: string }) {
             {(rooms.get(room) ?? []).map((device) => (
               <DeviceCard
                 key={device.id}
+                homeId={homeId}
                 device={device}
                 manage={
                   canManage
@@ -174,6 +179,7 @@ export function HomePage({ homeId }: { homeId: string }) {
 }
 
 function DeviceCard(props: {
+  homeId: string;
   device: Device;
   /** For the home's admins and owners, who may rename, move, share, remove and reset. */
   manage: {
@@ -229,6 +235,11 @@ function DeviceCard(props: {
         </span>
       </div>
       {device.nickname && <p className="meta">{model.title}</p>}
+      <p className="device-links">
+        <Link to={`/homes/${props.homeId}/devices/${device.id}/events`}>
+          Events<span className="visually-hidden"> of {name}</span>
+        </Link>
+      </p>
       <dl className="state">
         {STATE_FIELDS.filter(({ field }) => reported[field] !== undefined).map(({ field, label, format }) => (
           <div key={field}>
