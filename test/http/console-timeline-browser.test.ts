@@ -220,6 +220,13 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     expect(await page.getByText('Safe door').count()).toBe(0);
     expect(await page.getByText('Study').count()).toBe(0);
     await harness.review(page, 'timeline-guest');
+
+    // An address naming the unshared device offers it nowhere: the filter is dropped, not applied in secret.
+    await page.goto(`${harness.baseUrl}/homes/${home.id}/events?device=${safe.deviceId}&type=contact-closed`);
+    await page.getByText('Garden gate closed').waitFor();
+    await until(async () => new URL(page.url()).search === '?type=contact-closed');
+    expect(await page.getByLabel('Device').inputValue()).toBe('');
+    expect(await page.getByText('Safe door').count()).toBe(0);
     expect(harness.pageErrors).toEqual([]);
     await page.close();
   });
@@ -311,6 +318,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     await page.reload();
     await page.getByRole('columnheader', { name: 'Weight (lb)' }).waitFor();
     expect(await rows.count()).toBe(2);
+    await page.locator('.chart canvas').first().waitFor();
 
     // Withdrawal says what goes and asks first; then the readings are gone.
     await card.getByRole('button', { name: 'Withdraw consent…' }).click();

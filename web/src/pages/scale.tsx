@@ -351,7 +351,10 @@ function Readings(props: {
   return (
     <section aria-labelledby="readings" className="readings">
       <h2 id="readings">Readings of {profile.name}</h2>
-      <div className="actions" role="group" aria-label="Period">
+      <div className="actions" role="group" aria-labelledby="period-label">
+        <span id="period-label" className="group-label">
+          Period
+        </span>
         {RANGES.map((option) => (
           <button
             key={option.value}
@@ -364,7 +367,10 @@ function Readings(props: {
           </button>
         ))}
       </div>
-      <div className="actions" role="group" aria-label="Unit">
+      <div className="actions" role="group" aria-labelledby="unit-label">
+        <span id="unit-label" className="group-label">
+          Unit
+        </span>
         {WEIGHT_UNITS.map((option) => (
           <button
             key={option}

@@ -123,6 +123,13 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
   useEffect(() => {
     history.replaceState(null, '', `${location.pathname}${addressQuery(filters)}`);
   }, [filters]);
+  // An address naming a device the person cannot see (edited, or a share since withdrawn) offers no such
+  // choice: the filter is dropped rather than showing a list that is silently empty.
+  useEffect(() => {
+    if (devices && filters.device && !devices.some((listed) => listed.id === filters.device)) {
+      setFilters((shown) => ({ ...shown, device: null }));
+    }
+  }, [devices, filters.device]);
 
   const backwards = filters.from !== null && filters.to !== null && filters.from > filters.to;
 
@@ -250,7 +257,7 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
   const types = eventTypesOf(
     (deviceId ? (device ? [device] : []) : (devices ?? [])).map((listed) => listed.model),
   );
-  const filtered = addressQuery({ ...filters, device: deviceId ? null : filters.device }) !== '';
+  const filtered = addressQuery(filters) !== '';
   const change = (patch: Partial<Filters>) => setFilters((shown) => ({ ...shown, ...patch }));
   const title = deviceName ? `Events of ${deviceName}` : `Events in ${home?.name ?? 'this home'}`;
 
