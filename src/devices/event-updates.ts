@@ -1,5 +1,6 @@
 import type { NodeSignals } from '../cluster/signals.js';
 import type { Logger } from '../log.js';
+import { addListener } from './device-updates.js';
 import type { EventStore, HomeEventRecord } from './event-store.js';
 
 export type { HomeEventRecord };
@@ -38,17 +39,7 @@ export class EventUpdates {
 
   /** Calls `listener` with each new event of the home; returns the function that stops it. */
   subscribeHome(homeId: string, listener: EventUpdateListener): () => void {
-    let listeners = this.#byHome.get(homeId);
-    if (!listeners) {
-      listeners = new Set();
-      this.#byHome.set(homeId, listeners);
-    }
-    const own = listeners;
-    own.add(listener);
-    return () => {
-      own.delete(listener);
-      if (own.size === 0 && this.#byHome.get(homeId) === own) this.#byHome.delete(homeId);
-    };
+    return addListener(this.#byHome, homeId, listener);
   }
 
   /** Resolves once every event signalled so far has been read and handed to its listeners (tests). */

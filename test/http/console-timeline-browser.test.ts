@@ -61,6 +61,15 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     );
   }
 
+  /** A signed-up owner, a bearer header for the API and a home of theirs. */
+  async function ownerWithHome(name: string, homeName: string, timeZone: string) {
+    const { http } = harness;
+    const owner = await createUser(http.services, { name });
+    const { accessToken } = await http.services.sessions.issue(owner.id, {});
+    const home = await http.services.homes.create(owner.id, { name: homeName, timeZone });
+    return { owner, headers: { authorization: `Bearer ${accessToken}` }, home };
+  }
+
   async function signIn(user: { email: string; password: string }): Promise<Page> {
     const page = await harness.newPage();
     await harness.signIn(page, user);
@@ -72,10 +81,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
 
   it('lists a home’s events newest first by day, filters them (kept on reload), scrolls to older pages and adds new ones live', async () => {
     const { http, baseUrl } = harness;
-    const owner = await createUser(http.services, { name: 'Tess Timeline' });
-    const { accessToken } = await http.services.sessions.issue(owner.id, {});
-    const headers = { authorization: `Bearer ${accessToken}` };
-    const home = await http.services.homes.create(owner.id, { name: 'Bay house', timeZone: 'Europe/Dublin' });
+    const { owner, headers, home } = await ownerWithHome('Tess Timeline', 'Bay house', 'Europe/Dublin');
     const door = await connect(
       await harness.pair(headers, home.id, 'contact-sensor', { nickname: 'Front door', room: 'Hall' }),
     );
@@ -177,10 +183,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
 
   it('shows a guest only the events of devices shared with them, and offers only those devices', async () => {
     const { http } = harness;
-    const owner = await createUser(http.services);
-    const { accessToken } = await http.services.sessions.issue(owner.id, {});
-    const headers = { authorization: `Bearer ${accessToken}` };
-    const home = await http.services.homes.create(owner.id, { name: 'Annex', timeZone: 'America/New_York' });
+    const { owner, headers, home } = await ownerWithHome('Olga Owner', 'Annex', 'America/New_York');
     const guest = await createUser(http.services, { name: 'Gwen Guest' });
     await http.services.homes.invite(owner.id, home.id, { email: guest.email, role: 'guest' });
     const link = new URL(await harness.mailedLink(guest.email, 'home-invitation'));
@@ -221,6 +224,11 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     expect(await page.getByText('Study').count()).toBe(0);
     await harness.review(page, 'timeline-guest');
 
+    // A guest may add no body profile, and sees none that is not theirs.
+    await page.goto(`${harness.baseUrl}/homes/${home.id}/scale`);
+    await page.getByText('There are no body profiles for you in this home.').waitFor();
+    expect(await page.getByRole('button', { name: 'Add profile' }).count()).toBe(0);
+
     // An address naming the unshared device offers it nowhere: the filter is dropped, not applied in secret.
     await page.goto(`${harness.baseUrl}/homes/${home.id}/events?device=${safe.deviceId}&type=contact-closed`);
     await page.getByText('Garden gate closed').waitFor();
@@ -233,13 +241,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
 
   it('keeps body profiles with consent, charts their readings by period and unit, and deletes them on withdrawal', async () => {
     const { http } = harness;
-    const owner = await createUser(http.services, { name: 'Sam Scale' });
-    const { accessToken } = await http.services.sessions.issue(owner.id, {});
-    const headers = { authorization: `Bearer ${accessToken}` };
-    const home = await http.services.homes.create(owner.id, {
-      name: 'Weigh house',
-      timeZone: 'Europe/London',
-    });
+    const { owner, headers, home } = await ownerWithHome('Sam Scale', 'Weigh house', 'Europe/London');
     const scale = await connect(
       await harness.pair(headers, home.id, 'scale', { nickname: 'Bathroom scale', room: 'Bathroom' }),
     );
@@ -329,6 +331,18 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     await page.getByText('No readings: without consent the scale’s readings are not stored.').waitFor();
     expect(await rows.count()).toBe(0);
     expect(await readings(profileId)).toEqual([]);
+
+    // Editing and, after a confirmation, deleting the profile.
+    await card.getByRole('button', { name: 'Edit' }).click();
+    await card.getByLabel('Height (cm)').fill('170');
+    await card.getByRole('button', { name: 'Save' }).click();
+    await card.getByText('170 cm · born 1990-04-01 · Female').waitFor();
+    await card.getByRole('button', { name: 'Delete…' }).click();
+    await card.getByText('Deleting the profile deletes all of Ada Weigh’s readings with it.').waitFor();
+    await card.getByRole('button', { name: 'Delete Ada Weigh and all readings' }).click();
+    await page.getByText('No body profiles yet.').waitFor();
+    expect(await page.getByRole('heading', { name: 'Readings of Ada Weigh' }).count()).toBe(0);
+    await until(async () => new URL(page.url()).search === '?range=30d&unit=lb');
     expect(harness.pageErrors).toEqual([]);
     await page.close();
   });

@@ -27,6 +27,18 @@ export interface LiveHandlers {
   connection(status: 'live' | 'reconnecting' | 'stopped', reason?: string): void;
 }
 
+/** What a page says about its live stream; `live` ends with what the page does with it. */
+export function liveStatusText(
+  status: 'live' | 'reconnecting' | 'stopped',
+  reason: string | undefined,
+  live: string,
+) {
+  if (status === 'live') return `Live: ${live}`;
+  return status === 'reconnecting'
+    ? 'Connection lost; reconnecting…'
+    : `Live updates stopped: ${reason ?? ''}`;
+}
+
 /**
  * Watches a home's live stream (GET /v1/homes/{id}/live) until `signal` aborts, reconnecting after a
  * dropped or ended stream with a growing pause (1 s doubling to 10 s). Each `ready` asks the caller to read

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, listAll } from '../api';
 import { type Control, MODELS, STATE_FIELDS } from '../devices';
 import { problemText } from '../form';
-import { type LiveState, watchHome } from '../live';
+import { type LiveState, liveStatusText, watchHome } from '../live';
 import { Link } from '../router';
 import { DeviceSettings } from './device-settings';
 import type { Home } from './homes';
@@ -84,13 +84,7 @@ export function HomePage({ homeId }: { homeId: string }) {
             return new Map(shown).set(device.id, applyLive(device, live));
           }),
         connection: (status, reason) =>
-          setConnection(
-            status === 'live'
-              ? 'Live: changes appear as they happen.'
-              : status === 'reconnecting'
-                ? 'Connection lost; reconnecting…'
-                : `Live updates stopped: ${reason ?? ''}`,
-          ),
+          setConnection(liveStatusText(status, reason, 'changes appear as they happen.')),
       },
       stop.signal,
     );

@@ -73,6 +73,13 @@ export function ScalePage({ homeId, myId }: { homeId: string; myId: string | nul
     history.replaceState(null, '', `${location.pathname}${search ? `?${search}` : ''}`);
   }, [view]);
 
+  // A profile deleted (or never visible) is not kept in the address.
+  useEffect(() => {
+    if (profiles && view.profile && !profiles.some((profile) => profile.id === view.profile)) {
+      setView((now) => ({ ...now, profile: null }));
+    }
+  }, [profiles, view.profile]);
+
   const create = useSubmit(
     async (form) => {
       const created = await api<Profile>('POST', `/v1/homes/${homeId}/body-profiles`, {
@@ -351,38 +358,13 @@ function Readings(props: {
   return (
     <section aria-labelledby="readings" className="readings">
       <h2 id="readings">Readings of {profile.name}</h2>
-      <div className="actions" role="group" aria-labelledby="period-label">
-        <span id="period-label" className="group-label">
-          Period
-        </span>
-        {RANGES.map((option) => (
-          <button
-            key={option.value}
-            type="button"
-            className="secondary"
-            aria-pressed={option.value === range}
-            onClick={() => onRange(option.value)}
-          >
-            {option.label}
-          </button>
-        ))}
-      </div>
-      <div className="actions" role="group" aria-labelledby="unit-label">
-        <span id="unit-label" className="group-label">
-          Unit
-        </span>
-        {WEIGHT_UNITS.map((option) => (
-          <button
-            key={option}
-            type="button"
-            className="secondary"
-            aria-pressed={option === unit}
-            onClick={() => onUnit(option)}
-          >
-            {option}
-          </button>
-        ))}
-      </div>
+      <Choice label="Period" options={RANGES} value={range} onChange={onRange} />
+      <Choice
+        label="Unit"
+        options={WEIGHT_UNITS.map((option) => ({ value: option, label: option }))}
+        value={unit}
+        onChange={onUnit}
+      />
       {error && (
         <p className="error" role="alert">
           {error}
@@ -433,5 +415,33 @@ function Readings(props: {
         </>
       )}
     </section>
+  );
+}
+
+/** A row of toggle buttons of which one is pressed: the period or the unit of the readings. */
+function Choice<T extends string>(props: {
+  label: string;
+  options: readonly { value: T; label: string }[];
+  value: T;
+  onChange: (value: T) => void;
+}) {
+  const id = `choice-${props.label.toLowerCase()}`;
+  return (
+    <div className="actions" role="group" aria-labelledby={id}>
+      <span id={id} className="group-label">
+        {props.label}
+      </span>
+      {props.options.map((option) => (
+        <button
+          key={option.value}
+          type="button"
+          className="secondary"
+          aria-pressed={option.value === props.value}
+          onClick={() => props.onChange(option.value)}
+        >
+          {option.label}
+        </button>
+      ))}
+    </div>
   );
 }

@@ -11,7 +11,7 @@ import {
   isDay,
 } from '../event-wording';
 import { problemText } from '../form';
-import { type LiveEvent, watchHome } from '../live';
+import { type LiveEvent, liveStatusText, watchHome } from '../live';
 import { Link } from '../router';
 import type { Device } from './home';
 import type { Home } from './homes';
@@ -217,13 +217,7 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
           setEvents((shown) => (shown === null ? shown : merge(shown, [event])));
         },
         connection: (status, reason) =>
-          setConnection(
-            status === 'live'
-              ? 'Live: new events appear as they happen.'
-              : status === 'reconnecting'
-                ? 'Connection lost; reconnecting…'
-                : `Live updates stopped: ${reason ?? ''}`,
-          ),
+          setConnection(liveStatusText(status, reason, 'new events appear as they happen.')),
       },
       stop.signal,
     );
@@ -310,26 +304,8 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
             </select>
           </div>
         )}
-        <div className="field">
-          <label htmlFor="filter-from">From</label>
-          <input
-            id="filter-from"
-            type="date"
-            value={filters.from ?? ''}
-            max={filters.to ?? undefined}
-            onChange={(event) => change({ from: isDay(event.target.value) ? event.target.value : null })}
-          />
-        </div>
-        <div className="field">
-          <label htmlFor="filter-to">To</label>
-          <input
-            id="filter-to"
-            type="date"
-            value={filters.to ?? ''}
-            min={filters.from ?? undefined}
-            onChange={(event) => change({ to: isDay(event.target.value) ? event.target.value : null })}
-          />
-        </div>
+        <DayField label="From" value={filters.from} max={filters.to} onChange={(from) => change({ from })} />
+        <DayField label="To" value={filters.to} min={filters.from} onChange={(to) => change({ to })} />
         {filtered && (
           <button type="button" className="secondary" onClick={() => setFilters(NO_FILTERS)}>
             Clear filters
@@ -366,6 +342,30 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
       )}
       {!next && events && events.length > 0 && <p className="meta">No older events.</p>}
     </main>
+  );
+}
+
+/** A calendar day of the filter; a half-typed or cleared date counts as no day. */
+function DayField(props: {
+  label: string;
+  value: string | null;
+  min?: string | null;
+  max?: string | null;
+  onChange: (day: string | null) => void;
+}) {
+  const id = `filter-${props.label.toLowerCase()}`;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <input
+        id={id}
+        type="date"
+        value={props.value ?? ''}
+        min={props.min ?? undefined}
+        max={props.max ?? undefined}
+        onChange={(event) => props.onChange(isDay(event.target.value) ? event.target.value : null)}
+      />
+    </div>
   );
 }
 
