@@ -229,11 +229,6 @@ function DeviceCard(props: {
         </span>
       </div>
       {device.nickname && <p className="meta">{model.title}</p>}
-      <p className="device-links">
-        <Link to={`/homes/${props.homeId}/devices/${device.id}/events`}>
-          Events<span className="visually-hidden"> of {name}</span>
-        </Link>
-      </p>
       <dl className="state">
         {STATE_FIELDS.filter(({ field }) => reported[field] !== undefined).map(({ field, label, format }) => (
           <div key={field}>
@@ -242,6 +237,11 @@ function DeviceCard(props: {
           </div>
         ))}
       </dl>
+      <p className="device-links">
+        <Link to={`/homes/${props.homeId}/devices/${device.id}/events`}>
+          Events<span className="visually-hidden"> of {name}</span>
+        </Link>
+      </p>
       {model.controls.length > 0 && (
         <div className="controls">
           {model.controls.map((control) => (

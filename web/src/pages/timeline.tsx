@@ -102,6 +102,8 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [connection, setConnection] = useState('Connecting…');
+  // The newest event the stream added, announced to screen readers (the list itself is not a live region).
+  const [arrived, setArrived] = useState<TimelineEvent | null>(null);
   // Answers to an older filter's reads are dropped when they arrive after the filter changed.
   const generation = useRef(0);
   const busy = useRef(false);
@@ -215,6 +217,7 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
           const { filters: now, timeZone: zone } = latest.current;
           if (!zone || !matches(event, now, zone, deviceId)) return;
           setEvents((shown) => (shown === null ? shown : merge(shown, [event])));
+          setArrived(event);
         },
         connection: (status, reason) =>
           setConnection(liveStatusText(status, reason, 'new events appear as they happen.')),
@@ -312,6 +315,10 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
           </button>
         )}
       </form>
+      <p className="visually-hidden" role="status">
+        {arrived &&
+          `New event: ${describeEvent(arrived.type, arrived.details, sourceOf(sources, arrived.deviceId))}`}
+      </p>
       {timeZone && <p className="meta">Days and times in the home’s time zone, {timeZone}.</p>}
       {backwards && (
         <p className="error" role="alert">
@@ -343,6 +350,11 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
       {!next && events && events.length > 0 && <p className="meta">No older events.</p>}
     </main>
   );
+}
+
+/** Events outlive their device (until retention): those of a removed one still read as something. */
+function sourceOf(sources: Map<string, EventSource>, deviceId: string): EventSource {
+  return sources.get(deviceId) ?? { name: 'A removed device', room: null };
 }
 
 /** A calendar day of the filter; a half-typed or cleared date counts as no day. */
@@ -397,7 +409,7 @@ function EventDays(props: {
             </h2>
             <ol className="timeline">
               {dayEvents.map((event) => {
-                const source = sources.get(event.deviceId) ?? { name: 'A removed device', room: null };
+                const source = sourceOf(sources, event.deviceId);
                 return (
                   <li key={event.id} data-type={event.type}>
                     <time dateTime={event.occurredAt}>{timeFormat.format(new Date(event.occurredAt))}</time>
