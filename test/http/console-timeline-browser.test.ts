@@ -155,7 +155,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
       .getByRole('status')
       .filter({ hasText: 'New event: Motion in Hall' })
       .waitFor({ state: 'attached' });
-    expect(await page.getByText('Front door opened').count()).toBe(0);
+    expect(await page.getByText('Front door opened', { exact: true }).count()).toBe(0);
     await page.getByRole('button', { name: 'Clear filters' }).click();
     expect(new URL(page.url()).search).toBe('');
     await until(async () => (await shownEvents(page))[0] === 'Motion in Hall');
@@ -182,7 +182,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
       qos: 1,
       retain: true,
     });
-    await page.getByText('Hall sensor went offline').waitFor();
+    await page.getByText('Hall sensor went offline', { exact: true }).waitFor();
     await harness.review(page, 'timeline-device');
     expect(harness.pageErrors).toEqual([]);
     await page.close();
@@ -225,7 +225,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     ]);
     await safeClient.event('contact-closed', new Date());
     await gateClient.event('contact-closed', new Date());
-    await page.getByText('Garden gate closed').waitFor();
+    await page.getByText('Garden gate closed', { exact: true }).waitFor();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await page.getByText('Safe door').count()).toBe(0);
     expect(await page.getByText('Study').count()).toBe(0);
@@ -238,7 +238,7 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
 
     // An address naming the unshared device offers it nowhere: the filter is dropped, not applied in secret.
     await page.goto(`${harness.baseUrl}/homes/${home.id}/events?device=${safe.deviceId}&type=contact-closed`);
-    await page.getByText('Garden gate closed').waitFor();
+    await page.getByText('Garden gate closed', { exact: true }).waitFor();
     await until(async () => new URL(page.url()).search === '?type=contact-closed');
     expect(await page.getByLabel('Device').inputValue()).toBe('');
     expect(await page.getByText('Safe door').count()).toBe(0);

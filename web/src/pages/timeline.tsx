@@ -39,7 +39,7 @@ function readFilters(search: string): Filters {
   const from = query.get('from');
   const to = query.get('to');
   return {
-    type: type && type in EVENT_LABELS ? type : null,
+    type: type && Object.hasOwn(EVENT_LABELS, type) ? type : null,
     device: device && ID_PATTERN.test(device) ? device : null,
     from: from && isDay(from) ? from : null,
     to: to && isDay(to) ? to : null,
