@@ -231,6 +231,12 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     expect(await page.getByText('Study').count()).toBe(0);
     await harness.review(page, 'timeline-guest');
 
+    // The unshared device's own timeline is refused as the API refuses it, in words.
+    await page.goto(`${harness.baseUrl}/homes/${home.id}/devices/${safe.deviceId}/events`);
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toMatch(/device/i);
+    expect(await page.locator('.timeline li').count()).toBe(0);
+
     // A guest may add no body profile, and sees none that is not theirs.
     await page.goto(`${harness.baseUrl}/homes/${home.id}/scale`);
     await page.getByText('There are no body profiles for you in this home.').waitFor();
