@@ -10,6 +10,8 @@ export const SIGNAL_CHANNELS = [
   'command-acks',
   /** Devices whose state, connection or events were committed (device ids): live views re-read them. */
   'device-updates',
+  /** Device events that were committed (event ids): live timelines read and show them. */
+  'device-events',
 ] as const;
 export type SignalChannel = (typeof SIGNAL_CHANNELS)[number];
 

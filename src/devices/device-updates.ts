@@ -48,12 +48,12 @@ export class DeviceUpdates {
 
   /** Calls `listener` with the device's state whenever it changes; returns the function that stops it. */
   subscribeDevice(deviceId: string, listener: DeviceUpdateListener): () => void {
-    return add(this.#byDevice, deviceId, listener);
+    return addListener(this.#byDevice, deviceId, listener);
   }
 
   /** Calls `listener` with each device of the home whose state changes; returns the function that stops it. */
   subscribeHome(homeId: string, listener: DeviceUpdateListener): () => void {
-    return add(this.#byHome, homeId, listener);
+    return addListener(this.#byHome, homeId, listener);
   }
 
   /** Resolves once every update signalled so far has been read and handed to its listeners (tests). */
@@ -108,7 +108,8 @@ export class DeviceUpdates {
   }
 }
 
-function add<K>(map: Map<K, Set<DeviceUpdateListener>>, key: K, listener: DeviceUpdateListener): () => void {
+/** Adds a listener under its key; returns the function that removes it (and the key once it has none). */
+export function addListener<K, L>(map: Map<K, Set<L>>, key: K, listener: L): () => void {
   let listeners = map.get(key);
   if (!listeners) {
     listeners = new Set();

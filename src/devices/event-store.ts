@@ -15,12 +15,28 @@ export interface EventRecord {
   details: Record<string, unknown>;
 }
 
+/** An event with the home it happened in (live views route it by home). */
+export interface HomeEventRecord extends EventRecord {
+  homeId: string;
+}
+
+interface EventRow {
+  id: string;
+  device_id: string;
+  home_id: string;
+  type: string;
+  occurred_at: Date;
+  received_at: Date;
+  details: Buffer | null;
+}
+
 export interface EventQuery {
   /** One device's events, or a home's. */
   scope: { deviceId: string } | { homeId: string };
   /** Limits a home's events to the devices shared with this user (a guest's view). */
   sharedWith?: string | undefined;
   types?: readonly EventType[] | undefined;
+  deviceIds?: readonly string[] | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
   before?: Position | undefined;
@@ -56,17 +72,36 @@ export class EventStore {
       );
     }
     if (query.types?.length) select = select.where('type', 'in', [...query.types]);
+    if (query.deviceIds?.length) select = select.where('device_id', 'in', [...query.deviceIds]);
     if (query.from) select = select.where('occurred_at', '>=', query.from);
     if (query.to) select = select.where('occurred_at', '<=', query.to);
     if (query.before) {
       const { at, id } = query.before;
       select = select.where(sql<boolean>`(occurred_at, id) < (${at}::timestamptz, ${id}::uuid)`);
     }
-    const rows = await select.execute();
+    return this.#open(await select.execute());
+  }
+
+  /** The events among `ids` that exist in one of `homeIds`, oldest first, each with its home. */
+  async byIds(ids: readonly string[], homeIds: readonly string[]): Promise<HomeEventRecord[]> {
+    if (ids.length === 0 || homeIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('device_events')
+      .select(['id', 'device_id', 'home_id', 'type', 'occurred_at', 'received_at', 'details'])
+      .where('id', 'in', [...ids])
+      .where('home_id', 'in', [...homeIds])
+      .orderBy('occurred_at')
+      .orderBy('id')
+      .execute();
+    return this.#open(rows);
+  }
+
+  #open(rows: EventRow[]): Promise<HomeEventRecord[]> {
     return Promise.all(
       rows.map(async (row) => ({
         id: row.id,
         deviceId: row.device_id,
+        homeId: row.home_id,
         type: row.type as EventType,
         occurredAt: row.occurred_at,
         receivedAt: row.received_at,

@@ -7,6 +7,8 @@ import type { DeviceAccess } from './ports.js';
 
 export interface EventFilter {
   types?: readonly EventType[] | undefined;
+  /** Only these devices' events (a home's list). */
+  deviceIds?: readonly string[] | undefined;
   from?: Date | undefined;
   to?: Date | undefined;
 }

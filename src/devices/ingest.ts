@@ -1,4 +1,4 @@
-import type { NodeSignals } from '../cluster/signals.js';
+import type { NodeSignals, SignalChannel } from '../cluster/signals.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { homeSubject } from '../homes/access.js';
 import type { Logger } from '../log.js';
@@ -18,6 +18,8 @@ interface PreparedBatch {
   changesDevices: boolean;
   /** Devices whose state, connection or events the batch changes: live views on every node re-read them. */
   updatedDevices: string[];
+  /** Events the batch may record: live timelines on every node read those that were. */
+  eventIds: string[];
 }
 
 /** What a committed batch wrote, for metrics and benchmarks (no personal data: times and counts only). */
@@ -218,6 +220,11 @@ export class IngestPipeline implements DeviceMessageSink {
       applied: built.applied,
       resets: built.resets,
       changesDevices: statuses.size > 0 || acks.length > 0 || built.resets.length > 0 || changed.length > 0,
+      // A status report's event id names a row only when the status really changed; a reader finds no other.
+      eventIds: [
+        ...events.map((event) => event.id),
+        ...[...statuses.values()].flatMap((status) => status.reports.map((report) => report.eventId)),
+      ],
       updatedDevices: [
         ...new Set([...changed.map((update) => update.deviceId), ...events.map((event) => event.deviceId)]),
       ],
@@ -261,11 +268,12 @@ export class IngestPipeline implements DeviceMessageSink {
       completed.map((command) => command.id),
     );
     this.#signal('device-updates', prepared.updatedDevices);
+    this.#signal('device-events', prepared.eventIds);
     for (const deviceId of prepared.resets) await this.#reset(deviceId);
   }
 
   /** One notification per commit and channel (split only past NOTIFY's size limit); the next batch need not wait. */
-  #signal(channel: 'command-acks' | 'device-updates', ids: string[]): void {
+  #signal(channel: SignalChannel, ids: string[]): void {
     if (ids.length === 0) return;
     const published = this.#deps.signals.publish(channel, ids);
     this.#publishing.add(published);

@@ -10,6 +10,7 @@ import { CommandStore } from './command-store.js';
 import { type CommandDependencies, CommandService } from './commands.js';
 import { DeviceUpdates } from './device-updates.js';
 import { EventStore } from './event-store.js';
+import { EventUpdates } from './event-updates.js';
 import { EventService } from './events.js';
 import { IngestPipeline } from './ingest.js';
 import type { DeviceAccess, DeviceBroker, ScaleMeasurementSink } from './ports.js';
@@ -22,6 +23,8 @@ export interface Telemetry {
   events: EventService;
   /** Live device state for watchers on this node, whichever node ingested the change. */
   updates: DeviceUpdates;
+  /** New events for watchers on this node, whichever node ingested them. */
+  eventUpdates: EventUpdates;
 }
 
 export interface TelemetryDependencies {
@@ -65,11 +68,13 @@ export function buildTelemetry(deps: TelemetryDependencies): Telemetry {
     timeoutMs: deps.settings.commandTimeoutMs,
     ...(deps.onCommandFinished ? { onFinished: deps.onCommandFinished } : {}),
   });
+  const eventStore = new EventStore(deps.db, deps.sealer);
   const events = new EventService({
-    store: new EventStore(deps.db, deps.sealer),
+    store: eventStore,
     devices: deps.devices,
     homes: deps.homes,
   });
   const updates = new DeviceUpdates({ signals: deps.signals, store: telemetryStore, logger: deps.logger });
-  return { ingest, commands, events, updates };
+  const eventUpdates = new EventUpdates({ signals: deps.signals, store: eventStore, logger: deps.logger });
+  return { ingest, commands, events, updates, eventUpdates };
 }

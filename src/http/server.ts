@@ -117,8 +117,13 @@ export async function buildHttpServer(
   await app.register(deviceRoutes, { devices: services.devices, broker: services.broker });
   const { commands, events } = services.telemetry;
   await app.register(telemetryRoutes, { commands, events });
-  const { updates } = services.telemetry;
-  await app.register(liveRoutes, { homes: services.homes, devices: services.devices, updates });
+  const { updates, eventUpdates } = services.telemetry;
+  await app.register(liveRoutes, {
+    homes: services.homes,
+    devices: services.devices,
+    updates,
+    eventUpdates,
+  });
   await app.register(scaleRoutes, { scale: services.scale });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;

@@ -140,6 +140,26 @@ describe('event history', () => {
     expect(times).toEqual([...times].sort((a, b) => b - a));
   });
 
+  it('filters a home’s events by device, repeated or comma-separated, and refuses an id that is not one', async () => {
+    const sensorOnly = await all(`/v1/homes/${homeId}/events?device=${sensor}&limit=1`);
+    expect(sensorOnly.map((e) => e.type)).toEqual(['contact-closed', 'contact-open']);
+    const both = await all(
+      `/v1/homes/${homeId}/events?device=${sensor},${camera.toUpperCase()}&type=contact-open,sound`,
+    );
+    const repeated = await all(
+      `/v1/homes/${homeId}/events?device=${sensor}&device=${camera}&type=contact-open,sound`,
+    );
+    expect(both).toHaveLength(14);
+    expect(repeated).toEqual(both);
+    const invalid = await get(`/v1/homes/${homeId}/events?device=kitchen`);
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors).toEqual([
+      expect.objectContaining({ in: 'query', pointer: expect.stringMatching(/^\/device/) }),
+    ]);
+    // A guest naming a device not shared with them learns nothing of it.
+    expect((await get(`/v1/homes/${homeId}/events?device=${camera}`, guest)).body.items).toEqual([]);
+  });
+
   it('shows a guest only the events of devices shared with them', async () => {
     const home = await all(`/v1/homes/${homeId}/events`, guest);
     expect(home.map((e) => e.type)).toEqual(['contact-closed', 'contact-open']);

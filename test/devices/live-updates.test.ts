@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SignalListener } from '../../src/cluster/signals.js';
 import { AckWaiters } from '../../src/devices/ack-waiters.js';
+import type { HomeEventRecord } from '../../src/devices/event-updates.js';
 import type { LiveDeviceState } from '../../src/devices/telemetry-store.js';
 import { createLogger } from '../../src/log.js';
 import {
@@ -62,6 +63,43 @@ describe('live device updates', () => {
     await updates.settled();
     expect(byHome).toHaveLength(2);
     expect(byPlug).toHaveLength(1);
+  });
+
+  it('hands home subscribers each event ingest recorded, details opened, and nothing of other homes', async () => {
+    const { ingest, eventUpdates } = http.telemetry;
+    const camera = await seedDevice(http.services, homeId, 'camera', { connected: true });
+    const otherHome = await seedHome(http.services, owner.id);
+    const elsewhere = await seedDevice(http.services, otherHome, 'camera');
+    const heard: HomeEventRecord[] = [];
+    const stop = eventUpdates.subscribeHome(homeId, (event) => heard.push(event));
+
+    const at = new Date(Date.now() - 60_000).toISOString();
+    ingest.accept(message(camera, 'events', { type: 'sound', at, details: { levelDb: 61 } }));
+    ingest.accept(message(elsewhere, 'events', { type: 'motion', at }));
+    // Already online: the status repeats, records no event, and nothing is heard of it.
+    ingest.accept(message(camera, 'status', 'online'));
+    await ingest.flush();
+    await eventUpdates.settled();
+    expect(heard).toEqual([
+      expect.objectContaining({
+        deviceId: camera,
+        homeId,
+        type: 'sound',
+        occurredAt: new Date(at),
+        details: { levelDb: 61 },
+      }),
+    ]);
+
+    ingest.accept(message(camera, 'status', 'offline'));
+    await ingest.flush();
+    await eventUpdates.settled();
+    expect(heard.map((event) => event.type)).toEqual(['sound', 'offline']);
+
+    stop();
+    ingest.accept(message(camera, 'events', { type: 'motion' }));
+    await ingest.flush();
+    await eventUpdates.settled();
+    expect(heard).toHaveLength(2);
   });
 
   it('wakes a waiter whose command finished while signals were missed, once they may have been', async () => {

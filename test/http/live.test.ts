@@ -141,6 +141,53 @@ describe('GET /v1/homes/{homeId}/live', () => {
     }
   });
 
+  it('streams each new event of a device the caller may see, with its details, as the event list shows it', async () => {
+    const [shared, hidden] = [
+      await seedDevice(http.services, homeId, 'motion-sensor'),
+      await seedDevice(http.services, homeId, 'motion-sensor', { connected: true }),
+    ];
+    const guest = await caller(http);
+    await addMember(http.services, homeId, guest.id, 'guest');
+    await shareDevice(http.services, shared, guest.id);
+    const live = await watch(guest);
+    const ownerLive = await watch(owner);
+    const events = (stream: typeof live) => stream.events.filter((event) => event.event === 'event');
+    try {
+      await until(() => [live, ownerLive].every((s) => s.events.some((event) => event.event === 'ready')));
+      const at = new Date(Date.now() - 60_000).toISOString();
+      const { ingest } = http.services.telemetry;
+      ingest.accept(message(hidden, 'events', { type: 'motion', at, details: { zone: 'study' } }));
+      // The cloud records going offline as an event of its own.
+      ingest.accept(message(hidden, 'status', 'offline'));
+      ingest.accept(message(shared, 'events', { type: 'motion', at, details: { zone: 'hall' } }));
+      await ingest.flush();
+      await until(() => events(ownerLive).length === 3);
+      await until(() => events(live).length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(events(ownerLive).map((event) => [event.data.deviceId, event.data.type])).toEqual(
+        expect.arrayContaining([
+          [hidden, 'motion'],
+          [hidden, 'offline'],
+          [shared, 'motion'],
+        ]),
+      );
+      const listed = await http.app.inject({
+        method: 'GET',
+        url: `/v1/homes/${homeId}/events?device=${shared}`,
+        headers: guest.headers,
+      });
+      expect(events(live).map((event) => event.data)).toEqual(listed.json().items);
+      expect(events(live)[0]?.data).toMatchObject({
+        type: 'motion',
+        occurredAt: at,
+        details: { zone: 'hall' },
+      });
+    } finally {
+      live.close();
+      ownerLive.close();
+    }
+  });
+
   it('resumes a reconnect with Last-Event-ID with the current state of every device the caller may see', async () => {
     // Paired as devices are, since the resume reads their sealed names.
     const resumeHome = await createHome(http, owner, { name: 'Mill house', timeZone: 'Europe/Paris' });

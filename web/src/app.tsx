@@ -7,6 +7,8 @@ import { HomePage } from './pages/home';
 import { HomesPage } from './pages/homes';
 import { AcceptInvitationPage } from './pages/invitation';
 import { MembersPage } from './pages/members';
+import { ScalePage } from './pages/scale';
+import { TimelinePage } from './pages/timeline';
 import { Link, navigate, usePath } from './router';
 
 interface Profile {
@@ -106,6 +108,8 @@ export function App() {
 }
 
 const HOME_PATH = /^\/homes\/([0-9a-fA-F-]{36})(\/members)?$/;
+const SCALE_PATH = /^\/homes\/([0-9a-fA-F-]{36})\/scale$/;
+const TIMELINE_PATH = /^\/homes\/([0-9a-fA-F-]{36})(?:\/devices\/([0-9a-fA-F-]{36}))?\/events$/;
 
 function Page(props: {
   path: string;
@@ -122,6 +126,20 @@ function Page(props: {
   if (homeId) return <HomePage key={homeId} homeId={homeId} />;
   if (ACCOUNT_PATHS.has(path))
     return signedIn ? <AccountPage path={path} onProfileChanged={onVerified} onDeleted={onDeleted} /> : null;
+  const [, scaleHome] = SCALE_PATH.exec(path) ?? [];
+  if (scaleHome && !signedIn) return null;
+  if (scaleHome) return <ScalePage key={scaleHome} homeId={scaleHome} myId={myId} />;
+  const [, timelineHome, timelineDevice] = TIMELINE_PATH.exec(path) ?? [];
+  if (timelineHome && !signedIn) return null;
+  if (timelineHome) {
+    return (
+      <TimelinePage
+        key={path}
+        homeId={timelineHome}
+        {...(timelineDevice ? { deviceId: timelineDevice.toLowerCase() } : {})}
+      />
+    );
+  }
   switch (path) {
     case '/sign-in':
       return <SignInPage onSignedIn={onSignedIn} />;

@@ -8,11 +8,35 @@ export interface LiveState {
   reportedVersion: number;
 }
 
+/** A new device event, as `GET /v1/homes/{id}/events` lists it. */
+export interface LiveEvent {
+  id: string;
+  deviceId: string;
+  type: string;
+  occurredAt: string;
+  receivedAt: string;
+  details: Record<string, unknown>;
+}
+
 export interface LiveHandlers {
   /** Subscribed (again): read the device list now; changes from here on arrive as states. */
   ready(): void;
   state(state: LiveState): void;
+  /** A new event of a device the person may see (events are not replayed after a reconnect). */
+  event?(event: LiveEvent): void;
   connection(status: 'live' | 'reconnecting' | 'stopped', reason?: string): void;
+}
+
+/** What a page says about its live stream; `live` ends with what the page does with it. */
+export function liveStatusText(
+  status: 'live' | 'reconnecting' | 'stopped',
+  reason: string | undefined,
+  live: string,
+) {
+  if (status === 'live') return `Live: ${live}`;
+  return status === 'reconnecting'
+    ? 'Connection lost; reconnecting…'
+    : `Live updates stopped: ${reason ?? ''}`;
 }
 
 /**
@@ -48,6 +72,8 @@ export async function watchHome(homeId: string, handlers: LiveHandlers, signal: 
             handlers.ready();
           } else if (fields.get('event') === 'state') {
             handlers.state(JSON.parse(fields.get('data') ?? '{}') as LiveState);
+          } else if (fields.get('event') === 'event') {
+            handlers.event?.(JSON.parse(fields.get('data') ?? '{}') as LiveEvent);
           }
         }
       }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import type { LiveDeviceState } from '../../devices/device-updates.js';
+import type { HomeEventRecord } from '../../devices/event-updates.js';
 import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
 import { problemResponse } from '../problem.js';
@@ -10,6 +11,7 @@ export interface LiveRouteOptions {
   homes: Pick<Services['homes'], 'get'>;
   devices: Pick<Services['devices'], 'requireDevice' | 'list'>;
   updates: Pick<Services['telemetry']['updates'], 'subscribeHome'>;
+  eventUpdates: Pick<Services['telemetry']['eventUpdates'], 'subscribeHome'>;
   /** Keeps proxies from closing an idle stream. */
   heartbeatMs?: number;
   /**
@@ -37,16 +39,30 @@ export function liveStateEvent(state: StreamedState): string {
   return `id: ${state.deviceId}:${state.reportedVersion}\nevent: state\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** One new device event, as the event history lists it. */
+export function liveEventMessage(event: HomeEventRecord): string {
+  const data = {
+    id: event.id,
+    deviceId: event.deviceId,
+    type: event.type,
+    occurredAt: event.occurredAt,
+    receivedAt: event.receivedAt,
+    details: event.details,
+  };
+  return `event: event\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
 /**
  * A home's live device state as server-sent events (README "Console security" says why a bearer header
  * rather than a ticket or cookie): the console reads it with fetch and the access token, so the route guard
  * checks it as it checks every request. After `ready`, every change to a device the caller may see (a guest
  * only their shared ones) arrives as a `state` event carrying the device's whole current state. A client
  * that reconnects with `Last-Event-ID` is sent the current state of every such device right after `ready`:
- * state is last-writer-wins, so that is the whole resume, and nothing older needs replaying.
+ * state is last-writer-wins, so that is the whole resume, and nothing older needs replaying. New device
+ * events arrive as `event` events, for the live timeline.
  */
 export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, options) => {
-  const { homes, devices, updates } = options;
+  const { homes, devices, updates, eventUpdates } = options;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxStreamMs = options.maxStreamMs ?? 5 * 60_000;
   // Open streams never go idle, so the server could not close while one is open: they end first.
@@ -63,8 +79,9 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         summary: "Watch a home's devices change, as server-sent events",
         description:
           'A `text/event-stream`: `ready` once subscribed, then `state` events, each with a device’s whole ' +
-          'current state (connection, reported state and its version). A guest hears only the devices shared ' +
-          'with them. The stream ends after a few minutes; a reconnect with `Last-Event-ID` is sent every ' +
+          'current state (connection, reported state and its version), and `event` events, each a new device ' +
+          'event as `GET /v1/homes/{homeId}/events` lists it. A guest hears only the devices shared ' +
+          'with them. Events are not replayed on a reconnect: read the event list again. The stream ends after a few minutes; a reconnect with `Last-Event-ID` is sent every ' +
           'device’s current state after `ready`.',
         tags: ['devices'],
         params: z.object({ homeId: idSchema }),
@@ -115,12 +132,18 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
           if (await mayView(state.deviceId)) write(liveStateEvent(state));
         });
       });
+      const stopEvents = eventUpdates.subscribeHome(home.id, (event) => {
+        queue = queue.then(async () => {
+          if (await mayView(event.deviceId)) write(liveEventMessage(event));
+        });
+      });
       const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs);
       const end = () => {
         if (!open) return;
         open = false;
         openStreams.delete(end);
         stopUpdates();
+        stopEvents();
         clearInterval(heartbeat);
         clearTimeout(limit);
         stream.end();

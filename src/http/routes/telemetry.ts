@@ -35,29 +35,41 @@ const pageQuery = {
   cursor: z.string().max(200).optional().describe("The previous page's `next`."),
 };
 
-const eventQuery = z
-  .object({
-    type: z
-      .union([z.string(), z.array(z.string())])
-      .optional()
-      .transform((value) =>
-        value === undefined
-          ? undefined
-          : (Array.isArray(value) ? value : [value]).flatMap((part) => part.split(',')).map((t) => t.trim()),
-      )
-      .pipe(z.array(z.enum(EVENT_TYPES)).optional())
-      .describe(
-        `Only these types; repeat the parameter or separate with commas (${EVENT_TYPES.join(', ')}).`,
-      ),
-    from: instant.optional().describe('Only events that happened at or after this time (ISO 8601).'),
-    to: instant.optional().describe('Only events that happened at or before this time (ISO 8601).'),
-    ...pageQuery,
+/** A filter given by repeating the parameter or separating values with commas. */
+const listParam = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((value) =>
+      value === undefined
+        ? undefined
+        : (Array.isArray(value) ? value : [value]).flatMap((part) => part.split(',')).map((t) => t.trim()),
+    )
+    .pipe(z.array(item).max(100).optional());
+
+const eventQueryFields = z.object({
+  type: listParam(z.enum(EVENT_TYPES)).describe(
+    `Only these types; repeat the parameter or separate with commas (${EVENT_TYPES.join(', ')}).`,
+  ),
+  from: instant.optional().describe('Only events that happened at or after this time (ISO 8601).'),
+  to: instant.optional().describe('Only events that happened at or before this time (ISO 8601).'),
+  ...pageQuery,
+});
+
+const checkRange = (query: { from?: Date | undefined; to?: Date | undefined }, context: z.RefinementCtx) => {
+  if (query.from && query.to && query.from > query.to) {
+    context.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
+  }
+};
+
+const eventQuery = eventQueryFields.superRefine(checkRange);
+const homeEventQuery = eventQueryFields
+  .extend({
+    device: listParam(idSchema).describe(
+      'Only events of these devices of the home; repeat the parameter or separate with commas.',
+    ),
   })
-  .superRefine((query, context) => {
-    if (query.from && query.to && query.from > query.to) {
-      context.addIssue({ code: 'custom', path: ['from'], message: 'must not be after to' });
-    }
-  });
+  .superRefine(checkRange);
 
 const deviceParams = z.object({ deviceId: idSchema });
 const unauthorised = problemResponse('No valid access token.');
@@ -180,7 +192,7 @@ export const telemetryRoutes: FastifyPluginAsyncZod<
         description: 'A guest sees the events of the devices shared with them only.',
         tags: ['devices'],
         params: z.object({ homeId: idSchema }),
-        querystring: eventQuery,
+        querystring: homeEventQuery,
         response: {
           200: z.object({ items: z.array(eventSchema), next: z.string().nullable() }),
           400: badQuery,
@@ -190,11 +202,11 @@ export const telemetryRoutes: FastifyPluginAsyncZod<
       },
     },
     async (request) => {
-      const { cursor, limit, type, from, to } = request.query;
+      const { cursor, limit, type, device, from, to } = request.query;
       return events.listForHome(
         principalOf(request).userId,
         request.params.homeId,
-        { types: type, from, to },
+        { types: type, deviceIds: device, from, to },
         { cursor, limit },
       );
     },

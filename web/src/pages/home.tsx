@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, listAll } from '../api';
 import { type Control, MODELS, STATE_FIELDS } from '../devices';
 import { problemText } from '../form';
-import { type LiveState, watchHome } from '../live';
+import { type LiveState, liveStatusText, watchHome } from '../live';
 import { Link } from '../router';
 import { DeviceSettings } from './device-settings';
 import type { Home } from './homes';
@@ -84,13 +84,7 @@ export function HomePage({ homeId }: { homeId: string }) {
             return new Map(shown).set(device.id, applyLive(device, live));
           }),
         connection: (status, reason) =>
-          setConnection(
-            status === 'live'
-              ? 'Live: changes appear as they happen.'
-              : status === 'reconnecting'
-                ? 'Connection lost; reconnecting…'
-                : `Live updates stopped: ${reason ?? ''}`,
-          ),
+          setConnection(liveStatusText(status, reason, 'changes appear as they happen.')),
       },
       stop.signal,
     );
@@ -117,6 +111,10 @@ export function HomePage({ homeId }: { homeId: string }) {
       <h1>{home?.name ?? 'Home'}</h1>
       <p>
         <Link to={`/homes/${homeId}/members`}>People in this home</Link>
+        {' · '}
+        <Link to={`/homes/${homeId}/events`}>Event timeline</Link>
+        {' · '}
+        <Link to={`/homes/${homeId}/scale`}>Body profiles and scale</Link>
       </p>
       <p className="meta" role="status">
         {connection}
@@ -151,6 +149,7 @@ export function HomePage({ homeId }: { homeId: string }) {
             {(rooms.get(room) ?? []).map((device) => (
               <DeviceCard
                 key={device.id}
+                homeId={homeId}
                 device={device}
                 manage={
                   canManage
@@ -174,6 +173,7 @@ export function HomePage({ homeId }: { homeId: string }) {
 }
 
 function DeviceCard(props: {
+  homeId: string;
   device: Device;
   /** For the home's admins and owners, who may rename, move, share, remove and reset. */
   manage: {
@@ -237,6 +237,11 @@ function DeviceCard(props: {
           </div>
         ))}
       </dl>
+      <p className="device-links">
+        <Link to={`/homes/${props.homeId}/devices/${device.id}/events`}>
+          Events<span className="visually-hidden"> of {name}</span>
+        </Link>
+      </p>
       {model.controls.length > 0 && (
         <div className="controls">
           {model.controls.map((control) => (
