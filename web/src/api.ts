@@ -156,3 +156,8 @@ export async function listAll<T>(path: string): Promise<T[]> {
   } while (cursor);
   return items;
 }
+
+/** Reads an answer of the API: its JSON, or its problem thrown (for the operator console's own calls). */
+export function answerOf<T>(response: Response): Promise<T> {
+  return parse<T>(response);
+}
