@@ -120,6 +120,13 @@ describe.skipIf(!CHROMIUM)('the operator console in chromium', { timeout: 180_00
     await page.getByText('Not resolved yet').waitFor();
     await review(page, 'admin-06-incident-declared');
 
+    // Amended while nothing has run on it yet.
+    await page.getByRole('button', { name: 'Amend…' }).click();
+    await page.getByLabel('Title').fill('Support export readable from a share');
+    await page.getByRole('button', { name: 'Save amendment' }).click();
+    await page.getByRole('heading', { name: 'Support export readable from a share' }).waitFor();
+    await page.getByText('Incident amended: title', { exact: true }).waitFor();
+
     await page.getByRole('button', { name: 'Resolve affected set' }).click();
     await page.getByText('Resolved: 3 people affected.').waitFor();
     const counts = page.getByRole('table', { name: 'Affected per data category' });
@@ -172,7 +179,16 @@ describe.skipIf(!CHROMIUM)('the operator console in chromium', { timeout: 180_00
       page.getByRole('link', { name: 'Download Markdown' }).click(),
     ]);
     expect(download.suggestedFilename()).toMatch(/^incident-[0-9a-f-]{36}-report\.md$/);
-    expect(await readFile(await download.path(), 'utf8')).toContain('Support export readable');
+    expect(await readFile(await download.path(), 'utf8')).toContain('Support export readable from a share');
+    const [jsonDownload] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download JSON' }).click(),
+    ]);
+    expect(jsonDownload.suggestedFilename()).toMatch(/^incident-[0-9a-f-]{36}-report\.json$/);
+    expect(JSON.parse(await readFile(await jsonDownload.path(), 'utf8'))).toMatchObject({
+      nature: { title: 'Support export readable from a share' },
+      approximateNumbers: { dataSubjects: 3 },
+    });
     await review(page, 'admin-10-report');
 
     await page.getByRole('link', { name: 'Audit' }).click();
@@ -187,7 +203,7 @@ describe.skipIf(!CHROMIUM)('the operator console in chromium', { timeout: 180_00
     await review(page, 'admin-12-operators');
 
     await page.getByRole('link', { name: 'Incidents', exact: true }).click();
-    await page.getByRole('link', { name: 'Support export readable' }).waitFor();
+    await page.getByRole('link', { name: 'Support export readable from a share' }).waitFor();
     await page.getByText('notifying').waitFor();
     await review(page, 'admin-13-incidents');
     expect(harness.pageErrors).toEqual([]);

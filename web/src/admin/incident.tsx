@@ -1,22 +1,22 @@
-import { type FormEvent, useCallback, useEffect, useRef, useState } from 'react';
+import { type FormEvent, useCallback, useEffect, useState } from 'react';
 import { Outcome, problemText, useSubmit } from '../form';
 import { Link } from '../router';
-import { adminApi, adminText, may } from './api';
+import { adminApi, may } from './api';
 import { DATA_CATEGORIES, RESPONSE_ACTIONS } from './catalog';
 import { DeclarationFields, declarationOf, useFieldForm } from './declaration';
-import { CategoryCounts, NoticeText } from './declare';
+import { CategoryCounts } from './declare';
+import { CloseSection, NoticesSection, ReportSection } from './incident-follow-up';
 import {
-  type ActionProgress,
   categoryLabel,
+  type Incident,
   type IncidentDetails,
-  type NoticeCounts,
-  type RenderedNotice,
+  RESPONDABLE,
+  type SectionProps,
   utc,
 } from './model';
-import { watchProgress } from './progress';
+import { type LiveProgress, useLiveProgress } from './progress';
 
 const OPEN_TO_CHANGE = ['declared', 'contained'];
-const RESPONDABLE = ['declared', 'contained', 'notifying'];
 
 /** One incident: its facts, the affected set, response actions with live progress, notices, report. */
 export function IncidentPage({ incidentId }: { incidentId: string }) {
@@ -104,7 +104,7 @@ function IncidentView({ details, onChanged: load }: SectionProps) {
         <ol className="timeline">
           {details.timeline.map((entry) => (
             <li key={entry.seq}>
-              <span className="meta">{utc(entry.at)}</span> {entry.summary}
+              <span className="meta">{utc(entry.at)}</span> <span>{entry.summary}</span>
             </li>
           ))}
         </ol>
@@ -113,9 +113,20 @@ function IncidentView({ details, onChanged: load }: SectionProps) {
   );
 }
 
-interface SectionProps {
-  details: IncidentDetails;
-  onChanged: () => Promise<void>;
+/**
+ * Only what the operator changed goes into an amendment, so the timeline names just that; the form's times
+ * are to the minute, so a time counts as changed only when its minute did.
+ */
+function changedFields(form: Record<string, unknown>, incident: Incident): Record<string, unknown> {
+  const minute = (value: unknown) => Math.floor(new Date(String(value)).getTime() / 60_000);
+  const before = incident as unknown as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.entries(form).filter(([field, value]) =>
+      field === 'detectedAt' || field === 'windowFrom' || field === 'windowTo'
+        ? value === undefined || minute(value) !== minute(before[field])
+        : JSON.stringify(value) !== JSON.stringify(before[field]),
+    ),
+  );
 }
 
 function AffectedSection({ details, onChanged }: SectionProps) {
@@ -134,8 +145,12 @@ function AffectedSection({ details, onChanged }: SectionProps) {
   const amend = useFieldForm();
   const saveAmendment = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const body = declarationOf(new FormData(event.currentTarget), false);
+    const body = changedFields(declarationOf(new FormData(event.currentTarget), false), incident);
     void amend.run(async () => {
+      if (Object.keys(body).length === 0) {
+        setAmending(false);
+        return;
+      }
       await adminApi('PATCH', `/v1/admin/incidents/${incident.id}`, body);
       setAmending(false);
       await onChanged();
@@ -208,69 +223,6 @@ function AffectedSection({ details, onChanged }: SectionProps) {
 }
 
 const actionLabel = (id: string) => RESPONSE_ACTIONS.find((action) => action.id === id)?.label ?? id;
-
-/**
- * The incident's live progress: the stored progress of each action and the notice counts, updated from the
- * progress stream while work runs (`watch()` after starting some); a reload of the incident merges in.
- */
-function useLiveProgress(details: IncidentDetails, onChanged: () => Promise<void>) {
-  const [actions, setActions] = useState<Map<string, ActionProgress>>(() => new Map());
-  const [notices, setNotices] = useState<NoticeCounts>(details.notices);
-  const [watching, setWatching] = useState(
-    details.working || details.actions.some((action) => action.status === 'running'),
-  );
-  const [finished, setFinished] = useState<string | null>(null);
-  const [streamError, setStreamError] = useState<string | null>(null);
-  const changed = useRef(onChanged);
-  changed.current = onChanged;
-  // What the stream brought may be newer than a reload that was already on its way.
-  useEffect(() => {
-    setActions((current) => {
-      const merged = new Map(current);
-      for (const stored of details.actions) {
-        const seen = merged.get(stored.action);
-        const older =
-          seen && (stored.done < seen.done || (stored.status === 'running' && seen.status !== 'running'));
-        if (!older) merged.set(stored.action, stored);
-      }
-      return merged;
-    });
-    setNotices(details.notices);
-  }, [details]);
-
-  const incidentId = details.incident.id;
-  useEffect(() => {
-    if (!watching) return;
-    const controller = new AbortController();
-    void watchProgress(
-      incidentId,
-      {
-        action: (action) => setActions((current) => new Map(current).set(action.action, action)),
-        notices: setNotices,
-        end: () => {
-          setWatching(false);
-          setFinished('Everything started has finished.');
-          void changed.current();
-        },
-        stopped: (reason) => {
-          setWatching(false);
-          setStreamError(reason);
-        },
-      },
-      controller.signal,
-    );
-    return () => controller.abort();
-  }, [watching, incidentId]);
-
-  const watch = () => {
-    setFinished(null);
-    setStreamError(null);
-    setWatching(true);
-  };
-  return { actions, notices, watching, watch, finished, streamError };
-}
-
-type LiveProgress = ReturnType<typeof useLiveProgress>;
 
 function ActionsSection({ details, live }: { details: IncidentDetails; live: LiveProgress }) {
   const { incident } = details;
@@ -349,172 +301,6 @@ function ActionsSection({ details, live }: { details: IncidentDetails; live: Liv
           {live.streamError}
         </p>
       )}
-    </section>
-  );
-}
-
-const NOTICE_STATUSES: (keyof NoticeCounts)[] = ['pending', 'queued', 'sent', 'failed', 'skipped'];
-
-function NoticesSection({ details, onChanged, live }: SectionProps & { live: LiveProgress }) {
-  const { incident } = details;
-  const { notices } = live;
-  const [preview, setPreview] = useState<RenderedNotice | null>(null);
-  const queue = useSubmit(async () => {
-    await adminApi('POST', `/v1/admin/incidents/${incident.id}/notices`, {});
-    await onChanged();
-    live.watch();
-    return 'Notices are being handed to the mail outbox; the counts follow live.';
-  });
-  const refresh = useSubmit(async () => {
-    await onChanged();
-  });
-  const showPreview = useSubmit(async () => {
-    setPreview(
-      await adminApi<RenderedNotice>('POST', `/v1/admin/incidents/${incident.id}/notices/preview`, {}),
-    );
-  });
-  const resend = useSubmit(async () => {
-    const { resent } = await adminApi<{ resent: number }>(
-      'POST',
-      `/v1/admin/incidents/${incident.id}/notices/resend`,
-    );
-    await onChanged();
-    return resent === 0 ? 'No failed notices to resend.' : `${resent} failed notices queued again.`;
-  });
-  const responder = may('responder');
-  return (
-    <section aria-labelledby="notices">
-      <h2 id="notices">Notices</h2>
-      <dl className="state notice-counts">
-        {NOTICE_STATUSES.map((status) => (
-          <div key={status}>
-            <dt>{status}</dt>
-            <dd>{notices[status]}</dd>
-          </div>
-        ))}
-      </dl>
-      <div className="actions">
-        {responder && RESPONDABLE.includes(incident.status) && incident.affectedCount !== null && (
-          <form onSubmit={queue.onSubmit}>
-            <button type="submit" disabled={queue.busy}>
-              Queue notices
-            </button>
-          </form>
-        )}
-        <form onSubmit={refresh.onSubmit}>
-          <button type="submit" className="secondary" disabled={refresh.busy}>
-            Refresh counts
-          </button>
-        </form>
-        {responder && (
-          <form onSubmit={showPreview.onSubmit}>
-            <button type="submit" className="secondary" disabled={showPreview.busy}>
-              Preview a notice
-            </button>
-          </form>
-        )}
-        {responder && incident.status === 'notifying' && (
-          <form onSubmit={resend.onSubmit}>
-            <button type="submit" className="secondary" disabled={resend.busy}>
-              Resend failed notices
-            </button>
-          </form>
-        )}
-      </div>
-      <Outcome error={queue.error} message={queue.message} />
-      <Outcome error={showPreview.error} message={null} />
-      <Outcome error={resend.error} message={resend.message} />
-      {preview && (
-        <>
-          <h3>Notice preview</h3>
-          <NoticeText notice={preview} />
-        </>
-      )}
-    </section>
-  );
-}
-
-/** The Art. 33 report: shown as its Markdown, and offered as a file in either format. */
-function ReportSection({ incidentId }: { incidentId: string }) {
-  const [report, setReport] = useState<string | null>(null);
-  const [files, setFiles] = useState<{ markdown: string; json: string } | null>(null);
-  useEffect(
-    () => () => {
-      if (files) {
-        URL.revokeObjectURL(files.markdown);
-        URL.revokeObjectURL(files.json);
-      }
-    },
-    [files],
-  );
-  const show = useSubmit(async () => {
-    const base = `/v1/admin/incidents/${incidentId}/report`;
-    const [markdown, json] = await Promise.all([
-      adminText(`${base}?format=markdown`),
-      adminApi<unknown>('GET', `${base}?format=json`),
-    ]);
-    setReport(markdown);
-    setFiles({
-      markdown: URL.createObjectURL(new Blob([markdown], { type: 'text/markdown' })),
-      json: URL.createObjectURL(new Blob([JSON.stringify(json, null, 2)], { type: 'application/json' })),
-    });
-  });
-  return (
-    <section aria-labelledby="report">
-      <h2 id="report">Regulator report (GDPR Art. 33)</h2>
-      <form onSubmit={show.onSubmit} className="actions">
-        <button type="submit" className="secondary" disabled={show.busy}>
-          {report ? 'Build the report again' : 'Show the report'}
-        </button>
-        {files && (
-          <>
-            <a href={files.markdown} download={`incident-${incidentId}-report.md`} className="button-link">
-              Download Markdown
-            </a>
-            <a href={files.json} download={`incident-${incidentId}-report.json`} className="button-link">
-              Download JSON
-            </a>
-          </>
-        )}
-      </form>
-      <Outcome error={show.error} message={null} />
-      {report && (
-        <pre className="report" aria-label="Report text">
-          {report}
-        </pre>
-      )}
-    </section>
-  );
-}
-
-function CloseSection({ details, onChanged }: SectionProps) {
-  const { incident } = details;
-  const [confirming, setConfirming] = useState(false);
-  const close = useSubmit(async () => {
-    await adminApi('POST', `/v1/admin/incidents/${incident.id}/close`);
-    setConfirming(false);
-    await onChanged();
-  });
-  if (!may('responder') || incident.status === 'closed') return null;
-  return (
-    <section aria-labelledby="close">
-      <h2 id="close">Close</h2>
-      <p className="meta">Once every notice is delivered or failed. A closed incident cannot change again.</p>
-      {confirming ? (
-        <form onSubmit={close.onSubmit} className="confirm">
-          <button type="submit" className="danger" disabled={close.busy}>
-            Close this incident
-          </button>
-          <button type="button" className="secondary" onClick={() => setConfirming(false)}>
-            Keep it open
-          </button>
-        </form>
-      ) : (
-        <button type="button" className="secondary" onClick={() => setConfirming(true)}>
-          Close…
-        </button>
-      )}
-      <Outcome error={close.error} message={null} />
     </section>
   );
 }

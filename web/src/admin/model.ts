@@ -40,6 +40,15 @@ export interface IncidentDetails {
   working: boolean;
 }
 
+/** The statuses in which response actions and notices may start. */
+export const RESPONDABLE = ['declared', 'contained', 'notifying'];
+
+/** What each section of an incident's page gets: the incident as last read, and how to read it again. */
+export interface SectionProps {
+  details: IncidentDetails;
+  onChanged: () => Promise<void>;
+}
+
 export interface RenderedNotice {
   subject: string;
   text: string;

@@ -1,7 +1,8 @@
+import { useEffect, useRef, useState } from 'react';
 import { ApiProblem } from '../api';
 import { readServerEvents } from '../sse';
 import { openAdminStream } from './api';
-import type { ActionProgress, NoticeCounts } from './model';
+import type { ActionProgress, IncidentDetails, NoticeCounts } from './model';
 
 export interface ProgressHandlers {
   action(progress: ActionProgress): void;
@@ -46,3 +47,66 @@ export async function watchProgress(
     await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
 }
+
+/**
+ * The incident's live progress: the stored progress of each action and the notice counts, updated from the
+ * progress stream while work runs (`watch()` after starting some); a reload of the incident merges in.
+ */
+export function useLiveProgress(details: IncidentDetails, onChanged: () => Promise<void>) {
+  const [actions, setActions] = useState<Map<string, ActionProgress>>(() => new Map());
+  const [notices, setNotices] = useState<NoticeCounts>(details.notices);
+  const [watching, setWatching] = useState(
+    details.working || details.actions.some((action) => action.status === 'running'),
+  );
+  const [finished, setFinished] = useState<string | null>(null);
+  const [streamError, setStreamError] = useState<string | null>(null);
+  const changed = useRef(onChanged);
+  changed.current = onChanged;
+  // What the stream brought may be newer than a reload that was already on its way.
+  useEffect(() => {
+    setActions((current) => {
+      const merged = new Map(current);
+      for (const stored of details.actions) {
+        const seen = merged.get(stored.action);
+        const older =
+          seen && (stored.done < seen.done || (stored.status === 'running' && seen.status !== 'running'));
+        if (!older) merged.set(stored.action, stored);
+      }
+      return merged;
+    });
+    setNotices(details.notices);
+  }, [details]);
+
+  const incidentId = details.incident.id;
+  useEffect(() => {
+    if (!watching) return;
+    const controller = new AbortController();
+    void watchProgress(
+      incidentId,
+      {
+        action: (action) => setActions((current) => new Map(current).set(action.action, action)),
+        notices: setNotices,
+        end: () => {
+          setWatching(false);
+          setFinished('Everything started has finished.');
+          void changed.current();
+        },
+        stopped: (reason) => {
+          setWatching(false);
+          setStreamError(reason);
+        },
+      },
+      controller.signal,
+    );
+    return () => controller.abort();
+  }, [watching, incidentId]);
+
+  const watch = () => {
+    setFinished(null);
+    setStreamError(null);
+    setWatching(true);
+  };
+  return { actions, notices, watching, watch, finished, streamError };
+}
+
+export type LiveProgress = ReturnType<typeof useLiveProgress>;
