@@ -206,6 +206,17 @@ describe.skipIf(!CHROMIUM)('the operator console in chromium', { timeout: 180_00
     await page.getByRole('link', { name: 'Support export readable from a share' }).waitFor();
     await page.getByText('notifying').waitFor();
     await review(page, 'admin-13-incidents');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Operator sign-in' }).waitFor();
+    // The session is over on the server too, not only forgotten by the page.
+    const [session] = await harness.http.services.database.db
+      .selectFrom('operator_sessions')
+      .select('ended_at')
+      .where('operator_id', '=', admin.id)
+      .orderBy('created_at', 'desc')
+      .execute();
+    expect(session?.ended_at).toBeInstanceOf(Date);
     expect(harness.pageErrors).toEqual([]);
   });
 });

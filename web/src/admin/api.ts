@@ -1,4 +1,4 @@
-import { ApiProblem, answerOf } from '../api';
+import { answerOf } from '../api';
 
 /**
  * The operator console's way to the API, apart from the customer's: the operator session token lives only
@@ -96,5 +96,3 @@ const ROLES: OperatorRole[] = ['viewer', 'responder', 'admin'];
 export function may(needed: OperatorRole): boolean {
   return current !== null && ROLES.indexOf(current.role) >= ROLES.indexOf(needed);
 }
-
-export { ApiProblem };

@@ -52,7 +52,7 @@ export function DeclarePage() {
         A drill is a dry run: it shows who would be affected, a sample notice and how long the response would
         take, and stores, revokes or sends nothing.
       </p>
-      <form ref={formRef} onSubmit={declare} className="wide-form" noValidate={false}>
+      <form ref={formRef} onSubmit={declare} className="wide-form">
         <DeclarationFields errors={form.fieldErrors} withScope />
         <div className="actions">
           <button type="button" className="secondary" disabled={form.busy} onClick={runDrill}>
