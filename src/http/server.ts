@@ -16,7 +16,9 @@ import { registerNulRefusal } from './refuse-nul.js';
 import { accountPageRoutes } from './routes/account-pages.js';
 import { accountRoutes } from './routes/accounts.js';
 import { adminDoctorRoutes } from './routes/admin-doctor.js';
+import { adminIncidentProgressRoutes } from './routes/admin-incident-progress.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
+import { adminOperatorRoutes } from './routes/admin-operators.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
 import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
 import { consoleSessionRoutes } from './routes/console-sessions.js';
@@ -128,6 +130,8 @@ export async function buildHttpServer(
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });
+  await app.register(adminIncidentProgressRoutes, { incidents, incidentJobs });
+  await app.register(adminOperatorRoutes, { operators: services.operators, audit: services.audit });
   await app.register(adminDoctorRoutes, { doctor: deploymentDoctor(services), audit: services.audit });
   await app.register(metricsRoutes, { metrics: services.metrics });
   await registerApiDocs(app);

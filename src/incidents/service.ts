@@ -167,6 +167,17 @@ export class IncidentService {
     return { incident, timeline, actions, notices };
   }
 
+  /** What the progress stream polls: each response action's stored progress and the notice counts. */
+  async progress(
+    id: string,
+    operator: OperatorPrincipal,
+  ): Promise<Pick<IncidentDetails, 'actions' | 'notices'>> {
+    requireRole(operator, 'viewer');
+    await this.require(id);
+    const [actions, notices] = await Promise.all([this.deps.actions.list(id), this.deps.notices.counts(id)]);
+    return { actions, notices };
+  }
+
   /**
    * Computes (or recomputes, until notices go out) the affected set as the incident's snapshot. Warns, on
    * the timeline too, when customers were created after the window's end: a window that ends too early

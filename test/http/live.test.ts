@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hardware } from '../devices/pairing-fixtures.js';
 import { addMember, message, seedDevice, shareDevice } from '../devices/telemetry-fixtures.js';
+import { until, watchStream } from '../helpers/event-stream.js';
 import { type Caller, caller, createHome } from '../homes/helpers.js';
 import { buildTestHttp, type TestHttp } from './build.js';
 
@@ -23,63 +24,9 @@ afterAll(async () => {
   await http?.close();
 });
 
-interface LiveEvent {
-  id?: string;
-  event: string;
-  data: Record<string, unknown>;
-}
-
 /** Opens the stream and collects its events as they come. */
-async function watch(who: Caller, extraHeaders: Record<string, string> = {}, home = homeId) {
-  const controller = new AbortController();
-  const response = await fetch(`${baseUrl}/v1/homes/${home}/live`, {
-    headers: { ...who.headers, ...extraHeaders },
-    signal: controller.signal,
-  });
-  const events: LiveEvent[] = [];
-  if (!response.ok) await response.arrayBuffer();
-  if (response.ok && response.body) {
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    void (async () => {
-      let buffer = '';
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buffer += value;
-          let at = buffer.indexOf('\n\n');
-          while (at >= 0) {
-            const block = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            at = buffer.indexOf('\n\n');
-            const fields = new Map(
-              block
-                .split('\n')
-                .filter((line) => line && !line.startsWith(':'))
-                .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
-            );
-            if (!fields.has('event')) continue;
-            events.push({
-              ...(fields.has('id') ? { id: fields.get('id') } : {}),
-              event: fields.get('event') as string,
-              data: JSON.parse(fields.get('data') ?? '{}'),
-            });
-          }
-        }
-      } catch {
-        // Aborted by the test.
-      }
-    })();
-  }
-  return { response, events, close: () => controller.abort() };
-}
-
-async function until(check: () => boolean, ms = 2_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+function watch(who: Caller, extraHeaders: Record<string, string> = {}, home = homeId) {
+  return watchStream(`${baseUrl}/v1/homes/${home}/live`, { ...who.headers, ...extraHeaders });
 }
 
 async function publish(deviceId: string, state: Record<string, unknown>): Promise<void> {

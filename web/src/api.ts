@@ -176,3 +176,8 @@ export async function forgetSession(): Promise<void> {
   accessToken = null;
   await tradeCookie();
 }
+
+/** Reads an answer of the API: its JSON, or its problem thrown (for the operator console's own calls). */
+export function answerOf<T>(response: Response): Promise<T> {
+  return parse<T>(response);
+}

@@ -63,8 +63,13 @@ export function Field(props: {
   inputMode?: 'numeric' | 'text';
   autoFocus?: boolean;
   hint?: ReactNode;
+  /** Why the API refused this field (its problem's `errors`), shown under it. */
+  error?: string | undefined;
 }) {
   const id = props.id ?? `field-${props.name}`;
+  const describedBy = [props.hint ? `${id}-hint` : '', props.error ? `${id}-error` : '']
+    .filter(Boolean)
+    .join(' ');
   return (
     <div className="field">
       <label htmlFor={id}>{props.label}</label>
@@ -78,11 +83,17 @@ export function Field(props: {
         maxLength={props.maxLength ?? 1024}
         inputMode={props.inputMode}
         autoFocus={props.autoFocus}
-        aria-describedby={props.hint ? `${id}-hint` : undefined}
+        aria-describedby={describedBy || undefined}
+        aria-invalid={props.error ? true : undefined}
       />
       {props.hint && (
         <small id={`${id}-hint`} className="hint">
           {props.hint}
+        </small>
+      )}
+      {props.error && (
+        <small id={`${id}-error`} className="error">
+          {props.error}
         </small>
       )}
     </div>

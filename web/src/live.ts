@@ -1,4 +1,5 @@
 import { ApiProblem, openStream } from './api';
+import { readServerEvents } from './sse';
 
 export interface LiveState {
   deviceId: string;
@@ -49,34 +50,17 @@ export async function watchHome(homeId: string, handlers: LiveHandlers, signal: 
   while (!signal.aborted) {
     try {
       const body = await openStream(`/v1/homes/${homeId}/live`, signal);
-      const reader = body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf('\n\n');
-        while (end >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf('\n\n');
-          const fields = new Map<string, string>();
-          for (const line of block.split('\n')) {
-            const colon = line.indexOf(':');
-            if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-          }
-          if (fields.get('event') === 'ready') {
-            pauseMs = 1_000;
-            handlers.connection('live');
-            handlers.ready();
-          } else if (fields.get('event') === 'state') {
-            handlers.state(JSON.parse(fields.get('data') ?? '{}') as LiveState);
-          } else if (fields.get('event') === 'event') {
-            handlers.event?.(JSON.parse(fields.get('data') ?? '{}') as LiveEvent);
-          }
+      await readServerEvents(body, ({ event, data }) => {
+        if (event === 'ready') {
+          pauseMs = 1_000;
+          handlers.connection('live');
+          handlers.ready();
+        } else if (event === 'state') {
+          handlers.state(JSON.parse(data) as LiveState);
+        } else if (event === 'event') {
+          handlers.event?.(JSON.parse(data) as LiveEvent);
         }
-      }
+      });
     } catch (error) {
       if (signal.aborted) return;
       if (error instanceof ApiProblem && (error.status === 401 || error.status === 404)) {

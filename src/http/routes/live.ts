@@ -5,20 +5,14 @@ import type { LiveDeviceState } from '../../devices/device-updates.js';
 import type { HomeEventRecord } from '../../devices/event-updates.js';
 import { idSchema } from '../../schema/ids.js';
 import { principalOf } from '../auth.js';
+import { type EventStreamOptions, eventStreams, serverEvent } from '../event-stream.js';
 import { problemResponse } from '../problem.js';
 
-export interface LiveRouteOptions {
+export interface LiveRouteOptions extends EventStreamOptions {
   homes: Pick<Services['homes'], 'get'>;
   devices: Pick<Services['devices'], 'requireDevice' | 'list'>;
   updates: Pick<Services['telemetry']['updates'], 'subscribeHome'>;
   eventUpdates: Pick<Services['telemetry']['eventUpdates'], 'subscribeHome'>;
-  /** Keeps proxies from closing an idle stream. */
-  heartbeatMs?: number;
-  /**
-   * A stream ends after this long and the client opens a new one, so a revoked session or share stops
-   * being served within this bound (the guard runs again on every new stream).
-   */
-  maxStreamMs?: number;
 }
 
 type StreamedState = Pick<
@@ -36,7 +30,7 @@ export function liveStateEvent(state: StreamedState): string {
     reportedVersion: state.reportedVersion,
     reportedAt: state.reportedAt,
   };
-  return `id: ${state.deviceId}:${state.reportedVersion}\nevent: state\ndata: ${JSON.stringify(data)}\n\n`;
+  return serverEvent('state', data, `${state.deviceId}:${state.reportedVersion}`);
 }
 
 /** One new device event, as the event history lists it. */
@@ -49,7 +43,7 @@ export function liveEventMessage(event: HomeEventRecord): string {
     receivedAt: event.receivedAt,
     details: event.details,
   };
-  return `event: event\ndata: ${JSON.stringify(data)}\n\n`;
+  return serverEvent('event', data);
 }
 
 /**
@@ -63,13 +57,7 @@ export function liveEventMessage(event: HomeEventRecord): string {
  */
 export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, options) => {
   const { homes, devices, updates, eventUpdates } = options;
-  const heartbeatMs = options.heartbeatMs ?? 15_000;
-  const maxStreamMs = options.maxStreamMs ?? 5 * 60_000;
-  // Open streams never go idle, so the server could not close while one is open: they end first.
-  const openStreams = new Set<() => void>();
-  app.addHook('preClose', async () => {
-    for (const end of openStreams) end();
-  });
+  const openEventStream = eventStreams(app, options);
 
   app.get(
     '/v1/homes/:homeId/live',
@@ -109,50 +97,25 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         return decision;
       };
 
-      reply.hijack();
-      const stream = reply.raw;
-      stream.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        'x-accel-buffering': 'no',
-        'x-content-type-options': 'nosniff',
-        'x-request-id': request.id,
-        // A stream's connection is not reused: once it ends, the socket goes too, so a shutdown never
-        // waits on a kept-alive stream socket.
-        connection: 'close',
-      });
-      let open = true;
-      const write = (chunk: string) => {
-        if (open) stream.write(chunk);
-      };
       // Events keep their order even though each waits for its own visibility check.
       let queue = Promise.resolve();
+      let unsubscribe = () => {};
+      const stream = openEventStream(request, reply, () => unsubscribe());
       const stopUpdates = updates.subscribeHome(home.id, (state) => {
         queue = queue.then(async () => {
-          if (await mayView(state.deviceId)) write(liveStateEvent(state));
+          if (await mayView(state.deviceId)) stream.write(liveStateEvent(state));
         });
       });
       const stopEvents = eventUpdates.subscribeHome(home.id, (event) => {
         queue = queue.then(async () => {
-          if (await mayView(event.deviceId)) write(liveEventMessage(event));
+          if (await mayView(event.deviceId)) stream.write(liveEventMessage(event));
         });
       });
-      const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs);
-      const end = () => {
-        if (!open) return;
-        open = false;
-        openStreams.delete(end);
+      unsubscribe = () => {
         stopUpdates();
         stopEvents();
-        clearInterval(heartbeat);
-        clearTimeout(limit);
-        stream.end();
       };
-      const limit = setTimeout(end, maxStreamMs);
-      openStreams.add(end);
-      // The response's close: the client went away (or the socket died), whatever state the request is in.
-      stream.on('close', end);
-      write(`retry: 1000\nevent: ready\ndata: {}\n\n`);
+      stream.ready();
       if (request.headers['last-event-id'] === undefined) return;
       // A resume: subscribed first, then read, so no change falls between; a change heard twice carries
       // its version, so clients keep the newer.
@@ -160,15 +123,15 @@ export const liveRoutes: FastifyPluginAsyncZod<LiveRouteOptions> = async (app, o
         let cursor: string | undefined;
         do {
           const page = await devices.list(userId, home.id, { limit: 100, ...(cursor ? { cursor } : {}) });
-          for (const device of page.items) write(liveStateEvent({ ...device, deviceId: device.id }));
+          for (const device of page.items) stream.write(liveStateEvent({ ...device, deviceId: device.id }));
           cursor = page.next ?? undefined;
-        } while (cursor && open);
+        } while (cursor && stream.open);
       } catch (error) {
         request.log.warn(
           { reason: error instanceof Error ? error.message : typeof error },
           'live resume failed',
         );
-        end();
+        stream.end();
       }
     },
   );
