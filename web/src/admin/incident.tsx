@@ -101,7 +101,7 @@ function IncidentView({ details, onChanged: load }: SectionProps) {
       <CloseSection details={details} onChanged={load} />
       <section aria-labelledby="timeline">
         <h2 id="timeline">Timeline</h2>
-        <ol className="timeline">
+        <ol className="incident-timeline">
           {details.timeline.map((entry) => (
             <li key={entry.seq}>
               <span className="meta">{utc(entry.at)}</span> <span>{entry.summary}</span>
