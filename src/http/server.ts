@@ -18,6 +18,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { adminDoctorRoutes } from './routes/admin-doctor.js';
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
+import { assistantRoutes } from './routes/assistants.js';
 import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
 import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -120,6 +121,7 @@ export async function buildHttpServer(
   const { updates } = services.telemetry;
   await app.register(liveRoutes, { homes: services.homes, devices: services.devices, updates });
   await app.register(scaleRoutes, { scale: services.scale });
+  await app.register(assistantRoutes, { assistants: services.assistants });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });

@@ -52,3 +52,9 @@ export async function authenticateFor(
   if (grant.provider !== provider) return { ok: false, reason: 'wrong-provider' };
   return { ok: true, grant };
 }
+
+/**
+ * Knows no token: what the composition root uses until the OAuth server (issue 14 part 1) plugs in its
+ * grant store, so every assistant request is refused as unauthenticated rather than served.
+ */
+export const noLinkedGrants: GrantAuthenticator = { authenticateAccessToken: async () => null };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { CATALOG, type DeviceModel } from '../../src/devices/catalog.js';
 import { DeviceStore } from '../../src/devices/store.js';
-import { ExposedDevices } from '../../src/integrations/exposed-devices.js';
+import { type AssistantDependencies, buildAssistants } from '../../src/integrations/assistants.js';
+import type { ExposedDevices } from '../../src/integrations/exposed-devices.js';
 import type { GrantAuthenticator, LinkedGrant } from '../../src/integrations/linked-grant.js';
 import { AccessTokenExpired } from '../../src/integrations/linked-grant.js';
 import { hardware } from '../devices/pairing-fixtures.js';
@@ -33,14 +34,40 @@ export interface AssistantWorld {
   device(model: DeviceModel, reported?: Record<string, unknown>, connected?: boolean): Promise<string>;
   /** A grant of the home to the provider, exposing `deviceIds`; returns its access token. */
   link(provider: LinkedGrant['provider'], deviceIds: string[], options?: { expired?: boolean }): string;
+  /** The grant behind a token `link` handed out. */
+  grantOf(token: string): LinkedGrant;
   close(): Promise<void>;
 }
 
-export async function assistantWorld(): Promise<AssistantWorld> {
+export async function assistantWorld(
+  options: { env?: Record<string, string>; ports?: Partial<AssistantDependencies> } = {},
+): Promise<AssistantWorld> {
   const behaviour = new Map<string, DeviceBehaviour>();
   const sent: AssistantWorld['sent'] = [];
+  const grants = new Map<string, LinkedGrant | 'expired'>();
+  const authenticator: GrantAuthenticator = {
+    authenticateAccessToken: async (token) => {
+      const grant = grants.get(token);
+      if (grant === 'expired') throw new AccessTokenExpired();
+      return grant ?? null;
+    },
+  };
   const http = await buildTelemetryHttp({
-    env: { HEARTH_COMMAND_TIMEOUT_MS: '400', HEARTH_INGEST_FLUSH_MS: '5' },
+    env: { HEARTH_COMMAND_TIMEOUT_MS: '400', HEARTH_INGEST_FLUSH_MS: '5', ...options.env },
+    // The HTTP routes reach the same device services and fake authenticator as the handlers under test.
+    prepare: (services, telemetry) => {
+      services.assistants = buildAssistants({
+        config: services.config.assistants,
+        authenticator,
+        devices: services.devices,
+        commands: telemetry.commands,
+        events: telemetry.events,
+        users: services.users,
+        blindIndex: services.blindIndex,
+        logger: services.logger,
+        ...options.ports,
+      });
+    },
     broker: (telemetry) => ({
       sendCommand: async (deviceId, command) => {
         sent.push({ deviceId, name: command.name, params: command.params });
@@ -56,19 +83,7 @@ export async function assistantWorld(): Promise<AssistantWorld> {
   });
   const owner = await person(http.services);
   const homeId = await seedHome(http.services, owner.id);
-  const grants = new Map<string, LinkedGrant | 'expired'>();
-  const authenticator: GrantAuthenticator = {
-    authenticateAccessToken: async (token) => {
-      const grant = grants.get(token);
-      if (grant === 'expired') throw new AccessTokenExpired();
-      return grant ?? null;
-    },
-  };
-  const devices = new ExposedDevices({
-    devices: http.services.devices,
-    commands: http.telemetry.commands,
-    events: http.telemetry.events,
-  });
+  const devices = http.services.assistants.devices;
   return {
     http,
     owner,
@@ -110,7 +125,15 @@ export async function assistantWorld(): Promise<AssistantWorld> {
       );
       return token;
     },
-    close: () => http.close(),
+    grantOf: (token) => {
+      const grant = grants.get(token);
+      if (!grant || grant === 'expired') throw new Error('no live grant for that token');
+      return grant;
+    },
+    close: async () => {
+      await http.services.assistants.stop();
+      await http.close();
+    },
   };
 }
 

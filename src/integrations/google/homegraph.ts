@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { importPKCS8, SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Logger } from '../../log.js';
@@ -133,4 +134,21 @@ export class HomeGraphClient {
     this.#token = { value: parsed.data.access_token, expiresAt: now + parsed.data.expires_in * 1000 };
     return this.#token.value;
   }
+}
+
+/** Reads and checks HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE; the error names the setting, never the key. */
+export function readServiceAccount(file: string): ServiceAccount {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new Error(`HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE must name a readable JSON key file (${file})`);
+  }
+  const parsed = serviceAccountSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new Error(
+      `HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE must be a service-account key with client_email and private_key (${file})`,
+    );
+  }
+  return parsed.data;
 }

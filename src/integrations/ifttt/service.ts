@@ -78,8 +78,22 @@ export class IftttService {
     this.checkServiceKey(key);
     const account = await this.#deps.testAccount?.();
     if (!account) throw new IftttError(503, 'No IFTTT test account is set up.');
-    const devices = await this.#deps.devices.list(account.grant);
-    const forTrigger = (slug: TriggerSlug) => devices.find((device) => firesTrigger(device.model, slug))?.id;
+    const { grant } = account;
+    const devices = await this.#deps.devices.list(grant);
+    // The sample device of a trigger is one with events, so the endpoint test sees real items.
+    const samples = new Map<TriggerSlug, string | undefined>();
+    for (const slug of Object.keys(TRIGGERS) as TriggerSlug[]) {
+      const fitting = devices.filter((device) => firesTrigger(device.model, slug));
+      let chosen = fitting[0]?.id;
+      for (const device of fitting) {
+        if ((await this.#deps.devices.events(grant, device.id, [TRIGGERS[slug].event], 1)).length > 0) {
+          chosen = device.id;
+          break;
+        }
+      }
+      samples.set(slug, chosen);
+    }
+    const forTrigger = (slug: TriggerSlug) => samples.get(slug);
     const forAction = (slug: string) => devices.find((device) => takesAction(device.model, slug))?.id;
     const triggerSlugs = Object.keys(TRIGGERS) as TriggerSlug[];
     const actionSlugs = Object.keys(ACTIONS);
