@@ -124,7 +124,10 @@ export interface BuildOptions {
    * OAuth server of issue 14 part 1 provides one); tests pass fakes.
    */
   assistants?: Partial<
-    Pick<AssistantDependencies, 'authenticator' | 'alexaTokens' | 'endGrant' | 'iftttTestAccount' | 'retry'>
+    Pick<
+      AssistantDependencies,
+      'authenticator' | 'alexaTokens' | 'endGrant' | 'iftttTestAccount' | 'liveGrants' | 'retry'
+    >
   >;
 }
 
@@ -284,6 +287,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       devices,
       commands: telemetry.commands,
       events: telemetry.events,
+      updates: telemetry.updates,
       users,
       blindIndex,
       logger,

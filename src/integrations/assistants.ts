@@ -12,6 +12,7 @@ import { IftttRealtime } from './ifttt/realtime.js';
 import { type IftttDependencies, IftttService } from './ifttt/service.js';
 import type { GrantAuthenticator, LinkedGrant } from './linked-grant.js';
 import { PROVIDER_RETRY, type RetryPolicy } from './outbound.js';
+import { type LiveGrantDirectory, StateReports, type StateReportsDependencies } from './state-reports.js';
 
 /** The provider side of the assistants, built once in the composition root. */
 export interface Assistants {
@@ -28,8 +29,12 @@ export interface Assistants {
   homegraph: HomeGraphClient | null;
   /** Null without an IFTTT service key. */
   iftttRealtime: IftttRealtime | null;
+  /** Proactive reports of state changes; null until the grant side provides its live grants. */
+  stateReports: StateReports | null;
   /** Google's DISCONNECT: ends the grant (the grant side's port). */
   endGrant(grant: LinkedGrant, reason: string): Promise<void>;
+  /** Starts the proactive reports (`serve` calls it once device updates flow). */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +50,9 @@ export interface AssistantDependencies extends ExposedDevicesDependencies {
   alexaTokens?: AlexaEventTokenStore | undefined;
   endGrant?: ((grant: LinkedGrant, reason: string) => Promise<void>) | undefined;
   iftttTestAccount?: IftttDependencies['testAccount'];
+  /** The grant side's live links; with it, state changes are reported to the providers. */
+  liveGrants?: LiveGrantDirectory | undefined;
+  updates: StateReportsDependencies['updates'];
   retry?: RetryPolicy;
 }
 
@@ -82,6 +90,20 @@ export function buildAssistants(deps: AssistantDependencies): Assistants {
   const iftttRealtime = serviceKey
     ? new IftttRealtime({ url: config.ifttt.realtimeUrl, serviceKey, retry, logger })
     : null;
+  const stateReports =
+    deps.liveGrants && (alexaEvents || homegraph || iftttRealtime)
+      ? new StateReports({
+          grants: deps.liveGrants,
+          updates: deps.updates,
+          devices,
+          alexaEvents,
+          homegraph,
+          iftttRealtime,
+          agentUserIdOf,
+          iftttUserIdOf,
+          logger,
+        })
+      : null;
   return {
     authenticator,
     devices,
@@ -96,8 +118,13 @@ export function buildAssistants(deps: AssistantDependencies): Assistants {
         await alexaTokens.save(grant.id, await lwa.exchangeCode(code));
       },
     }),
-    // Report State runs once the grant side feeds state changes to `homegraph`; until then SYNC says so.
-    google: new GoogleFulfillment({ devices, agentUserIdOf, reportsState: false, logger }),
+    // SYNC promises Report State only when state changes do reach HomeGraph.
+    google: new GoogleFulfillment({
+      devices,
+      agentUserIdOf,
+      reportsState: stateReports !== null && homegraph !== null,
+      logger,
+    }),
     ifttt: new IftttService({
       authenticator,
       devices,
@@ -110,11 +137,16 @@ export function buildAssistants(deps: AssistantDependencies): Assistants {
     alexaEvents,
     homegraph,
     iftttRealtime,
+    stateReports,
     endGrant: async (grant, reason) => {
       if (deps.endGrant) await deps.endGrant(grant, reason);
       else logger.warn({ grantId: grant.id, reason }, 'no grant store to end the grant in');
     },
+    start: async () => {
+      await stateReports?.start();
+    },
     stop: async () => {
+      await stateReports?.stop();
       await iftttRealtime?.stop();
     },
   };

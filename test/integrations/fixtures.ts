@@ -62,6 +62,7 @@ export async function assistantWorld(
         devices: services.devices,
         commands: telemetry.commands,
         events: telemetry.events,
+        updates: telemetry.updates,
         users: services.users,
         blindIndex: services.blindIndex,
         logger: services.logger,
