@@ -3,6 +3,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportPKCS8, exportSPKI, generateKeyPair, importSPKI, jwtVerify } from 'jose';
 
+/** Retries against stand-ins: the providers' rule, with waits short enough for tests. */
+export const STAND_IN_RETRY = { attempts: 4, delayMs: 10, maxDelayMs: 50 };
+
 /** One request a stand-in received. */
 export interface RecordedRequest {
   method: string;

@@ -6,7 +6,6 @@ import { LwaClient, LwaGrantRevoked, type LwaTokens } from '../../src/integratio
 import type { ExposedDevice } from '../../src/integrations/exposed-devices.js';
 import { HomeGraphClient } from '../../src/integrations/google/homegraph.js';
 import { IftttRealtime } from '../../src/integrations/ifttt/realtime.js';
-import type { RetryPolicy } from '../../src/integrations/outbound.js';
 import { createLogger } from '../../src/log.js';
 import {
   alexaGatewayStandIn,
@@ -14,9 +13,9 @@ import {
   iftttRealtimeStandIn,
   lwaStandIn,
   type ProviderStandIn,
+  STAND_IN_RETRY,
 } from '../helpers/providers.js';
 
-const FAST_RETRY: RetryPolicy = { attempts: 4, delayMs: 10, maxDelayMs: 50 };
 const logger = createLogger('silent');
 
 function bulb(overrides: Partial<ExposedDevice> = {}): ExposedDevice {
@@ -46,7 +45,7 @@ describe('Login with Amazon client', () => {
       tokenUrl: `${lwa.url}/auth/o2/token`,
       clientId: 'skill-client',
       clientSecret: 'skill-secret',
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
     });
   });
   afterAll(() => lwa?.stop());
@@ -109,10 +108,10 @@ describe('Alexa event gateway client', () => {
         tokenUrl: `${lwa.url}/auth/o2/token`,
         clientId: 'c',
         clientSecret: 's',
-        retry: FAST_RETRY,
+        retry: STAND_IN_RETRY,
       }),
       tokens: store,
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
       logger,
     });
   });
@@ -236,7 +235,7 @@ describe('HomeGraph client', () => {
     homegraph = new HomeGraphClient({
       serviceAccount: google.serviceAccount,
       baseUrl: google.server.url,
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
       logger,
     });
   });
@@ -285,7 +284,7 @@ describe('IFTTT realtime client', () => {
     const client = new IftttRealtime({
       url: `${realtime.url}/v1/notifications`,
       serviceKey: 'service-key-1',
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
       logger,
       flushMs: 200,
     });
@@ -308,7 +307,7 @@ describe('IFTTT realtime client', () => {
     const client = new IftttRealtime({
       url: `${realtime.url}/v1/notifications`,
       serviceKey: 'k',
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
       logger,
     });
     realtime.failNext(1, 503);

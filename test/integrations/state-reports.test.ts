@@ -13,10 +13,10 @@ import {
   iftttRealtimeStandIn,
   lwaStandIn,
   type ProviderStandIn,
+  STAND_IN_RETRY,
 } from '../helpers/providers.js';
 import { type AssistantWorld, assistantWorld } from './fixtures.js';
 
-const FAST_RETRY = { attempts: 3, delayMs: 10, maxDelayMs: 50 };
 const logger = createLogger('silent');
 
 async function until<T>(read: () => T | undefined, timeoutMs = 10_000): Promise<T> {
@@ -66,7 +66,7 @@ describe('state reports to linked providers', () => {
     iftttRealtime = new IftttRealtime({
       url: `${realtime.url}/v1/notifications`,
       serviceKey: 'k',
-      retry: FAST_RETRY,
+      retry: STAND_IN_RETRY,
       logger,
       flushMs: 200,
     });
@@ -76,15 +76,15 @@ describe('state reports to linked providers', () => {
       devices: world.devices,
       alexaEvents: new AlexaEventGateway({
         url: `${gateway.url}/v3/events`,
-        lwa: new LwaClient({ tokenUrl: lwa.url, clientId: 'c', clientSecret: 's', retry: FAST_RETRY }),
+        lwa: new LwaClient({ tokenUrl: lwa.url, clientId: 'c', clientSecret: 's', retry: STAND_IN_RETRY }),
         tokens: { load: async () => tokens, save: async () => {}, disable: async () => {} },
-        retry: FAST_RETRY,
+        retry: STAND_IN_RETRY,
         logger,
       }),
       homegraph: new HomeGraphClient({
         serviceAccount: google.serviceAccount,
         baseUrl: google.server.url,
-        retry: FAST_RETRY,
+        retry: STAND_IN_RETRY,
         logger,
       }),
       iftttRealtime,

@@ -84,16 +84,13 @@ export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> 
     const value = headers['ifttt-service-key'] ?? headers['ifttt-channel-key'];
     return typeof value === 'string' ? value : undefined;
   };
-  const iftttRoute = <P extends z.ZodType>(summary: string, params?: P) => ({
+  const iftttRoute = <P extends z.ZodType>(summary: string, params: P) => ({
     config: { access: 'public' as const },
-    schema: { summary, tags: ['ifttt'], ...(params ? { params } : {}) } as {
-      summary: string;
-      tags: string[];
-      params: P;
-    },
+    schema: { summary, tags: ['ifttt'], params },
   });
+  const noParams = z.object({});
 
-  app.get('/ifttt/v1/status', iftttRoute('IFTTT: service status (service key)'), (request, reply) =>
+  app.get('/ifttt/v1/status', iftttRoute('IFTTT: service status (service key)', noParams), (request, reply) =>
     ifttt(reply, async () => {
       assistants.ifttt.checkServiceKey(serviceKey(request.headers));
       return {};
@@ -102,11 +99,11 @@ export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> 
 
   app.post(
     '/ifttt/v1/test/setup',
-    iftttRoute('IFTTT: endpoint-test set-up (service key)'),
+    iftttRoute('IFTTT: endpoint-test set-up (service key)', noParams),
     (request, reply) => ifttt(reply, () => assistants.ifttt.testSetup(serviceKey(request.headers))),
   );
 
-  app.get('/ifttt/v1/user/info', iftttRoute('IFTTT: the linked person'), (request, reply) =>
+  app.get('/ifttt/v1/user/info', iftttRoute('IFTTT: the linked person', noParams), (request, reply) =>
     ifttt(reply, () => assistants.ifttt.userInfo(bearerToken(request.headers.authorization))),
   );
 
