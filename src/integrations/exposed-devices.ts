@@ -1,4 +1,4 @@
-import type { DeviceModel, EventType } from '../devices/catalog.js';
+import { checkCommand, type DeviceModel, type EventType } from '../devices/catalog.js';
 import type { CommandService } from '../devices/commands.js';
 import type { EventService } from '../devices/events.js';
 import type { DeviceService, DeviceView } from '../devices/service.js';
@@ -96,13 +96,29 @@ export class ExposedDevices {
     return this.#toExposed(view, recentMotion);
   }
 
-  /** Sends a catalog command as the person who linked and waits for the device's ack. */
-  send(grant: LinkedGrant, deviceId: string, name: string, params: unknown): Promise<CommandRecord> {
-    const id = this.#exposedId(grant, deviceId);
-    if (!id) {
-      throw new DomainError('not_found', 'No such device.', { code: 'device-not-found' });
-    }
-    return this.#deps.commands.send(grant.userId, id, name, params);
+  /**
+   * Sends a catalog command to a device `get` or `list` returned (so exposed, in the grant's home, never
+   * the scale), as the person who linked, and waits for the device's ack. Returns the device as the ack
+   * leaves it: the catalog's desired patch applied, which the device confirmed by acking (reading the row
+   * again would cost opening every sealed field once more).
+   */
+  async send(
+    grant: LinkedGrant,
+    device: ExposedDevice,
+    name: string,
+    params: unknown,
+  ): Promise<{ command: CommandRecord; device: ExposedDevice }> {
+    const command = await this.#deps.commands.send(grant.userId, device.id, name, params);
+    const checked = checkCommand(device.model, name, params);
+    if (command.status !== 'acknowledged' || !checked.ok) return { command, device };
+    return {
+      command,
+      device: {
+        ...device,
+        state: { ...device.state, ...checked.value.desired },
+        reportedAt: command.completedAt ?? device.reportedAt,
+      },
+    };
   }
 
   /** The newest events of these types of one exposed device, newest first. */

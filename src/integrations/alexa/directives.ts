@@ -136,11 +136,13 @@ export class AlexaDirectives {
     const asked = commandFor(namespace, name, directive.payload, device);
     if (isFailure(asked)) return asked;
     if (!device.connected) return failure('ENDPOINT_UNREACHABLE', 'The device is offline.');
+    let after: ExposedDevice;
     try {
-      const command = await this.#deps.devices.send(grant, device.id, asked.command, asked.params);
-      if (command.status === 'failed') {
+      const sent = await this.#deps.devices.send(grant, device, asked.command, asked.params);
+      if (sent.command.status === 'failed') {
         return failure('HARDWARE_MALFUNCTION', 'The device refused the command.');
       }
+      after = sent.device;
     } catch (error) {
       switch (commandFailure(error)) {
         case 'not-found':
@@ -154,7 +156,6 @@ export class AlexaDirectives {
           throw error;
       }
     }
-    const after = (await this.#deps.devices.get(grant, device.id)) ?? device;
     return this.#withContext(header('Alexa', 'Response', directive.header.correlationToken), after);
   }
 

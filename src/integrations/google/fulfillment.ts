@@ -119,8 +119,10 @@ export class GoogleFulfillment {
       if ('errorCode' in asked) return { ids: [id], status: 'ERROR', errorCode: asked.errorCode };
       if (!device.connected) return offline(id);
       try {
-        const command = await this.#deps.devices.send(grant, id, asked.command, asked.params);
-        if (command.status === 'failed') return { ids: [id], status: 'ERROR', errorCode: 'hardwareFailure' };
+        const sent = await this.#deps.devices.send(grant, device, asked.command, asked.params);
+        if (sent.command.status === 'failed')
+          return { ids: [id], status: 'ERROR', errorCode: 'hardwareFailure' };
+        device = sent.device;
       } catch (error) {
         const failure = commandFailure(error);
         if (failure === 'offline' || failure === 'timeout') return offline(id);
@@ -132,7 +134,6 @@ export class GoogleFulfillment {
         );
         return { ids: [id], status: 'ERROR', errorCode: 'transientError' };
       }
-      device = (await this.#syncable(grant, id)) ?? device;
     }
     return { ids: [id], status: 'SUCCESS', states: statesOf(device) };
   }

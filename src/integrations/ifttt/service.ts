@@ -195,7 +195,7 @@ export class IftttService {
     if (!params.ok) throw new IftttError(400, params.message, true);
     if (!device.connected) throw new IftttError(400, 'The device is offline.', true);
     try {
-      const command = await this.#deps.devices.send(grant, device.id, action.command, params.params);
+      const { command } = await this.#deps.devices.send(grant, device, action.command, params.params);
       if (command.status === 'failed') throw new IftttError(400, 'The device refused the command.', true);
       return { data: [{ id: command.id }] };
     } catch (error) {
