@@ -47,7 +47,7 @@ export interface ExposedDevicesDependencies {
 }
 
 /** How a command through an assistant failed, in terms every provider has a code for. */
-export type CommandFailure = 'not-found' | 'offline' | 'invalid' | 'timeout' | 'refused' | 'unavailable';
+export type CommandFailure = 'not-found' | 'offline' | 'invalid' | 'timeout' | 'unavailable';
 
 /**
  * The device domain as a linked assistant reaches it: only the grant's home, only the devices the person
@@ -167,7 +167,7 @@ export class ExposedDevices {
   }
 }
 
-/** Sorts a command's failure (thrown, or an ack that refused it) into what providers can say. */
+/** Sorts a thrown command failure into what providers can say (a refusing ack is a `failed` command). */
 export function commandFailure(error: unknown): CommandFailure {
   if (!(error instanceof DomainError)) return 'unavailable';
   switch (error.kind) {
