@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { benchAssistants } from './assistants.js';
 import { benchBlindIndex } from './blind-index.js';
 import { benchConnections } from './connections.js';
 import { benchConsole } from './console.js';
@@ -39,6 +40,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Breach response: resolve, end sessions, queue and dispatch notices at 2.4M customers (PostgreSQL), 100k (PGlite)',
     run: benchIncidents,
+  },
+  assistants: {
+    title:
+      'Assistants: Alexa Discover, ReportState and control to the ack vs the same through the REST API; ChangeReport delay',
+    run: benchAssistants,
   },
   nodes: {
     title:

@@ -31,8 +31,11 @@ import { HomeService } from './homes/service.js';
 import { HomeStore } from './homes/store.js';
 import { buildIncidents, type IncidentParts } from './incidents/build.js';
 import { ExposureRegistry } from './incidents/exposure.js';
+import { type AssistantDependencies, type Assistants, buildAssistants } from './integrations/assistants.js';
 import { grantExposure } from './integrations/exposure.js';
+import { readServiceAccount } from './integrations/google/homegraph.js';
 import { IntegrationGrants } from './integrations/grants.js';
+import { noLinkedGrants } from './integrations/linked-grant.js';
 import { KeyRetention, MAINTENANCE_ACTOR } from './key-retention.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
@@ -92,6 +95,8 @@ export interface Services {
   incidentJobs: IncidentParts['incidentJobs'];
   /** Alexa, Google Home and IFTTT links. */
   grants: IntegrationGrants;
+  /** The providers' side of the links: Alexa directives, Google fulfillment, the IFTTT service API. */
+  assistants: Assistants;
   /** This instance's Prometheus registry, served at GET /metrics. */
   metrics: HearthMetrics;
   /** Operator-issued bearer tokens for scraping /metrics from another machine. */
@@ -114,6 +119,16 @@ export interface BuildOptions {
   broker?: Broker;
   /** Replaces the cluster bus the database gives. */
   signals?: NodeSignals;
+  /**
+   * The grant side's ports for the assistants. Without an authenticator no assistant token is valid (the
+   * OAuth server of issue 14 part 1 provides one); tests pass fakes.
+   */
+  assistants?: Partial<
+    Pick<
+      AssistantDependencies,
+      'authenticator' | 'alexaTokens' | 'endGrant' | 'iftttTestAccount' | 'liveGrants' | 'retry'
+    >
+  >;
 }
 
 /**
@@ -264,6 +279,20 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       rateLimiter,
     });
     const grants = new IntegrationGrants(database.db);
+    const { serviceAccountFile } = config.assistants.google;
+    const assistants = buildAssistants({
+      config: config.assistants,
+      authenticator: noLinkedGrants,
+      ...options.assistants,
+      devices,
+      commands: telemetry.commands,
+      events: telemetry.events,
+      updates: telemetry.updates,
+      users,
+      blindIndex,
+      logger,
+      serviceAccount: serviceAccountFile ? readServiceAccount(serviceAccountFile) : undefined,
+    });
     const keyRetention = new KeyRetention({
       db: database.db,
       keyring,
@@ -348,10 +377,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       operators,
       ...incidentParts,
       grants,
+      assistants,
       metrics,
       scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {
         await maintenance.stop();
+        await assistants.stop();
         await incidentParts.incidentJobs.stop();
         await broker.stop();
         // After the broker: nothing new arrives, and what was accepted is written before the database closes.

@@ -18,6 +18,8 @@ export const BACKUP_RETENTION_DAYS = 30;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const httpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
+
 const databaseUrl = z
   .string()
   .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
@@ -112,6 +114,21 @@ export const configSchema = z.object({
     .min(0, 'must be a whole number of days from 0 to 3650')
     .max(3650, 'must be a whole number of days from 0 to 3650')
     .default(BACKUP_RETENTION_DAYS),
+  // Assistants. Provider addresses are settings so that tests and the README's walk-through point them at
+  // local stand-ins; the defaults are the providers' production (North American) addresses.
+  HEARTH_ALEXA_EVENT_GATEWAY_URL: httpUrl.default('https://api.amazonalexa.com/v3/events'),
+  HEARTH_LWA_TOKEN_URL: httpUrl.default('https://api.amazon.com/auth/o2/token'),
+  // The skill's "Send Alexa Events" client credentials; without them AcceptGrant fails and no events go.
+  HEARTH_LWA_CLIENT_ID: z.string().min(1, 'must be the skill’s messaging client id').optional(),
+  HEARTH_LWA_CLIENT_SECRET: z.string().min(1, 'must be the skill’s messaging client secret').optional(),
+  HEARTH_HOMEGRAPH_URL: httpUrl.default('https://homegraph.googleapis.com'),
+  // A Google service-account key file (JSON) with the HomeGraph API enabled; without it no HomeGraph calls.
+  HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE: z.string().min(1, 'must be a file path').optional(),
+  // Overrides the key file's token_uri.
+  HEARTH_GOOGLE_TOKEN_URI: httpUrl.optional(),
+  // The service key IFTTT shows on the service's API page; without it every IFTTT request is refused.
+  HEARTH_IFTTT_SERVICE_KEY: z.string().min(16, 'must be the service key IFTTT shows').optional(),
+  HEARTH_IFTTT_REALTIME_URL: httpUrl.default('https://realtime.ifttt.com/v1/notifications'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -154,6 +171,18 @@ export interface Config {
     /** Null: the built-in template. */
     noticeTemplateDir: string | null;
   };
+  assistants: AssistantsConfig;
+}
+
+export interface AssistantsConfig {
+  alexa: {
+    eventGatewayUrl: string;
+    lwaTokenUrl: string;
+    /** Null: AcceptGrant is refused and no proactive events are sent. */
+    lwaClient: { id: string; secret: string } | null;
+  };
+  google: { homegraphUrl: string; serviceAccountFile: string | null; tokenUri: string | null };
+  ifttt: { serviceKey: string | null; realtimeUrl: string };
 }
 
 export type MqttConfig = (
@@ -210,6 +239,34 @@ export function toConfig(env: Env): Config {
       contact: env.HEARTH_INCIDENT_CONTACT,
       noticeTemplateDir: env.HEARTH_NOTICE_TEMPLATE_DIR ? path.resolve(env.HEARTH_NOTICE_TEMPLATE_DIR) : null,
     },
+    assistants: toAssistantsConfig(env),
+  };
+}
+
+function toAssistantsConfig(env: Env): AssistantsConfig {
+  if (Boolean(env.HEARTH_LWA_CLIENT_ID) !== Boolean(env.HEARTH_LWA_CLIENT_SECRET)) {
+    throw new ConfigCombinationError(
+      env.HEARTH_LWA_CLIENT_ID ? 'HEARTH_LWA_CLIENT_SECRET' : 'HEARTH_LWA_CLIENT_ID',
+      'must be set together with the other HEARTH_LWA_CLIENT_ setting',
+    );
+  }
+  return {
+    alexa: {
+      eventGatewayUrl: env.HEARTH_ALEXA_EVENT_GATEWAY_URL,
+      lwaTokenUrl: env.HEARTH_LWA_TOKEN_URL,
+      lwaClient:
+        env.HEARTH_LWA_CLIENT_ID && env.HEARTH_LWA_CLIENT_SECRET
+          ? { id: env.HEARTH_LWA_CLIENT_ID, secret: env.HEARTH_LWA_CLIENT_SECRET }
+          : null,
+    },
+    google: {
+      homegraphUrl: env.HEARTH_HOMEGRAPH_URL,
+      serviceAccountFile: env.HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE
+        ? path.resolve(env.HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE)
+        : null,
+      tokenUri: env.HEARTH_GOOGLE_TOKEN_URI ?? null,
+    },
+    ifttt: { serviceKey: env.HEARTH_IFTTT_SERVICE_KEY ?? null, realtimeUrl: env.HEARTH_IFTTT_REALTIME_URL },
   };
 }
 

@@ -28,6 +28,13 @@ export const PUBLIC_ROUTES: readonly string[] = [
   // above (then accepts with the access token its log-in got).
   'GET /accept-invitation',
   'GET /account-pages/*',
+  // Assistants: each authenticates on its own terms, with the grant's token (inside Alexa's envelope,
+  // or a bearer token) or IFTTT's service key; see routes/assistants.ts.
+  'POST /v1/alexa/directives',
+  'POST /v1/google/fulfillment',
+  'GET /ifttt/v1/*',
+  'POST /ifttt/v1/*',
+  'DELETE /ifttt/v1/*',
   // The built-in mail catcher's pages; registered only when no SMTP relay is configured, loopback only.
   'GET /dev/mail*',
 ];

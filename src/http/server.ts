@@ -20,6 +20,7 @@ import { adminIncidentProgressRoutes } from './routes/admin-incident-progress.js
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminOperatorRoutes } from './routes/admin-operators.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
+import { assistantRoutes } from './routes/assistants.js';
 import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
 import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -127,6 +128,7 @@ export async function buildHttpServer(
     eventUpdates,
   });
   await app.register(scaleRoutes, { scale: services.scale });
+  await app.register(assistantRoutes, { assistants: services.assistants });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });

@@ -74,6 +74,32 @@ describe('configuration', () => {
     expect(message).not.toContain('hunter2');
   });
 
+  it('points the assistants at the providers by default, and at stand-ins when told', () => {
+    expect(loadConfig({}).assistants).toEqual({
+      alexa: {
+        eventGatewayUrl: 'https://api.amazonalexa.com/v3/events',
+        lwaTokenUrl: 'https://api.amazon.com/auth/o2/token',
+        lwaClient: null,
+      },
+      google: { homegraphUrl: 'https://homegraph.googleapis.com', serviceAccountFile: null, tokenUri: null },
+      ifttt: { serviceKey: null, realtimeUrl: 'https://realtime.ifttt.com/v1/notifications' },
+    });
+    const local = loadConfig({
+      HEARTH_ALEXA_EVENT_GATEWAY_URL: 'http://127.0.0.1:9001/v3/events',
+      HEARTH_LWA_CLIENT_ID: 'amzn1.application-oa2-client.x',
+      HEARTH_LWA_CLIENT_SECRET: 'secret',
+    }).assistants.alexa;
+    expect(local.eventGatewayUrl).toBe('http://127.0.0.1:9001/v3/events');
+    expect(local.lwaClient).toEqual({ id: 'amzn1.application-oa2-client.x', secret: 'secret' });
+    expect(configError({ HEARTH_LWA_CLIENT_ID: 'x' })).toMatch(
+      /HEARTH_LWA_CLIENT_SECRET must be set together/,
+    );
+    expect(configError({ HEARTH_HOMEGRAPH_URL: 'ftp://x' })).toMatch(/HEARTH_HOMEGRAPH_URL must be an http/);
+    const short = configError({ HEARTH_IFTTT_SERVICE_KEY: 'leaky-key' });
+    expect(short).toMatch(/HEARTH_IFTTT_SERVICE_KEY must be the service key IFTTT shows/);
+    expect(short).not.toContain('leaky-key');
+  });
+
   it('reads an optional JSON file, overridden by the environment, and refuses unknown settings', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-config-'));
     try {

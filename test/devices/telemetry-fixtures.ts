@@ -28,6 +28,8 @@ export async function buildTelemetryHttp(
     broker?: (telemetry: () => Telemetry) => Pick<DeviceBroker, 'sendCommand'>;
     scale?: TelemetryDependencies['scale'];
     onDeviceReset?: TelemetryDependencies['onDeviceReset'];
+    /** Rebuilds services that use telemetry (e.g. the assistants) over this one, before the server starts. */
+    prepare?: (services: TestServices, telemetry: Telemetry) => void;
   } = {},
 ): Promise<TelemetryHttp> {
   const services = await buildTestServices({ env: options.env ?? {} });
@@ -45,6 +47,7 @@ export async function buildTelemetryHttp(
   });
   built.telemetry = telemetry;
   services.telemetry = telemetry;
+  options.prepare?.(services, telemetry);
   const app = await buildHttpServer(services);
   await app.ready();
   return {

@@ -93,6 +93,9 @@ async function startService(config: Config, logger: Logger, options: ServeOption
     // Before the broker starts delivering, stopped after it: accepted messages are written on the way out.
     services.telemetry.ingest.start();
     stops.push(() => services.telemetry.ingest.stop());
+    // Proactive reports to linked assistants follow the device changes ingest signals.
+    await services.assistants.start();
+    stops.push(() => services.assistants.stop());
     // The broker after ingest and before HTTP (provisioning tells devices where it is); stopped after HTTP.
     await services.broker.start().catch((error: unknown) => {
       throw error instanceof BrokerStartError ? new CommandFailedError(error.message) : error;

@@ -1,0 +1,183 @@
+import type { FastifyReply } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Assistants } from '../../integrations/assistants.js';
+import { authFailureBody } from '../../integrations/google/fulfillment.js';
+import { IftttError } from '../../integrations/ifttt/service.js';
+import { authenticateFor } from '../../integrations/linked-grant.js';
+
+const BEARER = /^Bearer\s+(\S{1,1024})$/i;
+
+function bearerToken(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
+const jsonObject = z.record(z.string(), z.unknown());
+const slugParams = z.object({ slug: z.string().max(64) });
+const fieldParams = slugParams.extend({ field: z.string().max(64) });
+
+/** Runs an IFTTT handler and answers in IFTTT's own error format rather than problem+json. */
+async function ifttt(reply: FastifyReply, handler: () => Promise<unknown>) {
+  try {
+    return await handler();
+  } catch (error) {
+    if (!(error instanceof IftttError)) throw error;
+    return reply.code(error.status).send(error.body);
+  }
+}
+
+/**
+ * The providers' endpoints. Each authenticates on its own terms (the token inside Alexa's envelope, a
+ * Google bearer token, IFTTT's service key or bearer token), so all are `public` to the route guard.
+ */
+export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> = async (
+  app,
+  { assistants },
+) => {
+  app.post(
+    '/v1/alexa/directives',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'Alexa Smart Home directive (payload version 3), as the skill’s Lambda forwards it',
+        description:
+          'The access token travels inside the envelope. Every failure is answered 200 with an ' +
+          '`Alexa.ErrorResponse` event, as Alexa expects.',
+        tags: ['assistants'],
+        body: jsonObject,
+      },
+    },
+    (request) => assistants.alexa.handleDirective(request.body),
+  );
+
+  app.post(
+    '/v1/google/fulfillment',
+    {
+      config: { access: 'public' },
+      schema: {
+        summary: 'Google smart-home intents: SYNC, QUERY, EXECUTE, DISCONNECT',
+        description:
+          'Needs the Bearer access token Google holds for the link; 401 with `authFailure` otherwise.',
+        tags: ['assistants'],
+        body: jsonObject,
+      },
+    },
+    async (request, reply) => {
+      const checked = await authenticateFor(
+        assistants.authenticator,
+        'google',
+        bearerToken(request.headers.authorization),
+      );
+      if (!checked.ok) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer realm="hearth"')
+          .send(authFailureBody(request.body.requestId, checked.reason === 'expired'));
+      }
+      const answer = await assistants.google.handleFulfillment(checked.grant, request.body);
+      if (answer.endGrant) await assistants.endGrant(checked.grant, 'google-disconnect');
+      return reply.code(answer.status).send(answer.body);
+    },
+  );
+
+  const serviceKey = (headers: Record<string, unknown>) => {
+    const value = headers['ifttt-service-key'] ?? headers['ifttt-channel-key'];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const iftttRoute = <P extends z.ZodType>(summary: string, params: P) => ({
+    config: { access: 'public' as const },
+    schema: { summary, tags: ['ifttt'], params },
+  });
+  const noParams = z.object({});
+
+  app.get('/ifttt/v1/status', iftttRoute('IFTTT: service status (service key)', noParams), (request, reply) =>
+    ifttt(reply, async () => {
+      assistants.ifttt.checkServiceKey(serviceKey(request.headers));
+      return {};
+    }),
+  );
+
+  app.post(
+    '/ifttt/v1/test/setup',
+    iftttRoute('IFTTT: endpoint-test set-up (service key)', noParams),
+    (request, reply) => ifttt(reply, () => assistants.ifttt.testSetup(serviceKey(request.headers))),
+  );
+
+  app.get('/ifttt/v1/user/info', iftttRoute('IFTTT: the linked person', noParams), (request, reply) =>
+    ifttt(reply, () => assistants.ifttt.userInfo(bearerToken(request.headers.authorization))),
+  );
+
+  app.post(
+    '/ifttt/v1/triggers/:slug',
+    iftttRoute('IFTTT: a trigger’s newest events', slugParams),
+    (request, reply) =>
+      ifttt(reply, () =>
+        assistants.ifttt.trigger(
+          bearerToken(request.headers.authorization),
+          request.params.slug,
+          request.body,
+        ),
+      ),
+  );
+
+  app.post(
+    '/ifttt/v1/triggers/:slug/fields/:field/options',
+    iftttRoute('IFTTT: choices for a trigger field', fieldParams),
+    (request, reply) =>
+      ifttt(reply, () =>
+        assistants.ifttt.triggerFieldOptions(
+          bearerToken(request.headers.authorization),
+          request.params.slug,
+          request.params.field,
+        ),
+      ),
+  );
+
+  app.post(
+    '/ifttt/v1/triggers/:slug/fields/:field/validate',
+    iftttRoute('IFTTT: validate a trigger field', fieldParams),
+    (request, reply) =>
+      ifttt(reply, () =>
+        assistants.ifttt.validateTriggerField(
+          bearerToken(request.headers.authorization),
+          request.params.slug,
+          request.params.field,
+          request.body,
+        ),
+      ),
+  );
+
+  app.delete(
+    '/ifttt/v1/triggers/:slug/trigger_identity/:identity',
+    iftttRoute(
+      'IFTTT: a trigger identity no Applet uses any more',
+      slugParams.extend({ identity: z.string().max(200) }),
+    ),
+    (request, reply) =>
+      ifttt(reply, () =>
+        assistants.ifttt.deleteTriggerIdentity(
+          bearerToken(request.headers.authorization),
+          request.params.slug,
+        ),
+      ),
+  );
+
+  app.post('/ifttt/v1/actions/:slug', iftttRoute('IFTTT: run an action', slugParams), (request, reply) =>
+    ifttt(reply, () =>
+      assistants.ifttt.action(bearerToken(request.headers.authorization), request.params.slug, request.body),
+    ),
+  );
+
+  app.post(
+    '/ifttt/v1/actions/:slug/fields/:field/options',
+    iftttRoute('IFTTT: choices for an action field', fieldParams),
+    (request, reply) =>
+      ifttt(reply, () =>
+        assistants.ifttt.actionFieldOptions(
+          bearerToken(request.headers.authorization),
+          request.params.slug,
+          request.params.field,
+        ),
+      ),
+  );
+};
