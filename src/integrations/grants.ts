@@ -172,12 +172,12 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     const allowed = new Set(
       linkableDevices(await this.deps.directory.devicesOf(userId, homeId)).map((d) => d.id),
     );
-    const refused = deviceIds.filter((id) => !allowed.has(id));
+    const refused = deviceIds.flatMap((id, index) => (allowed.has(id) ? [] : [index]));
     if (refused.length > 0) {
       throw new DomainError('invalid', 'Only devices of this link’s home that you can see may be exposed.', {
         code: 'device-not-linkable',
-        fields: refused.map((id) => ({
-          pointer: `/deviceIds/${deviceIds.indexOf(id)}`,
+        fields: refused.map((index) => ({
+          pointer: `/exposedDeviceIds/${index}`,
           detail: 'is not a device of this home you may expose',
         })),
       });
