@@ -1,3 +1,4 @@
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { hardware, pair, recordingBroker } from '../devices/pairing-fixtures.js';
 import { caller, createHome } from '../homes/helpers.js';
@@ -114,6 +115,53 @@ describe('the linking dance', () => {
     const location = new URL(denied.headers.location as string);
     expect(location.searchParams.get('error')).toBe('access_denied');
     expect(location.searchParams.get('state')).toBe('state-xyz');
+  });
+
+  it('asks for the second factor when the account has one, and goes on with it', async () => {
+    const { owner, plug, bulb } = await household();
+    const { secret } = await http.services.mfa.enrol(owner.id);
+    const { recoveryCodes } = await http.services.mfa.confirm(
+      owner.id,
+      new TOTP({ secret: Secret.fromBase32(secret) }).generate(),
+    );
+    const params = { ...authorizeParams(client, pkce().challenge), step: 'sign-in', email: owner.email };
+    const asked = await postAuthorize(http, { ...params, password: owner.password });
+    expect(asked.statusCode).toBe(401);
+    expect(asked.body).toContain('two-step verification');
+    expect(asked.body).toMatch(/name="totpCode"[^>]*required/);
+    expect(fieldsOf(asked.body).hidden.ticket).toBeUndefined();
+
+    const consent = await postAuthorize(http, {
+      ...params,
+      password: owner.password,
+      totpCode: recoveryCodes[0] as string,
+    });
+    expect(consent.statusCode, consent.body).toBe(200);
+    expect(fieldsOf(consent.body).devices.sort()).toEqual([plug, bulb].sort());
+  });
+
+  it('refuses a device of another home slipped into the form, and a made-up ticket', async () => {
+    const { owner, plug } = await household();
+    const elsewhere = await household();
+    const { challenge } = pkce();
+    const page = await postAuthorize(http, {
+      ...authorizeParams(client, challenge),
+      step: 'sign-in',
+      email: owner.email,
+      password: owner.password,
+    });
+    const { hidden } = fieldsOf(page.body);
+    const tampered = await postAuthorize(http, {
+      ...hidden,
+      decision: 'allow',
+      deviceId: [plug, elsewhere.plug],
+    });
+    expect(tampered.statusCode).toBe(400);
+    expect(tampered.headers.location).toBeUndefined();
+    expect(tampered.body).toContain('no longer in this home');
+    const forged = await postAuthorize(http, { ...hidden, ticket: 'hth_at_madeup', decision: 'allow' });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.body).toContain('Sign in again');
   });
 
   it('refuses an unverified account with a clear page', async () => {
