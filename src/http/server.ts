@@ -129,7 +129,10 @@ export async function buildHttpServer(
   await app.register(adminDoctorRoutes, { doctor: deploymentDoctor(services), audit: services.audit });
   await app.register(metricsRoutes, { metrics: services.metrics });
   await app.register(oauthRoutes, { authorizationServer: services.authorizationServer });
-  await app.register(oauthAuthorizeRoutes, { accountLinking: services.accountLinking });
+  await app.register(oauthAuthorizeRoutes, {
+    accountLinking: services.accountLinking,
+    publicUrl: services.config.publicUrl,
+  });
   await app.register(integrationRoutes, { grants: services.grants });
   await registerApiDocs(app);
   return app;

@@ -173,6 +173,36 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
   });
 });
 
+describe('telling the providers', () => {
+  it('records a provider that was not told, and tells it again later', async () => {
+    const { owner } = await household();
+    const tokens = await link(http, owner, client);
+    const grant = await bearer(tokens.access_token);
+    let down = true;
+    const heard: string[] = [];
+    const stop = http.services.grants.onRevoke(async (grants) => {
+      if (down) throw new Error('provider unreachable');
+      heard.push(...grants.map((g) => g.id));
+    });
+    try {
+      const status = async () =>
+        await http.services.database.db
+          .selectFrom('integration_grants')
+          .select(['notify_status', 'notify_attempts'])
+          .where('id', '=', grant?.id as string)
+          .executeTakeFirstOrThrow();
+      await http.services.grants.revoke(owner.id, grant?.id as string);
+      expect(await status()).toEqual({ notify_status: 'failed', notify_attempts: 1 });
+      down = false;
+      await http.services.grants.retryNotifications();
+      expect(heard).toContain(grant?.id);
+      expect(await status()).toEqual({ notify_status: 'told', notify_attempts: 2 });
+    } finally {
+      stop();
+    }
+  });
+});
+
 describe('wiring', () => {
   it('drops a removed or reset device from every link and tells the exposure listeners', async () => {
     const { owner, plug, bulb } = await household();

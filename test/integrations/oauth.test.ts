@@ -164,6 +164,23 @@ describe('the linking dance', () => {
     expect(forged.body).toContain('Sign in again');
   });
 
+  it('refuses a sign-in posted from another site', async () => {
+    const { owner } = await household();
+    const page = await http.app.inject({
+      method: 'POST',
+      url: '/oauth/authorize',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
+      payload: new URLSearchParams({
+        ...authorizeParams(client, pkce().challenge),
+        step: 'sign-in',
+        email: owner.email,
+        password: owner.password,
+      }).toString(),
+    });
+    expect(page.statusCode).toBe(403);
+    expect(page.body).toContain('sent from another site');
+  });
+
   it('refuses an unverified account with a clear page', async () => {
     const user = await caller(http, { verified: false });
     const { challenge } = pkce();

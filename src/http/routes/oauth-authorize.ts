@@ -37,10 +37,10 @@ function answer(reply: FastifyReply, page: LinkingPage) {
  * GET/POST /oauth/authorize: where an assistant sends the person to link their account. The page's steps
  * are the integrations domain's (AccountLinking); this only parses the form and renders the outcome.
  */
-export const oauthAuthorizeRoutes: FastifyPluginAsync<Pick<Services, 'accountLinking'>> = async (
-  app,
-  { accountLinking },
-) => {
+export const oauthAuthorizeRoutes: FastifyPluginAsync<
+  Pick<Services, 'accountLinking'> & { publicUrl: string }
+> = async (app, { accountLinking, publicUrl }) => {
+  const publicOrigin = new URL(publicUrl).origin;
   await app.register(formBody);
 
   app.get(
@@ -52,7 +52,19 @@ export const oauthAuthorizeRoutes: FastifyPluginAsync<Pick<Services, 'accountLin
   app.post(
     '/oauth/authorize',
     { config: { access: 'public' }, schema: { hide: true } },
-    async (request, reply) =>
-      answer(reply, await accountLinking.submit((request.body ?? {}) as Form, clientOf(request))),
+    async (request, reply) => {
+      // Every form of the page is posted from the page itself. A post from another site is refused before
+      // it can sign anyone in (login CSRF); later steps also need the hidden ticket no other site can know.
+      const origin = request.headers.origin;
+      const sameSite = origin === publicOrigin || origin === `${request.protocol}://${request.host}`;
+      if (origin !== undefined && !sameSite) {
+        return answer(reply, {
+          kind: 'problem',
+          status: 403,
+          message: 'This form was sent from another site. Start linking again from the assistant’s app.',
+        });
+      }
+      return answer(reply, await accountLinking.submit((request.body ?? {}) as Form, clientOf(request)));
+    },
   );
 };
