@@ -115,5 +115,6 @@ describe.skipIf(!CHROMIUM)('the account-linking page in chromium', () => {
     expect(landed.searchParams.get('state')).toBe('state-xyz');
     expect(landed.searchParams.get('code')).toMatch(/^hth_oac_/);
     await page.close();
-  });
+    // Two pages, each photographed and checked at two widths in two schemes.
+  }, 180_000);
 });

@@ -33,7 +33,8 @@ function layout(title: string, body: Html): string {
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta name="referrer" content="no-referrer">
+  <!-- same-origin, not no-referrer: with no-referrer browsers post "Origin: null", which the route refuses. -->
+  <meta name="referrer" content="same-origin">
   <title>${title} · Hearth</title>
   <link rel="stylesheet" href="/account-pages/pages.css">
 </head>
