@@ -74,7 +74,8 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
         ]),
       );
     });
-  });
+    // Three CLI processes and two service start-ups: over the default 30 s on a busy machine.
+  }, 300_000);
 
   it('refuses a bad name or an unknown id with exit 2 and one clear line', async () => {
     const badName = await hearth(['metrics', 'token', 'create', '--name', 'has spaces and @'], env);
