@@ -9,6 +9,7 @@ import {
   link,
   pkce,
   postAuthorize,
+  postSignIn,
   type RegisteredClient,
   registerClient,
 } from './linking.js';
@@ -268,12 +269,7 @@ describe('wiring', () => {
       headers: owner.headers,
     });
     expect(shared.statusCode, shared.body).toBeLessThan(300);
-    const page = await postAuthorize(http, {
-      ...authorizeParams(client, pkce().challenge),
-      step: 'sign-in',
-      email: guest.email,
-      password: guest.password,
-    });
+    const page = await postSignIn(http, client, guest);
     expect(page.statusCode, page.body).toBe(200);
     expect(fieldsOf(page.body).devices).toEqual([plug]);
   });

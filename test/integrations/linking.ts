@@ -84,6 +84,22 @@ export function postAuthorize(http: TestHttp, fields: Record<string, string | st
   });
 }
 
+/** Posts the page's sign-in form for a fresh authorization request; `fields` replace any of its fields. */
+export function postSignIn(
+  http: TestHttp,
+  client: RegisteredClient,
+  user: { email: string; password: string },
+  fields: Record<string, string> = {},
+) {
+  return postAuthorize(http, {
+    ...authorizeParams(client, pkce().challenge),
+    step: 'sign-in',
+    email: user.email,
+    password: user.password,
+    ...fields,
+  });
+}
+
 /** Signs in on the page and returns the consent page's fields. */
 export async function signInOnPage(
   http: TestHttp,

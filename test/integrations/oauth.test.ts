@@ -11,6 +11,7 @@ import {
   link,
   pkce,
   postAuthorize,
+  postSignIn,
   REDIRECT_URI,
   type RegisteredClient,
   registerClient,
@@ -56,16 +57,7 @@ describe('the linking dance', () => {
     );
     expect(start.body).toContain('never receives your e-mail address');
 
-    const { hidden, devices } = fieldsOf(
-      (
-        await postAuthorize(http, {
-          ...authorizeParams(client, challenge),
-          step: 'sign-in',
-          email: owner.email,
-          password: owner.password,
-        })
-      ).body,
-    );
+    const { hidden, devices } = fieldsOf((await postSignIn(http, client, owner)).body);
     expect(devices.sort()).toEqual([plug, bulb].sort());
     expect(devices).not.toContain(scale);
     expect(hidden.homeId).toBe(homeId);
@@ -104,12 +96,7 @@ describe('the linking dance', () => {
   it('answers a denial with access_denied and the state', async () => {
     const { owner } = await household();
     const { challenge } = pkce();
-    const page = await postAuthorize(http, {
-      ...authorizeParams(client, challenge),
-      step: 'sign-in',
-      email: owner.email,
-      password: owner.password,
-    });
+    const page = await postSignIn(http, client, owner);
     const denied = await postAuthorize(http, { ...fieldsOf(page.body).hidden, decision: 'deny' });
     expect(denied.statusCode).toBe(302);
     const location = new URL(denied.headers.location as string);
@@ -144,12 +131,7 @@ describe('the linking dance', () => {
     const { owner, plug } = await household();
     const elsewhere = await household();
     const { challenge } = pkce();
-    const page = await postAuthorize(http, {
-      ...authorizeParams(client, challenge),
-      step: 'sign-in',
-      email: owner.email,
-      password: owner.password,
-    });
+    const page = await postSignIn(http, client, owner);
     const { hidden } = fieldsOf(page.body);
     const tampered = await postAuthorize(http, {
       ...hidden,
@@ -184,12 +166,7 @@ describe('the linking dance', () => {
   it('refuses an unverified account with a clear page', async () => {
     const user = await caller(http, { verified: false });
     const { challenge } = pkce();
-    const page = await postAuthorize(http, {
-      ...authorizeParams(client, challenge),
-      step: 'sign-in',
-      email: user.email,
-      password: user.password,
-    });
+    const page = await postSignIn(http, client, user);
     expect(page.statusCode).toBe(403);
     expect(page.body).toContain('e-mail address is not confirmed yet');
   });
@@ -197,12 +174,7 @@ describe('the linking dance', () => {
   it('asks again on a wrong password, without a ticket', async () => {
     const { owner } = await household();
     const { challenge } = pkce();
-    const page = await postAuthorize(http, {
-      ...authorizeParams(client, challenge),
-      step: 'sign-in',
-      email: owner.email,
-      password: 'not the password at all',
-    });
+    const page = await postSignIn(http, client, owner, { password: 'not the password at all' });
     expect(page.statusCode).toBe(401);
     expect(page.body).toContain('The e-mail address or the password is not right.');
     expect(fieldsOf(page.body).hidden.ticket).toBeUndefined();
