@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 /**
  * Three projects: every test on the embedded PGlite (with the embedded MQTT broker), the broker suite on a
  * private Mosquitto (test/helpers/mosquitto.ts), and the storage suite (store, crypto, audit, CLI, accounts,
- * mail, homes, devices, scale, operators, incidents, the leak test, several nodes, the doctor on a real deployment) again on the PostgreSQL at HEARTH_TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432, database test).
+ * mail, homes, devices, scale, operators, incidents, integrations, the leak test, several nodes, the doctor on a real deployment) again on the PostgreSQL at HEARTH_TEST_DATABASE_URL (default: the local server on 127.0.0.1:5432, database test).
  */
 const storageSuite = [
   'test/store/**/*.test.ts',
@@ -18,6 +18,7 @@ const storageSuite = [
   'test/leak/**/*.test.ts',
   'test/operators/**/*.test.ts',
   'test/incidents/**/*.test.ts',
+  'test/integrations/**/*.test.ts',
   'test/cluster/**/*.test.ts',
   'test/doctor/deployment.test.ts',
 ];

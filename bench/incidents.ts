@@ -166,7 +166,11 @@ function actionsOn(classes: Classes, services: Services, store: IncidentStore): 
     incidents: store,
     accounts: services.operatorActions,
     audit: services.audit,
-    grants: new classes.IntegrationGrants(db),
+    grants: new classes.IntegrationGrants({
+      db,
+      audit: services.audit,
+      directory: { homesOf: async () => [], devicesOf: async () => [] },
+    }),
     // end-sessions never rotates device credentials or the KEK.
     deviceCredentials: ((services as unknown as Record<string, unknown>).deviceCredentials ?? {}) as never,
     rotateKek: async () => ({ rewrapped: 0 }),

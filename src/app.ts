@@ -19,6 +19,7 @@ import { Keyring } from './crypto/keyring.js';
 import { rotateKeys } from './crypto/rotation.js';
 import { Sealer } from './crypto/sealer.js';
 import { KeyVault } from './crypto/vault.js';
+import { CATALOG } from './devices/catalog.js';
 import { DeviceCredentialRotation } from './devices/credential-rotation.js';
 import { deviceExposure } from './devices/exposure.js';
 import type { DeviceCredentialCheck, DeviceMessageSink } from './devices/ports.js';
@@ -32,10 +33,14 @@ import { HomeStore } from './homes/store.js';
 import { buildIncidents, type IncidentParts } from './incidents/build.js';
 import { ExposureRegistry } from './incidents/exposure.js';
 import { type AssistantDependencies, type Assistants, buildAssistants } from './integrations/assistants.js';
+import { OAuthClients } from './integrations/clients.js';
 import { grantExposure } from './integrations/exposure.js';
 import { readServiceAccount } from './integrations/google/homegraph.js';
 import { IntegrationGrants } from './integrations/grants.js';
+import type { LinkDirectory } from './integrations/link-directory.js';
 import { noLinkedGrants } from './integrations/linked-grant.js';
+import { AccountLinking } from './integrations/linking.js';
+import { AuthorizationServer } from './integrations/oauth-server.js';
 import { KeyRetention, MAINTENANCE_ACTOR } from './key-retention.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
@@ -47,6 +52,7 @@ import { OperatorService } from './operators/service.js';
 import { scaleExposure } from './scale/exposure.js';
 import { ScaleService } from './scale/service.js';
 import { ScaleStore } from './scale/store.js';
+import type { Page } from './store/cursor.js';
 import { type OpenDatabase, openDatabase } from './store/database.js';
 import { migrateToLatest } from './store/migrate.js';
 
@@ -93,10 +99,16 @@ export interface Services {
   /** Breach response: incidents, the affected set, response actions, notices, the regulator report. */
   incidents: IncidentParts['incidents'];
   incidentJobs: IncidentParts['incidentJobs'];
-  /** Alexa, Google Home and IFTTT links. */
+  /** Alexa, Google Home and IFTTT links: one grant per link, its exposed devices, its tokens. */
   grants: IntegrationGrants;
   /** The providers' side of the links: Alexa directives, Google fulfillment, the IFTTT service API. */
   assistants: Assistants;
+  /** The assistants registered by an operator (`hearth clients add`). */
+  oauthClients: OAuthClients;
+  /** The OAuth 2 authorization server: token, revocation and metadata endpoints. */
+  authorizationServer: AuthorizationServer;
+  /** The steps of the account-linking page (GET/POST /oauth/authorize). */
+  accountLinking: AccountLinking;
   /** This instance's Prometheus registry, served at GET /metrics. */
   metrics: HearthMetrics;
   /** Operator-issued bearer tokens for scraping /metrics from another machine. */
@@ -143,6 +155,18 @@ export function buildExposure(): ExposureRegistry {
   exposure.register(scaleExposure);
   exposure.register(grantExposure);
   return exposure;
+}
+
+/** Every item of a keyset-paged list, page by page. */
+async function everyPage<T>(page: (cursor: string | undefined) => Promise<Page<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const next = await page(cursor);
+    items.push(...next.items);
+    cursor = next.next ?? undefined;
+  } while (cursor);
+  return items;
 }
 
 /** The composition root: creates storage, keys and services from config, in dependency order. */
@@ -235,6 +259,22 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         sink: { accept: (message) => brokerPorts.sink.accept(message) },
         logger,
       });
+    // Reads homes and devices through their services, so a guest sees only what is shared with them.
+    const linkDirectory: LinkDirectory = {
+      homesOf: async (userId) =>
+        (await everyPage((cursor) => homes.listMine(userId, { limit: 100, cursor }))).map(({ id, name }) => ({
+          id,
+          name,
+        })),
+      devicesOf: async (userId, homeId) =>
+        (await everyPage((cursor) => devices.list(userId, homeId, { limit: 100, cursor }))).map((device) => ({
+          id: device.id,
+          name: device.nickname ?? CATALOG[device.model].title,
+          room: device.room,
+          model: device.model,
+        })),
+    };
+    const grants = new IntegrationGrants({ db: database.db, directory: linkDirectory, audit, logger });
     const devices = new DeviceService({
       db: database.db,
       store: new DeviceStore(database.db, sealer, blindIndex),
@@ -243,12 +283,15 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       users,
       broker,
       audit,
+      integrations: grants,
     });
     brokerPorts.credentials = devices;
     homes.onDeleting(devices);
+    homes.onDeleting(grants);
     accountFlows.personalData.register(devices.personalDataSource());
     const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
     accountFlows.personalData.register(scale.personalDataSource());
+    accountFlows.personalData.register(grants.personalDataSource());
     const signals =
       options.signals ??
       (database.listenConnection
@@ -278,11 +321,10 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       audit,
       rateLimiter,
     });
-    const grants = new IntegrationGrants(database.db);
     const { serviceAccountFile } = config.assistants.google;
     const assistants = buildAssistants({
       config: config.assistants,
-      authenticator: noLinkedGrants,
+      authenticator: grants,
       ...options.assistants,
       devices,
       commands: telemetry.commands,
@@ -292,6 +334,24 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       blindIndex,
       logger,
       serviceAccount: serviceAccountFile ? readServiceAccount(serviceAccountFile) : undefined,
+    });
+    const oauthClients = new OAuthClients(database.db, audit, (clientId) => grants.revokeForClient(clientId));
+    const authorizationServer = new AuthorizationServer({
+      db: database.db,
+      clients: oauthClients,
+      grants,
+      directory: linkDirectory,
+      deriver: blindIndex,
+      audit,
+      publicUrl: config.publicUrl,
+    });
+    const accountLinking = new AccountLinking({
+      server: authorizationServer,
+      grants,
+      directory: linkDirectory,
+      logins: accountFlows.logins,
+      sessions,
+      users,
     });
     const keyRetention = new KeyRetention({
       db: database.db,
@@ -333,6 +393,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         { name: 'rate-limits', run: () => rateLimiter.purgeStale() },
         { name: 'operator-sessions', run: () => operators.purgeSessions() },
         { name: 'device-claims', run: () => devices.claims.purge() },
+        { name: 'oauth-codes-and-tokens', run: () => grants.purge() },
+        { name: 'integration-revocation-notices', run: () => grants.retryNotifications() },
         {
           name: 'kek-retention',
           run: async () => (await keyRetention.enforce(MAINTENANCE_ACTOR)).destroyed.length,
@@ -378,6 +440,9 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       ...incidentParts,
       grants,
       assistants,
+      oauthClients,
+      authorizationServer,
+      accountLinking,
       metrics,
       scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {

@@ -1,6 +1,7 @@
 import type { Operation } from '../control/operation.js';
 import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
+import { clientOperations } from './commands/clients.js';
 import { doctor } from './commands/doctor.js';
 import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
@@ -25,4 +26,5 @@ export const controlOperations: readonly Operation[] = [
   repairSealedIdsOperation as Operation,
   doctor,
   ...metricsOperations,
+  ...clientOperations,
 ];

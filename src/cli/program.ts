@@ -3,6 +3,7 @@ import { Command, Help } from 'commander';
 import { configSchema } from '../config/schema.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
+import { registerClientCommands } from './commands/clients.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerIncidentCommands } from './commands/incidents.js';
 import { registerKeysCommands } from './commands/keys.js';
@@ -54,6 +55,7 @@ export function buildProgram(result: CommandResult): Command {
   registerRepairCommands(program, result);
   registerDoctorCommand(program, result);
   registerMetricsCommands(program, result);
+  registerClientCommands(program, result);
   registerSimulateCommand(program, result);
   return program;
 }

@@ -95,6 +95,11 @@ export function jsonOption(): Option {
   return new Option('--json', 'print the result as JSON on stdout');
 }
 
+/** Commander's argument parser for a repeatable option: each use adds one value. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** Commander argument parser: a positive whole number, or a usage error naming the value. */
 export function parseWholeNumber(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) {

@@ -35,6 +35,13 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'GET /ifttt/v1/*',
   'POST /ifttt/v1/*',
   'DELETE /ifttt/v1/*',
+  // OAuth account linking for Alexa, Google Home and IFTTT: the sign-in and consent page, and the
+  // endpoints the assistants call with their client credentials (RFC 6749, 7009, 8414).
+  'GET /oauth/authorize',
+  'POST /oauth/authorize',
+  'POST /oauth/token',
+  'POST /oauth/revoke',
+  'GET /.well-known/oauth-authorization-server',
   // The built-in mail catcher's pages; registered only when no SMTP relay is configured, loopback only.
   'GET /dev/mail*',
 ];

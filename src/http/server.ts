@@ -26,11 +26,14 @@ import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
 import { healthRoutes } from './routes/health.js';
 import { homeRoutes } from './routes/homes.js';
+import { integrationRoutes } from './routes/integrations.js';
 import { liveRoutes } from './routes/live.js';
 import { mailCatcherRoutes } from './routes/mail-catcher.js';
 import { meRoutes } from './routes/me.js';
 import { metricsRoutes, recordHttpMetrics } from './routes/metrics.js';
 import { mfaRoutes } from './routes/mfa.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { oauthAuthorizeRoutes } from './routes/oauth-authorize.js';
 import { scaleRoutes } from './routes/scale.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { telemetryRoutes } from './routes/telemetry.js';
@@ -136,6 +139,12 @@ export async function buildHttpServer(
   await app.register(adminOperatorRoutes, { operators: services.operators, audit: services.audit });
   await app.register(adminDoctorRoutes, { doctor: deploymentDoctor(services), audit: services.audit });
   await app.register(metricsRoutes, { metrics: services.metrics });
+  await app.register(oauthRoutes, { authorizationServer: services.authorizationServer });
+  await app.register(oauthAuthorizeRoutes, {
+    accountLinking: services.accountLinking,
+    publicUrl: services.config.publicUrl,
+  });
+  await app.register(integrationRoutes, { grants: services.grants });
   await registerApiDocs(app);
   return app;
 }

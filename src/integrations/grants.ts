@@ -1,14 +1,36 @@
+import type { PersonalDataSource } from '../accounts/export.js';
+import type { AuditLog } from '../audit/log.js';
+import { hashSecret } from '../crypto/secrets.js';
+import type { DeviceIntegrationsHook } from '../devices/ports.js';
+import { DomainError } from '../domain-error.js';
+import type { HomeDeletionHook } from '../homes/access.js';
+import type { Logger } from '../log.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import type { Db } from '../store/database.js';
 import type { IntegrationProvider } from '../store/types.js';
+import { type GrantRow, GrantStore, type RevokedRow } from './grant-store.js';
+import { type LinkDirectory, linkableDevices } from './link-directory.js';
 
-export interface RevokedGrant {
+export type RevokedGrant = RevokedRow;
+
+/** A live link as the fulfillment code (Alexa, Google, IFTTT) sees it. */
+export interface LinkedGrant {
   id: string;
   userId: string;
+  homeId: string;
   provider: IntegrationProvider;
+  clientId: string;
+  exposedDeviceIds: readonly string[];
 }
 
 /** Told of grants that were revoked, after the revocation committed; a provider forgets the link. */
 export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
+
+/** Told after a grant's exposed devices changed (by its owner, or because a device left the home). */
+export type ExposureListener = (change: {
+  grant: LinkedGrant;
+  reason: 'changed-by-user' | 'device-removed';
+}) => Promise<void>;
 
 export interface RevokeResult {
   revoked: number;
@@ -20,22 +42,160 @@ export interface RevokeResult {
   notify(): Promise<void>;
 }
 
-/**
- * Third-party links (Alexa, Google Home, IFTTT). The integrations issue adds the providers, which must also
- * be told when a link goes; they register with `onRevoke`. A revoked row keeps `revoked_at` and
- * `revoke_reason`, so a provider that missed a call can catch up from the table.
- */
-export class IntegrationGrants {
-  readonly #listeners = new Set<RevokeListener>();
+/** What a customer sees of one of their links. */
+export interface LinkView {
+  id: string;
+  provider: IntegrationProvider;
+  clientName: string;
+  home: { id: string; name: string | null };
+  exposedDevices: { id: string; name: string; room: string | null }[];
+  linkedAt: Date;
+  lastUsedAt: Date | null;
+}
 
-  constructor(private readonly db: Db) {}
+/** How long a grant's `last_used_at` may lag: one write a minute per link at most, whatever the traffic. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+/** A provider that missed a revocation is asked again by the maintenance job, up to this many times. */
+export const MAX_NOTIFY_ATTEMPTS = 8;
+
+const grantNotFound = () =>
+  new DomainError('not_found', 'You have no such linked assistant.', { code: 'integration-not-found' });
+
+/**
+ * Third-party links (Alexa, Google Home, IFTTT): one grant per link, for one home and the devices of it the
+ * person chose. Providers register with `onRevoke` and `onExposureChange`; they are told after commit. A
+ * revoked row keeps `revoked_at`, `revoke_reason` and its notification status, so a provider that missed a
+ * call is told again (`retryNotifications`) and an operator can see who has not heard yet.
+ */
+export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHook {
+  readonly #revokeListeners = new Set<RevokeListener>();
+  readonly #exposureListeners = new Set<ExposureListener>();
+  readonly #store: GrantStore;
+  readonly #clock: () => Date;
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      directory: LinkDirectory;
+      audit: Pick<AuditLog, 'append'>;
+      /** Where a listener's failure is reported when nobody waits for it (no personal data: ids only). */
+      logger?: Pick<Logger, 'warn'>;
+      clock?: () => Date;
+    },
+  ) {
+    this.#store = new GrantStore(deps.db);
+    this.#clock = deps.clock ?? (() => new Date());
+  }
 
   /** Returns the function that removes the listener again, for its owner's `stop()`. */
   onRevoke(listener: RevokeListener): () => void {
-    this.#listeners.add(listener);
+    this.#revokeListeners.add(listener);
     return () => {
-      this.#listeners.delete(listener);
+      this.#revokeListeners.delete(listener);
     };
+  }
+
+  /** Returns the function that removes the listener again, for its owner's `stop()`. */
+  onExposureChange(listener: ExposureListener): () => void {
+    this.#exposureListeners.add(listener);
+    return () => {
+      this.#exposureListeners.delete(listener);
+    };
+  }
+
+  /** The live grant of a bearer access token; null when unknown, expired or revoked. Marks it used. */
+  async authenticateAccessToken(token: string): Promise<LinkedGrant | null> {
+    if (!token.startsWith('hth_oat_')) return null;
+    const row = await this.#store.findByAccessHash(hashSecret(token));
+    const now = this.#clock();
+    if (!row || row.access_expires_at <= now) return null;
+    const grant = await this.#store.getLive(row.grant_id);
+    if (!grant) return null;
+    await this.#store.touch(grant.id, now, new Date(now.getTime() - LAST_USED_RESOLUTION_MS));
+    return linked(grant);
+  }
+
+  /** The person's live links, newest first. */
+  async listForUser(userId: string, page: PageRequest): Promise<Page<LinkView>> {
+    const rows = await this.#store.listForUser(userId, {
+      limit: page.limit + 1,
+      after: decodeCursor(page.cursor),
+    });
+    const { items, next } = toPage(rows, page.limit, (row) => ({ at: row.createdAt, id: row.id }));
+    const homes = new Map((await this.deps.directory.homesOf(userId)).map((home) => [home.id, home.name]));
+    const views: LinkView[] = [];
+    for (const grant of items) {
+      const devices = homes.has(grant.homeId)
+        ? await this.deps.directory.devicesOf(userId, grant.homeId)
+        : [];
+      const exposed = new Set(grant.deviceIds);
+      views.push({
+        id: grant.id,
+        provider: grant.provider,
+        clientName: grant.clientName,
+        home: { id: grant.homeId, name: homes.get(grant.homeId) ?? null },
+        exposedDevices: devices
+          .filter((device) => exposed.has(device.id))
+          .map(({ id, name, room }) => ({ id, name, room })),
+        linkedAt: grant.createdAt,
+        lastUsedAt: grant.lastUsedAt,
+      });
+    }
+    return { items: views, next };
+  }
+
+  /**
+   * Replaces what the assistant may see. Every id must be a device of the grant's home that the person may
+   * see themselves (a guest: the devices shared with them), and never a scale.
+   */
+  async setExposure(userId: string, grantId: string, deviceIds: readonly string[]): Promise<LinkedGrant> {
+    const grant = await this.#store.getLive(grantId);
+    if (!grant || grant.userId !== userId) throw grantNotFound();
+    await this.requireLinkable(userId, grant.homeId, deviceIds);
+    const unique = [...new Set(deviceIds)];
+    await this.deps.db.transaction().execute(async (trx) => {
+      await this.#store.within(trx).replaceDevices(grant.id, unique);
+    });
+    await this.deps.audit.append({
+      actor: `user:${userId}`,
+      action: 'integration.exposure',
+      target: `integration-grant:${grant.id}`,
+      details: { provider: grant.provider, devices: unique.length },
+    });
+    const changed = { ...linked(grant), exposedDeviceIds: unique.sort() };
+    await this.tellExposure([{ grant: changed, reason: 'changed-by-user' }]);
+    return changed;
+  }
+
+  /** Throws `invalid` naming the ids that are not devices of this home the person may link. */
+  async requireLinkable(userId: string, homeId: string, deviceIds: readonly string[]): Promise<void> {
+    const allowed = new Set(
+      linkableDevices(await this.deps.directory.devicesOf(userId, homeId)).map((d) => d.id),
+    );
+    const refused = deviceIds.flatMap((id, index) => (allowed.has(id) ? [] : [index]));
+    if (refused.length > 0) {
+      throw new DomainError('invalid', 'Only devices of this link’s home that you can see may be exposed.', {
+        code: 'device-not-linkable',
+        fields: refused.map((index) => ({
+          pointer: `/exposedDeviceIds/${index}`,
+          detail: 'is not a device of this home you may expose',
+        })),
+      });
+    }
+  }
+
+  /** Unlinks: the grant and every token issued under it stop working at once. */
+  async revoke(userId: string, grantId: string): Promise<void> {
+    const grant = await this.#store.getLive(grantId);
+    if (!grant || grant.userId !== userId) throw grantNotFound();
+    const revoked = await this.#store.revoke({ grantId: grant.id }, 'unlinked-by-user', this.#clock());
+    await this.deps.audit.append({
+      actor: `user:${userId}`,
+      action: 'integration.unlink',
+      target: `integration-grant:${grant.id}`,
+      details: { provider: grant.provider },
+    });
+    await this.tellRevokedLater(revoked);
   }
 
   /**
@@ -44,24 +204,137 @@ export class IntegrationGrants {
    */
   async revokeForUsers(userIds: readonly string[], reason: string, db?: Db): Promise<RevokeResult> {
     if (userIds.length === 0) return { revoked: 0, notify: async () => {} };
-    const rows = await (db ?? this.db)
-      .updateTable('integration_grants')
-      .set({ revoked_at: new Date(), revoke_reason: reason })
-      .where('user_id', 'in', userIds)
-      .where('revoked_at', 'is', null)
-      .returning(['id', 'user_id', 'provider'])
-      .execute();
-    const grants = rows.map((row) => ({ id: row.id, userId: row.user_id, provider: row.provider }));
+    const store = db ? this.#store.within(db) : this.#store;
+    const grants = await store.revoke({ userIds }, reason, this.#clock());
     let told = false;
     const notify = async () => {
-      if (told || grants.length === 0) return;
+      if (told) return;
       told = true;
-      const results = await Promise.allSettled([...this.#listeners].map((listener) => listener(grants)));
-      const failures = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+      const failures = await this.tellRevoked(grants);
       if (failures.length > 0)
         throw new AggregateError(failures, 'An integration was not told of revoked grants');
     };
     if (!db) await notify();
     return { revoked: grants.length, notify };
   }
+
+  /** Ends grants by something other than their owner: a token revoked (RFC 7009), a reused code or token. */
+  async revokeGrant(grantId: string, reason: string): Promise<void> {
+    await this.tellRevokedLater(await this.#store.revoke({ grantId }, reason, this.#clock()));
+  }
+
+  /** Ends every link made through a client the operator removed. */
+  async revokeForClient(clientId: string): Promise<void> {
+    await this.tellRevokedLater(await this.#store.revoke({ clientId }, 'client-removed', this.#clock()));
+  }
+
+  /** A device left its home (removed, reset, or the home deleted): no assistant sees it any more. */
+  async deviceRemoved(device: { id: string; homeId: string }): Promise<void> {
+    const affected = await this.#store.removeDevice(device.id);
+    const changes = [];
+    for (const { id } of affected) {
+      const grant = await this.#store.getLive(id);
+      if (grant) changes.push({ grant: linked(grant), reason: 'device-removed' as const });
+    }
+    await this.tellExposure(changes);
+  }
+
+  /** A deleted home takes its links with it; the providers are told. */
+  async homeDeleting(homeId: string): Promise<void> {
+    await this.tellRevokedLater(await this.#store.revoke({ homeId }, 'home-deleted', this.#clock()));
+  }
+
+  /** Tells the providers again of revocations they missed; the maintenance job runs it. */
+  async retryNotifications(): Promise<number> {
+    const pending = await this.#store.pendingNotifications(MAX_NOTIFY_ATTEMPTS, 100);
+    await this.tellRevokedLater(pending);
+    return pending.length;
+  }
+
+  /** Expired codes and long-traded token pairs; the maintenance job runs it. */
+  purge(): Promise<number> {
+    const now = this.#clock();
+    const day = 24 * 60 * 60_000;
+    return this.#store.purge(now, new Date(now.getTime() - day), new Date(now.getTime() - 30 * day));
+  }
+
+  /** The export's `integrations` section; erasure revokes the links so the providers hear of it. */
+  personalDataSource(): PersonalDataSource {
+    return {
+      section: 'integrations',
+      export: async (userId) =>
+        (await this.#store.listAllForUser(userId)).map((row) => ({
+          id: row.id,
+          provider: row.provider,
+          homeId: row.home_id,
+          linkedAt: row.created_at,
+          lastUsedAt: row.last_used_at,
+          revokedAt: row.revoked_at,
+          revokeReason: row.revoke_reason,
+        })),
+      erase: async (userId) => {
+        await this.tellRevokedLater(
+          await this.#store.revoke({ userIds: [userId] }, 'account-deleted', this.#clock()),
+        );
+      },
+    };
+  }
+
+  /**
+   * Calls every revoke listener and records per grant whether the providers heard of it; returns the
+   * failures. Every listener is called even when one fails.
+   */
+  private async tellRevoked(grants: RevokedGrant[]): Promise<unknown[]> {
+    if (grants.length === 0) return [];
+    const failures = await settle([...this.#revokeListeners].map((listener) => listener(grants)));
+    const ids = grants.map((grant) => grant.id);
+    await this.#store.setNotifyOutcome(ids, failures.length > 0 ? 'failed' : 'told');
+    return failures;
+  }
+
+  /** The revocation itself stands; a provider that was not told is asked again by `retryNotifications`. */
+  private async tellRevokedLater(grants: RevokedGrant[]): Promise<void> {
+    const failures = await this.tellRevoked(grants);
+    if (failures.length > 0) {
+      this.deps.logger?.warn(
+        { grants: grants.map((grant) => grant.id), failures: failures.length },
+        'An integration was not told of revoked grants; it will be asked again',
+      );
+    }
+  }
+
+  /** The change stands; each provider's listener owns its own retries. */
+  private async tellExposure(changes: Parameters<ExposureListener>[0][]): Promise<void> {
+    const calls = changes.flatMap((change) =>
+      [...this.#exposureListeners].map((listener) => listener(change)),
+    );
+    const failures = await settle(calls);
+    if (failures.length > 0) {
+      this.deps.logger?.warn(
+        { grants: changes.map((change) => change.grant.id), failures: failures.length },
+        'An integration was not told of an exposure change',
+      );
+    }
+  }
+
+  /** The store, for the authorization server in this folder (codes and tokens). */
+  get store(): GrantStore {
+    return this.#store;
+  }
+}
+
+async function settle(calls: Promise<void>[]): Promise<unknown[]> {
+  const results = await Promise.allSettled(calls);
+  return results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+}
+
+function linked(grant: GrantRow): LinkedGrant {
+  return {
+    id: grant.id,
+    userId: grant.userId,
+    homeId: grant.homeId,
+    provider: grant.provider,
+    clientId: grant.clientId,
+    exposedDeviceIds: grant.deviceIds,
+  };
 }

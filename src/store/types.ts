@@ -305,10 +305,63 @@ export interface IntegrationGrantsTable {
   id: string;
   user_id: string;
   provider: IntegrationProvider;
-  token_hash: Buffer;
+  /** Grants made before migration 0009 only; tokens live in oauth_tokens since. */
+  token_hash: Buffer | null;
   created_at: Timestamp;
   revoked_at: NullableTimestamp;
   revoke_reason: string | null;
+  // Migration 0009: null only on grants made before it.
+  client_id: string | null;
+  home_id: string | null;
+  scope: Defaulted<string>;
+  last_used_at: NullableTimestamp;
+  notify_status: GrantNotifyStatus | null;
+  notify_attempts: Defaulted<number>;
+}
+
+// OAuth account linking (migration 0009).
+export type GrantNotifyStatus = 'pending' | 'told' | 'failed';
+
+export interface OAuthClientsTable {
+  id: string;
+  kind: IntegrationProvider;
+  name: string;
+  redirect_uris: ColumnType<string[], string, string>;
+  secret_hash: Buffer;
+  created_by: string;
+  created_at: Timestamp;
+  removed_at: NullableTimestamp;
+}
+
+export interface IntegrationGrantDevicesTable {
+  grant_id: string;
+  device_id: string;
+}
+
+export interface OAuthAuthorizationCodesTable {
+  code_hash: Buffer;
+  client_id: string;
+  user_id: string;
+  home_id: string;
+  device_ids: ColumnType<string[], string, string>;
+  redirect_uri: string;
+  scope: string;
+  code_challenge: string;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+  grant_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface OAuthTokensTable {
+  id: string;
+  grant_id: string;
+  access_hash: Buffer;
+  access_expires_at: Timestamp;
+  refresh_hash: Buffer;
+  refresh_expires_at: NullableTimestamp;
+  rotated_at: NullableTimestamp;
+  created_at: Timestamp;
 }
 
 export type IncidentStatus = 'declared' | 'contained' | 'notifying' | 'closed';
@@ -430,4 +483,8 @@ export interface Database {
   incident_actions: IncidentActionsTable;
   incident_notices: IncidentNoticesTable;
   metrics_scrape_tokens: MetricsScrapeTokensTable;
+  oauth_clients: OAuthClientsTable;
+  integration_grant_devices: IntegrationGrantDevicesTable;
+  oauth_authorization_codes: OAuthAuthorizationCodesTable;
+  oauth_tokens: OAuthTokensTable;
 }

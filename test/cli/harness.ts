@@ -6,11 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { buildServices, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
 import { KekRegistry } from '../../src/crypto/kek-registry.js';
 import { FileKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
+import { buildHttpServer } from '../../src/http/server.js';
+import { createLogger } from '../../src/log.js';
 import { type Db, openDatabase } from '../../src/store/database.js';
 import { testDatabaseKind } from '../helpers/database.js';
 
@@ -286,4 +291,25 @@ export async function serveEnv(
     PORT: String(await freePort()),
     ...extra,
   };
+}
+
+/**
+ * The HTTP app as `hearth serve` builds it over a CLI test's deployment, for checks between CLI runs; it is
+ * closed again before the next run (PGlite has one owner).
+ */
+export async function withServedHttp<T>(
+  env: Record<string, string>,
+  work: (app: FastifyInstance, services: Services) => Promise<T>,
+): Promise<T> {
+  const services = await buildServices(loadConfig({ ...env, LOG_LEVEL: 'silent', MAIL_CATCHER_PORT: '0' }), {
+    logger: createLogger('silent'),
+  });
+  const app = await buildHttpServer(services);
+  try {
+    await app.ready();
+    return await work(app, services);
+  } finally {
+    await app.close();
+    await services.close();
+  }
 }

@@ -1,12 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServices, type Services } from '../../src/app.js';
-import { loadConfig } from '../../src/config/load.js';
-import { buildHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/log.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { parseExposition, valueOf } from '../http/metrics-scrape.js';
-import { cleanUp, errorLines, hearth, migratedCliEnv } from './harness.js';
+import { cleanUp, errorLines, hearth, migratedCliEnv, withServedHttp } from './harness.js';
 
 /**
  * A Prometheus server on another machine scrapes with a token an operator issued from the CLI; revoking
@@ -24,24 +20,6 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
     await cleanUp();
     await dropSchema?.();
   });
-
-  /** The HTTP app as `hearth serve` builds it; closed before each CLI run (PGlite has one owner). */
-  async function withHttp<T>(work: (app: FastifyInstance, services: Services) => Promise<T>): Promise<T> {
-    const services = await buildServices(
-      loadConfig({ ...env, LOG_LEVEL: 'silent', MAIL_CATCHER_PORT: '0' }),
-      {
-        logger: createLogger('silent'),
-      },
-    );
-    const app = await buildHttpServer(services);
-    try {
-      await app.ready();
-      return await work(app, services);
-    } finally {
-      await app.close();
-      await services.close();
-    }
-  }
 
   const scrape = (app: FastifyInstance, authorization?: string) =>
     app.inject({
@@ -64,7 +42,7 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
     expect(listed.stdout).toContain(`${id}  prometheus-eu`);
     expect(listed.stdout).not.toContain(token);
 
-    await withHttp(async (app, services) => {
+    await withServedHttp(env, async (app, services) => {
       const stored = await services.database.db.selectFrom('metrics_scrape_tokens').selectAll().execute();
       expect(JSON.stringify(stored)).not.toContain(token);
 
@@ -86,7 +64,7 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.stdout).toContain(`Revoked scrape token ${id} (prometheus-eu)`);
 
-    await withHttp(async (app, services) => {
+    await withServedHttp(env, async (app, services) => {
       expect((await scrape(app, `Bearer ${token}`)).statusCode).toBe(401);
       const audited = await services.audit.list({ limit: 20 });
       expect(audited.map((entry) => [entry.action, entry.target])).toEqual(
@@ -96,7 +74,8 @@ describe(`hearth metrics token and a remote scrape (${testDatabaseKind})`, () =>
         ]),
       );
     });
-  });
+    // Three CLI processes and two service start-ups: over the default 30 s on a busy machine.
+  }, 300_000);
 
   it('refuses a bad name or an unknown id with exit 2 and one clear line', async () => {
     const badName = await hearth(['metrics', 'token', 'create', '--name', 'has spaces and @'], env);

@@ -59,7 +59,11 @@ beforeAll(async () => {
 afterAll(() => http.close());
 
 function responder(options: { batchSize?: number } = {}) {
-  const grants = new IntegrationGrants(db);
+  const grants = new IntegrationGrants({
+    db,
+    audit: http.services.audit,
+    directory: { homesOf: async () => [], devicesOf: async () => [] },
+  });
   const actions = new ResponseActions({
     db,
     incidents: new IncidentStore(db),

@@ -12,6 +12,7 @@ import { testDatabaseKind } from '../helpers/database.js';
 import { queuedMail } from '../helpers/mail.js';
 import { createTestOperator } from '../helpers/operators.js';
 import { buildTestHttp, type TestHttp } from '../http/build.js';
+import { link, registerClient } from '../integrations/linking.js';
 
 const run = promisify(execFile);
 
@@ -117,6 +118,12 @@ describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
       });
       devices.push({ id: deviceId, password: credentials.password, model });
     }
+
+    // A linked assistant: its client secret and tokens are secrets too, stored only as hashes.
+    const assistant = await registerClient(http, 'alexa');
+    const linked = await link(http, owner, assistant);
+    secrets.push(assistant.secret, linked.access_token, linked.refresh_token);
+    expect((await call(owner, 'GET', '/v1/me/integrations')).items[0].exposedDevices.length).toBe(2);
 
     const profile = await call(owner, 'POST', `/v1/homes/${home.id}/body-profiles`, {
       name: personal(distinct('Bodyname')),

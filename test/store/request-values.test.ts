@@ -76,6 +76,7 @@ describe('forged cursors, out-of-range dates and NUL characters', () => {
       { url: `/v1/homes/${homeId}/body-profiles`, headers: user, ...cursor },
       { url: `/v1/body-profiles/${profileId}/readings`, headers: user, ...cursor },
       { url: '/v1/admin/incidents', headers: staff, ...cursor },
+      { url: '/v1/me/integrations', headers: user, ...cursor },
     ];
   });
 

@@ -9,7 +9,7 @@ import { incidentAmendmentSchema, incidentInputSchema } from '../../incidents/in
 import type { Incident, ResponseActionName } from '../../incidents/model.js';
 import type { RespondRequest } from '../../incidents/service.js';
 import { idSchema } from '../../schema/ids.js';
-import { type CommandResult, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
+import { type CommandResult, collect, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
 import { authenticateOperator, operatorTokenOption } from './operators.js';
 
 const token = z.string().min(1).max(200).optional();
@@ -476,10 +476,6 @@ function amendmentOf(options: DeclareOptions): Record<string, unknown> {
     throw new UsageError('Name at least one thing to change, e.g. --to <date-time> (see --help)');
   }
   return checked(incidentAmendmentSchema, given);
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 function addTokenOptions(command: Command): Command {

@@ -1,0 +1,408 @@
+import { type Selectable, sql } from 'kysely';
+import type { Position } from '../store/cursor.js';
+import type { Db } from '../store/database.js';
+import type { IntegrationProvider, OAuthTokensTable } from '../store/types.js';
+
+/**
+ * The integrations tables: integration_grants and integration_grant_devices (the links and what each may
+ * see), oauth_authorization_codes and oauth_tokens. Nothing is sealed (nothing here is personal); codes and
+ * tokens are SHA-256 hashes only.
+ */
+
+export interface GrantRow {
+  id: string;
+  userId: string;
+  homeId: string;
+  provider: IntegrationProvider;
+  clientId: string;
+  clientName: string;
+  scope: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  deviceIds: string[];
+}
+
+export interface RevokedRow {
+  id: string;
+  userId: string;
+  provider: IntegrationProvider;
+}
+
+export interface CodeRow {
+  clientId: string;
+  userId: string;
+  homeId: string;
+  deviceIds: string[];
+  redirectUri: string;
+  scope: string;
+  codeChallenge: string;
+  expiresAt: Date;
+  usedAt: Date | null;
+  grantId: string | null;
+}
+
+export type TokenRow = Selectable<OAuthTokensTable> & {
+  clientId: string;
+  userId: string;
+  provider: IntegrationProvider;
+  scope: string;
+};
+
+export class GrantStore {
+  constructor(private readonly db: Db) {}
+
+  within(trx: Db): GrantStore {
+    return new GrantStore(trx);
+  }
+
+  async insertGrant(grant: {
+    id: string;
+    userId: string;
+    provider: IntegrationProvider;
+    clientId: string;
+    homeId: string;
+    scope: string;
+    deviceIds: readonly string[];
+  }): Promise<void> {
+    await this.db
+      .insertInto('integration_grants')
+      .values({
+        id: grant.id,
+        user_id: grant.userId,
+        provider: grant.provider,
+        client_id: grant.clientId,
+        home_id: grant.homeId,
+        scope: grant.scope,
+      })
+      .execute();
+    await this.replaceDevices(grant.id, grant.deviceIds);
+  }
+
+  async replaceDevices(grantId: string, deviceIds: readonly string[]): Promise<void> {
+    await this.db.deleteFrom('integration_grant_devices').where('grant_id', '=', grantId).execute();
+    if (deviceIds.length === 0) return;
+    await this.db
+      .insertInto('integration_grant_devices')
+      .values(deviceIds.map((deviceId) => ({ grant_id: grantId, device_id: deviceId })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  /** Live grants (not revoked, made through a client) with their client's name and exposed devices. */
+  private liveGrants() {
+    return this.db
+      .selectFrom('integration_grants as g')
+      .innerJoin('oauth_clients as c', 'c.id', 'g.client_id')
+      .select((eb) => [
+        'g.id',
+        'g.user_id',
+        'g.home_id',
+        'g.provider',
+        'g.client_id',
+        'c.name as client_name',
+        'g.scope',
+        'g.created_at',
+        'g.last_used_at',
+        eb.fn
+          .coalesce(
+            sql<string[]>`(select array_agg(d.device_id::text order by d.device_id)
+              from integration_grant_devices d where d.grant_id = g.id)`,
+            sql<string[]>`'{}'::text[]`,
+          )
+          .as('device_ids'),
+      ])
+      .where('g.revoked_at', 'is', null)
+      .where('g.home_id', 'is not', null);
+  }
+
+  async getLive(grantId: string): Promise<GrantRow | undefined> {
+    const row = await this.liveGrants().where('g.id', '=', grantId).executeTakeFirst();
+    return row ? toGrant(row) : undefined;
+  }
+
+  /** A user's live grants, newest first, after `after` in (created_at desc, id desc) order. */
+  async listForUser(
+    userId: string,
+    page: { limit: number; after?: Position | undefined },
+  ): Promise<GrantRow[]> {
+    let query = this.liveGrants()
+      .where('g.user_id', '=', userId)
+      .orderBy('g.created_at', 'desc')
+      .orderBy('g.id', 'desc')
+      .limit(page.limit);
+    const after = page.after;
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('g.created_at', '<', after.at),
+          eb.and([eb('g.created_at', '=', after.at), eb('g.id', '<', after.id)]),
+        ]),
+      );
+    }
+    return (await query.execute()).map(toGrant);
+  }
+
+  /** Every grant of the user, revoked ones too, for the personal-data export. */
+  async listAllForUser(userId: string) {
+    return this.db
+      .selectFrom('integration_grants')
+      .select(['id', 'provider', 'home_id', 'created_at', 'last_used_at', 'revoked_at', 'revoke_reason'])
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .execute();
+  }
+
+  /** Revokes the live grants the filter picks; returns those it revoked (none twice). */
+  async revoke(
+    filter: { userIds?: readonly string[]; grantId?: string; clientId?: string; homeId?: string },
+    reason: string,
+    now: Date,
+  ): Promise<RevokedRow[]> {
+    let query = this.db
+      .updateTable('integration_grants')
+      .set({ revoked_at: now, revoke_reason: reason, notify_status: 'pending' })
+      .where('revoked_at', 'is', null);
+    if (filter.userIds) query = query.where('user_id', 'in', filter.userIds);
+    if (filter.grantId) query = query.where('id', '=', filter.grantId);
+    if (filter.clientId) query = query.where('client_id', '=', filter.clientId);
+    if (filter.homeId) query = query.where('home_id', '=', filter.homeId);
+    const rows = await query.returning(['id', 'user_id', 'provider']).execute();
+    return rows.map((row) => ({ id: row.id, userId: row.user_id, provider: row.provider }));
+  }
+
+  async setNotifyOutcome(grantIds: readonly string[], outcome: 'told' | 'failed'): Promise<void> {
+    if (grantIds.length === 0) return;
+    await this.db
+      .updateTable('integration_grants')
+      .set((eb) => ({ notify_status: outcome, notify_attempts: eb('notify_attempts', '+', 1) }))
+      .where('id', 'in', grantIds)
+      .execute();
+  }
+
+  /** Revoked grants whose provider has not yet heard of it, oldest first, below `maxAttempts` tries. */
+  async pendingNotifications(maxAttempts: number, limit: number): Promise<RevokedRow[]> {
+    const rows = await this.db
+      .selectFrom('integration_grants')
+      .select(['id', 'user_id', 'provider'])
+      .where('notify_status', 'in', ['pending', 'failed'])
+      .where('notify_attempts', '<', maxAttempts)
+      .orderBy('revoked_at')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ id: row.id, userId: row.user_id, provider: row.provider }));
+  }
+
+  /** Drops the device from every grant's exposure; returns the live grants that lost it. */
+  async removeDevice(deviceId: string): Promise<{ id: string; provider: IntegrationProvider }[]> {
+    const removed = await this.db
+      .deleteFrom('integration_grant_devices')
+      .where('device_id', '=', deviceId)
+      .returning('grant_id')
+      .execute();
+    if (removed.length === 0) return [];
+    return this.db
+      .selectFrom('integration_grants')
+      .select(['id', 'provider'])
+      .where(
+        'id',
+        'in',
+        removed.map((row) => row.grant_id),
+      )
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  async touch(grantId: string, now: Date, olderThan: Date): Promise<void> {
+    await this.db
+      .updateTable('integration_grants')
+      .set({ last_used_at: now })
+      .where('id', '=', grantId)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', olderThan)]))
+      .execute();
+  }
+
+  // Authorization codes.
+
+  async insertCode(code: {
+    hash: Buffer;
+    clientId: string;
+    userId: string;
+    homeId: string;
+    deviceIds: readonly string[];
+    redirectUri: string;
+    scope: string;
+    codeChallenge: string;
+    expiresAt: Date;
+  }): Promise<void> {
+    await this.db
+      .insertInto('oauth_authorization_codes')
+      .values({
+        code_hash: code.hash,
+        client_id: code.clientId,
+        user_id: code.userId,
+        home_id: code.homeId,
+        device_ids: JSON.stringify(code.deviceIds),
+        redirect_uri: code.redirectUri,
+        scope: code.scope,
+        code_challenge: code.codeChallenge,
+        expires_at: code.expiresAt,
+      })
+      .execute();
+  }
+
+  async findCode(hash: Buffer): Promise<CodeRow | undefined> {
+    const row = await this.db
+      .selectFrom('oauth_authorization_codes')
+      .selectAll()
+      .where('code_hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      clientId: row.client_id,
+      userId: row.user_id,
+      homeId: row.home_id,
+      deviceIds: row.device_ids,
+      redirectUri: row.redirect_uri,
+      scope: row.scope,
+      codeChallenge: row.code_challenge,
+      expiresAt: row.expires_at,
+      usedAt: row.used_at,
+      grantId: row.grant_id,
+    };
+  }
+
+  /** Marks the code used; false when it already was (two exchanges racing: only one wins). */
+  async useCode(hash: Buffer, now: Date): Promise<boolean> {
+    const row = await this.db
+      .updateTable('oauth_authorization_codes')
+      .set({ used_at: now })
+      .where('code_hash', '=', hash)
+      .where('used_at', 'is', null)
+      .returning('code_hash')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async setCodeGrant(hash: Buffer, grantId: string): Promise<void> {
+    await this.db
+      .updateTable('oauth_authorization_codes')
+      .set({ grant_id: grantId })
+      .where('code_hash', '=', hash)
+      .execute();
+  }
+
+  // Tokens.
+
+  /** Inserts a token pair; false when this very pair exists already (a retry inside the grace window). */
+  async insertTokens(tokens: {
+    id: string;
+    grantId: string;
+    accessHash: Buffer;
+    accessExpiresAt: Date;
+    refreshHash: Buffer;
+    refreshExpiresAt: Date | null;
+  }): Promise<boolean> {
+    const row = await this.db
+      .insertInto('oauth_tokens')
+      .values({
+        id: tokens.id,
+        grant_id: tokens.grantId,
+        access_hash: tokens.accessHash,
+        access_expires_at: tokens.accessExpiresAt,
+        refresh_hash: tokens.refreshHash,
+        refresh_expires_at: tokens.refreshExpiresAt,
+      })
+      .onConflict((oc) => oc.column('access_hash').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  private tokensOfLiveGrants() {
+    return this.db
+      .selectFrom('oauth_tokens as t')
+      .innerJoin('integration_grants as g', 'g.id', 't.grant_id')
+      .selectAll('t')
+      .select(['g.client_id as clientId', 'g.user_id as userId', 'g.provider', 'g.scope'])
+      .where('g.revoked_at', 'is', null)
+      .where('g.client_id', 'is not', null);
+  }
+
+  async findByAccessHash(hash: Buffer): Promise<TokenRow | undefined> {
+    return (await this.tokensOfLiveGrants().where('t.access_hash', '=', hash).executeTakeFirst()) as
+      | TokenRow
+      | undefined;
+  }
+
+  async findByRefreshHash(hash: Buffer): Promise<TokenRow | undefined> {
+    return (await this.tokensOfLiveGrants().where('t.refresh_hash', '=', hash).executeTakeFirst()) as
+      | TokenRow
+      | undefined;
+  }
+
+  /** The grant a token of any state belongs to (live or not), for revocation (RFC 7009). */
+  async grantOfToken(hash: Buffer): Promise<{ grantId: string; clientId: string | null } | undefined> {
+    return this.db
+      .selectFrom('oauth_tokens as t')
+      .innerJoin('integration_grants as g', 'g.id', 't.grant_id')
+      .select(['g.id as grantId', 'g.client_id as clientId'])
+      .where((eb) => eb.or([eb('t.access_hash', '=', hash), eb('t.refresh_hash', '=', hash)]))
+      .executeTakeFirst();
+  }
+
+  /** Marks the pair's refresh token traded; false when it already was. */
+  async markRotated(tokenId: string, now: Date): Promise<boolean> {
+    const row = await this.db
+      .updateTable('oauth_tokens')
+      .set({ rotated_at: now })
+      .where('id', '=', tokenId)
+      .where('rotated_at', 'is', null)
+      .returning('id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Codes that expired before `codesBefore`, and traded pairs (their access token expired too) traded before
+   * `rotatedBefore`. Both are kept a while after they stop working, so that a second use of a code or an old
+   * refresh token is still recognised, and ends its grant, rather than looking merely unknown.
+   */
+  async purge(now: Date, codesBefore: Date, rotatedBefore: Date): Promise<number> {
+    const codes = await this.db
+      .deleteFrom('oauth_authorization_codes')
+      .where('expires_at', '<', codesBefore)
+      .executeTakeFirst();
+    const tokens = await this.db
+      .deleteFrom('oauth_tokens')
+      .where('rotated_at', '<', rotatedBefore)
+      .where('access_expires_at', '<', now)
+      .executeTakeFirst();
+    return Number(codes.numDeletedRows) + Number(tokens.numDeletedRows);
+  }
+}
+
+function toGrant(row: {
+  id: string;
+  user_id: string;
+  home_id: string | null;
+  provider: IntegrationProvider;
+  client_id: string | null;
+  client_name: string;
+  scope: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  device_ids: string[];
+}): GrantRow {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    homeId: row.home_id as string,
+    provider: row.provider,
+    clientId: row.client_id as string,
+    clientName: row.client_name,
+    scope: row.scope,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    deviceIds: row.device_ids,
+  };
+}
