@@ -128,7 +128,12 @@ export class EmbeddedBroker implements Broker {
     // Nothing to tell: every connect asks the device service, which already holds the new credentials.
   }
 
-  async revoke(deviceId: string): Promise<void> {
+  /** Each node holds its own devices' connections: another node's revocation reaches this one as a signal. */
+  revoke(deviceId: string): Promise<void> {
+    return this.dropConnections(deviceId);
+  }
+
+  async dropConnections(deviceId: string): Promise<void> {
     for (const check of this.pendingChecks.get(deviceId) ?? []) check.revoked = true;
     const clients = this.connections.get(deviceId);
     if (!clients) return;

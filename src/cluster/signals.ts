@@ -10,6 +10,16 @@ export const SIGNAL_CHANNELS = [
   'command-acks',
   /** Devices whose state, connection or events were committed (device ids): live views re-read them. */
   'device-updates',
+  /** Sessions ended one by one (session ids): every node drops their cached access tokens. */
+  'sessions-ended',
+  /** Users whose security epoch moved on (user ids): every node drops their cached access tokens. */
+  'user-epochs',
+  /** The global epoch moved on (the new epoch): every node drops every cached access token. */
+  'global-epoch',
+  /** Devices whose credentials were revoked (device ids): every node drops their live connections. */
+  'devices-revoked',
+  /** Key subjects crypto-shredded (`user:<id>`, `home:<id>`, …): every node drops their cached DEKs. */
+  'keys-destroyed',
 ] as const;
 export type SignalChannel = (typeof SIGNAL_CHANNELS)[number];
 

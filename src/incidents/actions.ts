@@ -23,8 +23,8 @@ export type Who = readonly string[] | 'everyone';
  * the batch's transaction `db`, so the effect commits with the action's progress or not at all.
  */
 export interface AccountResponses {
-  /** Ends the sessions (the epochs move on); the answer runs after the commit (this node's token cache). */
-  endSessionsWithin(db: Db, who: Who): Promise<() => void>;
+  /** Ends the sessions (the epochs move on); the answer runs after the commit (every node's token cache). */
+  endSessionsWithin(db: Db, who: Who): Promise<() => Promise<void>>;
   /** Requires a new password at next login. */
   requireResetWithin(db: Db, who: Who): Promise<void>;
 }
@@ -266,7 +266,7 @@ export class ResponseActions {
       return everyoneWalk(async (trx) => {
         if (action === 'end-sessions') {
           const forget = await accounts.endSessionsWithin(trx, 'everyone');
-          return { committed: async () => forget() };
+          return { committed: forget };
         }
         await accounts.requireResetWithin(trx, 'everyone');
         return {};
@@ -303,7 +303,7 @@ export class ResponseActions {
           ...people,
           apply: async (trx, items) => {
             const forget = await accounts.endSessionsWithin(trx, ids(items));
-            return { committed: async () => forget() };
+            return { committed: forget };
           },
         } satisfies Walk<{ id: string }>;
       case 'force-reset':

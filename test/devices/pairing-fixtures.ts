@@ -24,6 +24,7 @@ export function recordingBroker(): RecordingBroker {
       calls.push({ op: 'revoke', deviceId });
     },
     sendCommand: async () => {},
+    dropConnections: async () => {},
   };
 }
 

@@ -154,12 +154,7 @@ export async function startCluster(options: {
     },
     async pairDevices(through, count) {
       const { services } = through;
-      const { id: userId } = await services.users.create({
-        name: 'Cluster Owner',
-        email: `cluster-${randomBytes(6).toString('hex')}@example.test`,
-        passwordHash: UNUSED_PASSWORD_HASH,
-        emailVerifiedAt: new Date(),
-      });
+      const userId = await createUser(through);
       const home = await services.homes.create(userId, { name: 'Cluster home', timeZone: 'Europe/Berlin' });
       const fleet: ClusterDevice[] = [];
       for (let n = 0; n < count; n++) {
@@ -195,6 +190,17 @@ export async function startCluster(options: {
     listenConnections: async (node) => (await backends(node, 'count')).rowCount ?? 0,
     close,
   };
+}
+
+/** A confirmed account (that never logs in with a password) created through `node`; answers its id. */
+export async function createUser(node: Pick<ClusterNode, 'services'>): Promise<string> {
+  const { id } = await node.services.users.create({
+    name: 'Cluster Owner',
+    email: `cluster-${randomBytes(6).toString('hex')}@example.test`,
+    passwordHash: UNUSED_PASSWORD_HASH,
+    emailVerifiedAt: new Date(),
+  });
+  return id;
 }
 
 /** A plug that acks every command at once with the state it asked for. */
@@ -254,6 +260,8 @@ class PublishOnlyBroker implements Broker {
   async revoke(): Promise<void> {
     throw new Error('this test node pairs nothing: pair through a node that ingests');
   }
+
+  async dropConnections(): Promise<void> {}
 
   async sendCommand(deviceId: string, command: CommandMessage): Promise<void> {
     if (!this.#client?.connected) throw brokerUnavailable();

@@ -42,6 +42,7 @@ describe('GET /metrics', () => {
     deviceUrl: () => 'mqtt://broker.test:1883',
     provision: async () => {},
     revoke: async () => {},
+    dropConnections: async () => {},
     sendCommand: async (deviceId, command) => {
       const ack = { id: command.id, ok: true, state: command.params };
       setTimeout(() => telemetry.current?.ingest.accept(message(deviceId, 'acks', ack)), 10);

@@ -28,6 +28,7 @@ function fakeBroker() {
     revoke: async (deviceId) => {
       calls.push({ op: 'revoke', deviceId });
     },
+    dropConnections: async () => {},
     sendCommand: async (deviceId: string, command: CommandMessage) => {
       calls.push({ op: 'command', deviceId, password: String(command.params.password) });
       if (!acking.has(deviceId) || !db) return;
