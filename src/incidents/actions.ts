@@ -5,6 +5,7 @@ import { DomainError } from '../domain-error.js';
 import type { IntegrationGrants } from '../integrations/grants.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
+import { LeaseHeldError, type Leases } from '../store/leases.js';
 import type { Database, IncidentActionsTable } from '../store/types.js';
 import {
   type ActionParams,
@@ -31,6 +32,8 @@ export interface AccountResponses {
 
 export interface ResponseActionDependencies {
   db: Db;
+  /** One runner per action across every node and CLI process: steps outside a transaction run once. */
+  leases: Pick<Leases, 'hold'>;
   incidents: IncidentStore;
   accounts: AccountResponses;
   audit: AuditLog;
@@ -105,7 +108,9 @@ export class ResponseActions {
   /**
    * Runs one action for the incident's affected snapshot. A finished action returns its stored progress
    * without doing anything; a running or failed one continues after its cursor. An abort stops between
-   * batches and leaves the action running, to be continued by the next run.
+   * batches and leaves the action running, to be continued by the next run. While it runs, it holds the
+   * action's lease: the same action started on another node (or from the CLI) is refused with a conflict,
+   * and one whose runner died is taken over once the lease runs out.
    */
   async run(
     incident: Incident,
@@ -115,8 +120,35 @@ export class ResponseActions {
     options: RunOptions = {},
   ): Promise<ActionProgress> {
     const wanted = normaliseParams(action, params);
-    let row = await this.#get(incident.id, action);
+    const row = await this.#get(incident.id, action);
     if (row) requireSameParams(row, wanted);
+    if (row?.status === 'done') return toProgress(row);
+    try {
+      return await this.#deps.leases.hold(`incident-action:${incident.id}:${action}`, (lost) =>
+        this.#runHeld(incident, action, wanted, actor, {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, lost]) : lost,
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof LeaseHeldError)) throw error;
+      throw new DomainError(
+        'conflict',
+        'This action is running now on another node or from the CLI; watch its progress, or run it again once it stops.',
+        { code: 'action-running-elsewhere' },
+      );
+    }
+  }
+
+  async #runHeld(
+    incident: Incident,
+    action: ResponseActionName,
+    wanted: ActionParams,
+    actor: string,
+    options: RunOptions,
+  ): Promise<ActionProgress> {
+    // Read again under the lease: a runner that held it a moment ago may have finished the action.
+    let row = await this.#get(incident.id, action);
     if (row?.status === 'done') return toProgress(row);
     const walk = action === 'rotate-kek' ? null : this.#walkFor(incident, action, wanted);
     const resumed = row !== undefined;

@@ -397,6 +397,13 @@ export interface MetricsScrapeTokensTable {
   revoked_at: NullableTimestamp;
 }
 
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  taken_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -430,4 +437,5 @@ export interface Database {
   incident_actions: IncidentActionsTable;
   incident_notices: IncidentNoticesTable;
   metrics_scrape_tokens: MetricsScrapeTokensTable;
+  leases: LeasesTable;
 }

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
 import { type AckMessage, type CommandMessage, deviceTopic } from '../../src/devices/topics.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import type { MailTransport } from '../../src/mail/transport.js';
 import { openDatabase } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 import { startMosquitto, type TestMosquitto } from './mosquitto.js';
@@ -27,6 +28,8 @@ export interface NodeOptions {
   ingest: boolean;
   retryMs?: { min: number; max: number };
   logger?: Logger;
+  /** Where the node's mail worker (not started here) delivers; the configured catcher otherwise. */
+  mailTransport?: MailTransport;
 }
 
 export interface ClusterNode {
@@ -120,6 +123,7 @@ export async function startCluster(options: {
       signals,
       migrate: false,
       ...(spec.ingest ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
+      ...(spec.mailTransport ? { mailTransport: spec.mailTransport } : {}),
     });
     const node = { name: spec.name, services, signals };
     nodes.set(spec.name, node);
