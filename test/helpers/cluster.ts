@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { buildServices, type Services } from '../../src/app.js';
@@ -16,8 +17,9 @@ import { startMosquitto, type TestMosquitto } from './mosquitto.js';
 
 /**
  * Several Hearth nodes in one process, as `hearth serve` runs them on several machines: each its own pool,
- * LISTEN connection and MQTT client, all on one PostgreSQL schema and one private Mosquitto, sharing the
- * master key. No vitest imports: the `nodes` benchmark builds the same cluster.
+ * LISTEN connection and MQTT client, all on one PostgreSQL schema, sharing the master key; either all on
+ * one private Mosquitto, or each with its embedded broker, joined through Redis under a key prefix of
+ * their own (removed on close). No vitest imports: the `nodes` benchmark builds the same cluster.
  */
 export interface NodeOptions {
   name: string;
@@ -40,6 +42,9 @@ export interface ClusterNode {
 
 export interface ClusterDevice {
   id: string;
+  /** The broker it connected to, and its MQTT password, to try connecting again. */
+  url: string;
+  password: string;
   client: MqttClient;
   /** Ids of the commands the device was sent, in the order they arrived. */
   received: string[];
@@ -52,14 +57,23 @@ export interface Fleet {
   devices: ClusterDevice[];
 }
 
+export type ClusterBroker = 'mosquitto' | 'embedded-redis';
+
+export const TEST_REDIS_URL = process.env.HEARTH_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+
 export interface Cluster {
-  mosquitto: TestMosquitto;
+  broker: ClusterBroker;
+  /** Null with embedded brokers. */
+  mosquitto: TestMosquitto | null;
   nodes: Map<string, ClusterNode>;
   node(name: string): ClusterNode;
   /** Starts one more node; closed with the cluster. */
   addNode(spec: NodeOptions): Promise<ClusterNode>;
-  /** Pairs plugs through `through`, connects them and waits until they show online; they ack every command. */
-  pairDevices(through: ClusterNode, count: number): Promise<Fleet>;
+  /**
+   * Pairs plugs through `through`, connects them (to Mosquitto, or to `connectTo`'s embedded broker, by
+   * default `through`'s) and waits until they show online; they ack every command.
+   */
+  pairDevices(through: ClusterNode, count: number, connectTo?: ClusterNode): Promise<Fleet>;
   /** Ends the node's LISTEN connection from another session, as a failover would; answers how many ended. */
   dropListenConnection(node: ClusterNode): Promise<number>;
   listenConnections(node: ClusterNode): Promise<number>;
@@ -70,24 +84,45 @@ export interface Cluster {
 const UNUSED_PASSWORD_HASH =
   '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA';
 
-/** Nodes start in the order given; the first must ingest (it gives Mosquitto's admin account the cloud role). */
+/**
+ * Nodes start in the order given. With Mosquitto the first must ingest (it gives Mosquitto's admin account
+ * the cloud role); with embedded brokers every node ingests what its own devices publish.
+ */
 export async function startCluster(options: {
   databaseUrl: string;
   nodes: NodeOptions[];
   env?: Record<string, string>;
+  broker?: ClusterBroker;
 }): Promise<Cluster> {
-  const schema = `hearth_cluster_${randomBytes(6).toString('hex')}`;
+  const id = randomBytes(6).toString('hex');
+  const schema = `hearth_cluster_${id}`;
+  const broker = options.broker ?? 'mosquitto';
   const admin = new pg.Client({ connectionString: options.databaseUrl });
   await admin.connect();
   await admin.query(`create schema ${schema}`);
-  const mosquitto = await startMosquitto();
+  const mosquitto = broker === 'mosquitto' ? await startMosquitto() : null;
+  const redisKeyPrefix = `hearth-test:${id}:`;
+  const brokerEnv: Record<string, string> = mosquitto
+    ? {
+        MQTT_MODE: 'external',
+        MQTT_URL: mosquitto.url,
+        MQTT_USERNAME: mosquitto.admin.username,
+        MQTT_PASSWORD: mosquitto.admin.password,
+      }
+    : {
+        MQTT_MODE: 'embedded',
+        MQTT_PORT: '0',
+        HEARTH_REDIS_URL: TEST_REDIS_URL,
+        HEARTH_REDIS_KEY_PREFIX: redisKeyPrefix,
+      };
   const masterKey = randomBytes(32).toString('base64');
   const nodes = new Map<string, ClusterNode>();
   const devices: ClusterDevice[] = [];
   const close = async () => {
     await Promise.all(devices.map((device) => device.client.endAsync(true)));
     for (const node of [...nodes.values()].reverse()) await node.services.close();
-    await mosquitto.stop();
+    await mosquitto?.stop();
+    if (!mosquitto) await deleteRedisKeys(redisKeyPrefix);
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
   };
@@ -110,10 +145,7 @@ export async function startCluster(options: {
       HEARTH_DATA_DIR: '/nonexistent/hearth-test',
       LOG_LEVEL: 'silent',
       MAIL_CATCHER_PORT: '0',
-      MQTT_MODE: 'external',
-      MQTT_URL: mosquitto.url,
-      MQTT_USERNAME: mosquitto.admin.username,
-      MQTT_PASSWORD: mosquitto.admin.password,
+      ...brokerEnv,
       ...options.env,
     });
     const services = await buildServices(config, {
@@ -122,14 +154,14 @@ export async function startCluster(options: {
       logger,
       signals,
       migrate: false,
-      ...(spec.ingest ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
+      ...(spec.ingest || !mosquitto ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
       ...(spec.mailTransport ? { mailTransport: spec.mailTransport } : {}),
     });
     const node = { name: spec.name, services, signals };
     nodes.set(spec.name, node);
     // As `serve` starts them.
     await signals.start();
-    if (spec.ingest) services.telemetry.ingest.start();
+    if (spec.ingest || !mosquitto) services.telemetry.ingest.start();
     await services.broker.start();
     return node;
   };
@@ -148,6 +180,7 @@ export async function startCluster(options: {
     );
 
   return {
+    broker,
     mosquitto,
     nodes,
     addNode,
@@ -156,7 +189,7 @@ export async function startCluster(options: {
       if (!node) throw new Error(`no node ${name}`);
       return node;
     },
-    async pairDevices(through, count) {
+    async pairDevices(through, count, connectTo = through) {
       const { services } = through;
       const userId = await createUser(through);
       const home = await services.homes.create(userId, { name: 'Cluster home', timeZone: 'Europe/Berlin' });
@@ -174,7 +207,8 @@ export async function startCluster(options: {
           },
           '10.0.0.1',
         );
-        const device = await connectPlug(mosquitto.url, paired.deviceId, paired.password);
+        const url = mosquitto?.url ?? connectTo.services.broker.deviceUrl();
+        const device = await connectPlug(url, paired.deviceId, paired.password);
         devices.push(device);
         fleet.push(device);
         await device.publish('status', 'online');
@@ -194,6 +228,21 @@ export async function startCluster(options: {
     listenConnections: async (node) => (await backends(node, 'count')).rowCount ?? 0,
     close,
   };
+}
+
+/** Removes what a cluster's embedded brokers kept in Redis under its prefix. */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A confirmed account (that never logs in with a password) created through `node`; answers its id. */
@@ -228,7 +277,7 @@ async function connectPlug(url: string, id: string, password: string): Promise<C
     void publish('acks', ack);
   });
   await client.subscribeAsync(deviceTopic(id, 'commands'), { qos: 1 });
-  return { id, client, received, publish };
+  return { id, url, password, client, received, publish };
 }
 
 /**

@@ -1,0 +1,118 @@
+import { performance } from 'node:perf_hooks';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  type Cluster,
+  type ClusterDevice,
+  type ClusterNode,
+  type Fleet,
+  startCluster,
+  waitUntil,
+} from '../helpers/cluster.js';
+import { testDatabaseKind } from '../helpers/database.js';
+
+/**
+ * Two nodes, each with its embedded broker, joined through Redis (HEARTH_REDIS_URL) into one MQTT service.
+ * Devices connect to A; people use B.
+ */
+describe.runIf(testDatabaseKind === 'postgres')(
+  'two nodes with embedded brokers joined through Redis',
+  () => {
+    let cluster: Cluster;
+    let A: ClusterNode;
+    let B: ClusterNode;
+    let fleet: Fleet;
+
+    beforeAll(async () => {
+      cluster = await startCluster({
+        databaseUrl: inject('postgresUrl'),
+        broker: 'embedded-redis',
+        nodes: [
+          { name: 'A', ingest: true },
+          { name: 'B', ingest: true },
+        ],
+      });
+      A = cluster.node('A');
+      B = cluster.node('B');
+      fleet = await cluster.pairDevices(A, 4);
+      expect(fleet.devices.every((device) => device.url === A.services.broker.deviceUrl())).toBe(true);
+    });
+    afterAll(() => cluster?.close());
+
+    const written = (node: ClusterNode) => node.services.telemetry.ingest.stats().written;
+
+    it('delivers a command sent through B to a device connected to A, and answers B with its ack', async () => {
+      const ingestedByB = written(B);
+      const records = await Promise.all(
+        fleet.devices.map((device, n) =>
+          B.services.telemetry.commands.send(fleet.userId, device.id, 'switch', { on: n % 2 === 0 }),
+        ),
+      );
+
+      for (const [n, record] of records.entries()) {
+        expect(record.status).toBe('acknowledged');
+        // Exactly once, over Redis from B's broker to A's.
+        expect((fleet.devices[n] as ClusterDevice).received.filter((id) => id === record.id)).toHaveLength(1);
+      }
+      // The acks were published on A: A ingested them, B ingested none of them (no duplicates).
+      expect(written(B)).toBe(ingestedByB);
+    });
+
+    it('ingests a burst from devices on both nodes once each: nothing lost, nothing twice', async () => {
+      const onB = await cluster.pairDevices(A, 2, B);
+      const devices = [...fleet.devices, ...onB.devices];
+      const ids = devices.map((device) => device.id);
+      const perDevice = 50;
+      const events = () =>
+        A.services.database.db
+          .selectFrom('device_events')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('device_id', 'in', ids)
+          .executeTakeFirstOrThrow()
+          .then((row) => Number(row.n));
+      const before = await events();
+      const writtenBefore = written(A) + written(B);
+
+      // Each change of connection is one event: a lost report leaves two alike in a row, one event short.
+      await Promise.all(
+        devices.map(async (device) => {
+          for (let k = 0; k < perDevice; k++)
+            await device.publish('status', k % 2 === 0 ? 'offline' : 'online');
+        }),
+      );
+      const expected = devices.length * perDevice;
+      await waitUntil(async () => (await events()) - before >= expected, 10_000);
+      // Anything ingested twice would commit within a couple of flushes.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+
+      expect((await events()) - before).toBe(expected);
+      expect(written(A) + written(B) - writtenBefore).toBe(expected);
+    });
+
+    it('disconnects from A, within 1 s, a device removed through B, and refuses it when it comes back', async () => {
+      const device = fleet.devices[0] as ClusterDevice;
+      expect(device.client.connected).toBe(true);
+      const closed = new Promise<number>((resolve) =>
+        device.client.once('close', () => resolve(performance.now())),
+      );
+
+      const started = performance.now();
+      await B.services.devices.remove(fleet.userId, device.id);
+
+      expect((await closed) - started).toBeLessThan(1_000);
+      const again = await mqtt
+        .connectAsync(device.url, {
+          username: device.id,
+          password: device.password,
+          clientId: device.id,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+        })
+        .then(
+          (client) => client.endAsync(true).then(() => 'connected'),
+          (error: Error) => error.message,
+        );
+      expect(again).toMatch(/bad user ?name or password/i);
+    });
+  },
+);
