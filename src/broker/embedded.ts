@@ -231,7 +231,8 @@ export class EmbeddedBroker implements Broker {
       // node. The node the publishing client is connected to ingests it instead, wills included ('publish'
       // is emitted on that node only, with the client; messages from other nodes come without one).
       aedes.on('publish', (packet, client) => {
-        if (client) deliverToSink(this.deps.sink, this.deps.logger, packet.topic, Buffer.from(packet.payload));
+        if (client)
+          deliverToSink(this.deps.sink, this.deps.logger, packet.topic, Buffer.from(packet.payload));
       });
       return;
     }

@@ -279,7 +279,9 @@ function toMqttConfig(env: Env): MqttConfig {
     ...(env.MQTT_TLS_PORT && env.MQTT_TLS_CERT_FILE && env.MQTT_TLS_KEY_FILE
       ? { tls: { port: env.MQTT_TLS_PORT, certFile: env.MQTT_TLS_CERT_FILE, keyFile: env.MQTT_TLS_KEY_FILE } }
       : {}),
-    ...(env.HEARTH_REDIS_URL ? { redis: { url: env.HEARTH_REDIS_URL, keyPrefix: env.HEARTH_REDIS_KEY_PREFIX } } : {}),
+    ...(env.HEARTH_REDIS_URL
+      ? { redis: { url: env.HEARTH_REDIS_URL, keyPrefix: env.HEARTH_REDIS_KEY_PREFIX } }
+      : {}),
     publicUrl,
   };
 }
