@@ -322,6 +322,42 @@ class PublishOnlyBroker implements Broker {
   }
 }
 
+/**
+ * Every device sends `perDevice` state reports, all devices at once; waits until the nodes wrote them, and
+ * a moment more for any written twice. Each report moves its device's `reported_version` on by one, however
+ * reports are batched or split between nodes: the sum counts what was written, lost or twice. Answers that
+ * sum and the messages the nodes say they wrote meanwhile, to compare with `expected`.
+ */
+export async function stateBurst(
+  nodes: ClusterNode[],
+  devices: ClusterDevice[],
+  perDevice: number,
+): Promise<{ expected: number; reports: number; written: number }> {
+  const db = (nodes[0] as ClusterNode).services.database.db;
+  const ids = devices.map((device) => device.id);
+  const versions = async () =>
+    Number(
+      (
+        await db
+          .selectFrom('devices')
+          .select((eb) => eb.fn.sum<string>('reported_version').as('n'))
+          .where('id', 'in', ids)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  const written = () => nodes.reduce((sum, node) => sum + node.services.telemetry.ingest.stats().written, 0);
+  const [versionsBefore, writtenBefore] = [await versions(), written()];
+  await Promise.all(
+    devices.map(async (device) => {
+      for (let k = 0; k < perDevice; k++) await device.publish('state', { powerW: k });
+    }),
+  );
+  const expected = devices.length * perDevice;
+  await waitUntil(async () => (await versions()) - versionsBefore >= expected, 15_000);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { expected, reports: (await versions()) - versionsBefore, written: written() - writtenBefore };
+}
+
 export async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
