@@ -12,6 +12,7 @@ const SECRET_VARIABLES = new Set([
   'SMTP_URL',
   'MQTT_URL',
   'MQTT_PASSWORD',
+  'HEARTH_REDIS_URL',
 ]);
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
@@ -19,7 +20,8 @@ import { startMosquitto, type TestMosquitto } from './mosquitto.js';
  * Several Hearth nodes in one process, as `hearth serve` runs them on several machines: each its own pool,
  * LISTEN connection and MQTT client, all on one PostgreSQL schema, sharing the master key; either all on
  * one private Mosquitto, or each with its embedded broker, joined through Redis under a key prefix of
- * their own (removed on close). No vitest imports: the `nodes` benchmark builds the same cluster.
+ * their own (removed on close), or (one node only, for benchmarks) not joined at all. No vitest imports:
+ * the `nodes` and `pairing` benchmarks build the same cluster.
  */
 export interface NodeOptions {
   name: string;
@@ -57,7 +59,7 @@ export interface Fleet {
   devices: ClusterDevice[];
 }
 
-export type ClusterBroker = 'mosquitto' | 'embedded-redis';
+export type ClusterBroker = 'mosquitto' | 'embedded' | 'embedded-redis';
 
 export const TEST_REDIS_URL = process.env.HEARTH_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 
@@ -101,6 +103,7 @@ export async function startCluster(options: {
   await admin.connect();
   await admin.query(`create schema ${schema}`);
   const mosquitto = broker === 'mosquitto' ? await startMosquitto() : null;
+  const redis = broker === 'embedded-redis';
   const redisKeyPrefix = `hearth-test:${id}:`;
   const brokerEnv: Record<string, string> = mosquitto
     ? {
@@ -112,8 +115,7 @@ export async function startCluster(options: {
     : {
         MQTT_MODE: 'embedded',
         MQTT_PORT: '0',
-        HEARTH_REDIS_URL: TEST_REDIS_URL,
-        HEARTH_REDIS_KEY_PREFIX: redisKeyPrefix,
+        ...(redis ? { HEARTH_REDIS_URL: TEST_REDIS_URL, HEARTH_REDIS_KEY_PREFIX: redisKeyPrefix } : {}),
       };
   const masterKey = randomBytes(32).toString('base64');
   const nodes = new Map<string, ClusterNode>();
@@ -122,7 +124,7 @@ export async function startCluster(options: {
     await Promise.all(devices.map((device) => device.client.endAsync(true)));
     for (const node of [...nodes.values()].reverse()) await node.services.close();
     await mosquitto?.stop();
-    if (!mosquitto) await deleteRedisKeys(redisKeyPrefix);
+    if (redis) await deleteRedisKeys(redisKeyPrefix);
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
   };
@@ -326,13 +328,14 @@ class PublishOnlyBroker implements Broker {
  * Every device sends `perDevice` state reports, all devices at once; waits until the nodes wrote them, and
  * a moment more for any written twice. Each report moves its device's `reported_version` on by one, however
  * reports are batched or split between nodes: the sum counts what was written, lost or twice. Answers that
- * sum and the messages the nodes say they wrote meanwhile, to compare with `expected`.
+ * sum and the messages the nodes say they wrote meanwhile, to compare with `expected`, and how long the
+ * burst took from the first report sent to the last one written.
  */
 export async function stateBurst(
   nodes: ClusterNode[],
   devices: ClusterDevice[],
   perDevice: number,
-): Promise<{ expected: number; reports: number; written: number }> {
+): Promise<{ expected: number; reports: number; written: number; seconds: number }> {
   const db = (nodes[0] as ClusterNode).services.database.db;
   const ids = devices.map((device) => device.id);
   const versions = async () =>
@@ -347,15 +350,22 @@ export async function stateBurst(
     );
   const written = () => nodes.reduce((sum, node) => sum + node.services.telemetry.ingest.stats().written, 0);
   const [versionsBefore, writtenBefore] = [await versions(), written()];
+  const started = performance.now();
   await Promise.all(
     devices.map(async (device) => {
       for (let k = 0; k < perDevice; k++) await device.publish('state', { powerW: k });
     }),
   );
   const expected = devices.length * perDevice;
-  await waitUntil(async () => (await versions()) - versionsBefore >= expected, 15_000);
+  await waitUntil(async () => (await versions()) - versionsBefore >= expected, 60_000);
+  const seconds = (performance.now() - started) / 1000;
   await new Promise((resolve) => setTimeout(resolve, 300));
-  return { expected, reports: (await versions()) - versionsBefore, written: written() - writtenBefore };
+  return {
+    expected,
+    reports: (await versions()) - versionsBefore,
+    written: written() - writtenBefore,
+    seconds,
+  };
 }
 
 export async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {
