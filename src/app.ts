@@ -234,7 +234,13 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         logger,
       });
     // What the device domain revokes through it is dropped by whichever node holds the connection.
-    const deviceBroker = revokingOnEveryNode(broker, signals, logger);
+    const deviceBroker = revokingOnEveryNode(
+      broker,
+      signals,
+      // Asked only after start-up, once the device service below exists.
+      { revokedAmong: (deviceIds) => devices.revokedAmong(deviceIds) },
+      logger,
+    );
     const devices = new DeviceService({
       db: database.db,
       store: new DeviceStore(database.db, sealer, blindIndex),

@@ -141,6 +141,10 @@ export class EmbeddedBroker implements Broker {
     return this.dropConnections(deviceId);
   }
 
+  connectedDeviceIds(): string[] {
+    return [...this.connections.keys()];
+  }
+
   async dropConnections(deviceId: string): Promise<void> {
     for (const check of this.pendingChecks.get(deviceId) ?? []) check.revoked = true;
     const clients = this.connections.get(deviceId);

@@ -12,6 +12,8 @@ export interface Broker extends DeviceBroker {
   deviceUrl(): string;
   /** Drops the connections this node holds for the device: another node revoked its credentials. */
   dropConnections(deviceId: string): Promise<void>;
+  /** Devices with a connection to this node (embedded broker); none when the broker is shared. */
+  connectedDeviceIds(): string[];
 }
 
 export interface BrokerDependencies {

@@ -12,23 +12,34 @@ import type { Broker } from './index.js';
 export function revokingOnEveryNode(
   broker: Broker,
   signals: Pick<NodeSignals, 'publish' | 'subscribe'>,
+  devices: { revokedAmong(deviceIds: readonly string[]): Promise<string[]> },
   logger: Logger,
 ): DeviceBroker {
+  const drop = (deviceIds: readonly string[]) => {
+    for (const deviceId of deviceIds) {
+      broker
+        .dropConnections(deviceId)
+        .catch((error: unknown) =>
+          logger.warn(
+            { deviceId, reason: error instanceof Error ? error.message : typeof error },
+            'a revoked device could not be disconnected',
+          ),
+        );
+    }
+  };
   signals.subscribe('devices-revoked', {
-    received: (deviceIds) => {
-      for (const deviceId of deviceIds) {
-        broker
-          .dropConnections(deviceId)
-          .catch((error: unknown) =>
-            logger.warn(
-              { deviceId, reason: error instanceof Error ? error.message : typeof error },
-              'a revoked device could not be disconnected',
-            ),
-          );
-      }
+    received: drop,
+    // Revocations made while this node heard nothing: its connected devices are checked against the database.
+    missed: () => {
+      devices
+        .revokedAmong(broker.connectedDeviceIds())
+        .then(drop, (error: unknown) =>
+          logger.warn(
+            { reason: error instanceof Error ? error.message : typeof error },
+            'connected devices could not be checked for missed revocations; they are refused when they reconnect',
+          ),
+        );
     },
-    // Revocations made meanwhile are caught by the credential check when those devices reconnect.
-    missed: () => {},
   });
   return {
     provision: (deviceId, password) => broker.provision(deviceId, password),

@@ -54,17 +54,6 @@ export class Leases {
     }
   }
 
-  /** Whether someone holds `name` now (a live lease). */
-  async isHeld(name: string): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom('leases')
-      .select('name')
-      .where('name', '=', name)
-      .where('expires_at', '>', sql<Date>`now()`)
-      .executeTakeFirst();
-    return row !== undefined;
-  }
-
   /** Takes the lease if it is free or has run out; in one statement, so two takers cannot both win. */
   async #take(name: string, holder: string): Promise<boolean> {
     const { rows } = await sql<{ holder: string }>`

@@ -8,6 +8,7 @@ import {
   type Fleet,
   startCluster,
   stateBurst,
+  waitUntil,
 } from '../helpers/cluster.js';
 import { testDatabaseKind } from '../helpers/database.js';
 
@@ -28,7 +29,8 @@ describe.runIf(testDatabaseKind === 'postgres')(
         databaseUrl: inject('postgresUrl'),
         broker: 'embedded-redis',
         nodes: [
-          { name: 'A', ingest: true },
+          // A wide gap after a lost LISTEN connection, so a revocation surely goes unheard meanwhile.
+          { name: 'A', ingest: true, retryMs: { min: 1_000, max: 1_000 } },
           { name: 'B', ingest: true },
         ],
       });
@@ -92,6 +94,24 @@ describe.runIf(testDatabaseKind === 'postgres')(
           (error: Error) => error.message,
         );
       expect(again).toMatch(/bad user ?name or password/i);
+    });
+
+    it('drops a device whose removal A missed while its LISTEN link was down, once A listens again', async () => {
+      const device = fleet.devices[1] as ClusterDevice;
+      expect(device.client.connected).toBe(true);
+      let closedAt: number | undefined;
+      device.client.once('close', () => {
+        closedAt = performance.now();
+      });
+
+      expect(await cluster.dropListenConnection(A)).toBe(1);
+      await B.services.devices.remove(fleet.userId, device.id);
+      const removedAt = performance.now();
+
+      await waitUntil(async () => closedAt !== undefined, 5_000);
+      // Not through the signal (A heard nothing) but by A checking its devices when it listened again.
+      expect((closedAt as number) - removedAt).toBeGreaterThan(300);
+      expect(await cluster.listenConnections(A)).toBe(1);
     });
   },
 );

@@ -25,6 +25,7 @@ export function recordingBroker(): RecordingBroker {
     },
     sendCommand: async () => {},
     dropConnections: async () => {},
+    connectedDeviceIds: () => [],
   };
 }
 

@@ -318,6 +318,10 @@ class PublishOnlyBroker implements Broker {
 
   async dropConnections(): Promise<void> {}
 
+  connectedDeviceIds(): string[] {
+    return [];
+  }
+
   async sendCommand(deviceId: string, command: CommandMessage): Promise<void> {
     if (!this.#client?.connected) throw brokerUnavailable();
     await this.#client.publishAsync(deviceTopic(deviceId, 'commands'), JSON.stringify(command), { qos: 1 });

@@ -43,6 +43,7 @@ describe('GET /metrics', () => {
     provision: async () => {},
     revoke: async () => {},
     dropConnections: async () => {},
+    connectedDeviceIds: () => [],
     sendCommand: async (deviceId, command) => {
       const ack = { id: command.id, ok: true, state: command.params };
       setTimeout(() => telemetry.current?.ingest.accept(message(deviceId, 'acks', ack)), 10);

@@ -30,6 +30,7 @@ function fakeBroker() {
       calls.push({ op: 'revoke', deviceId });
     },
     dropConnections: async () => {},
+    connectedDeviceIds: () => [],
     sendCommand: async (deviceId: string, command: CommandMessage) => {
       calls.push({ op: 'command', deviceId, password: String(command.params.password) });
       if (!acking.has(deviceId) || !db) return;
