@@ -92,7 +92,7 @@ class Overtaken extends Error {}
  * The response actions of an incident. Each runs over the affected snapshot in user-id order (or over
  * their devices in device-id order) in keyset batches; one transaction does a batch's effect in set-based
  * SQL and advances the action's cursor, guarded on the cursor this run read. A kill -9 anywhere and a
- * re-run therefore neither repeat nor skip anyone, and two runners at once share the work.
+ * re-run therefore neither repeat nor skip anyone; the action's lease keeps a second runner out meanwhile.
  */
 export class ResponseActions {
   readonly #deps: ResponseActionDependencies;
