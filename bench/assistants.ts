@@ -23,6 +23,8 @@ function simulatedBroker(ingest: () => Services['telemetry']['ingest']): Broker 
     deviceUrl: () => 'mqtt://bench.invalid:1883',
     provision: async () => {},
     revoke: async () => {},
+    dropConnections: async () => {},
+    connectedDeviceIds: () => [],
     sendCommand: async (deviceId, command) => {
       setImmediate(() =>
         ingest().accept(

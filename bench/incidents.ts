@@ -11,6 +11,7 @@ import type { IncidentNotices } from '../src/incidents/notices.js';
 import type { ResolverSpec } from '../src/incidents/resolver.js';
 import { IncidentStore } from '../src/incidents/store.js';
 import { type Db, type OpenDatabase, openDatabase } from '../src/store/database.js';
+import { Leases } from '../src/store/leases.js';
 import { addRealCustomers, type PopulationReport, seedPopulation } from './incident-population.js';
 import {
   benchDatabaseUrl,
@@ -163,6 +164,7 @@ function actionsOn(classes: Classes, services: Services, store: IncidentStore): 
   const db = services.database.db;
   return new classes.ResponseActions({
     db,
+    leases: new Leases(db),
     incidents: store,
     accounts: services.operatorActions,
     audit: services.audit,

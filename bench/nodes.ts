@@ -1,13 +1,28 @@
-import { startCluster } from '../test/helpers/cluster.js';
+import {
+  type Cluster,
+  type ClusterNode,
+  createUser,
+  type Fleet,
+  startCluster,
+  stateBurst,
+} from '../test/helpers/cluster.js';
 import { benchDatabaseUrl, envCount, type Figure, log, now, shownUrl, table } from './measure.js';
 import { percentile } from './mqtt-site.js';
 
 /**
- * Two nodes on one PostgreSQL and one Mosquitto: A ingests what devices publish, B ingests nothing, so an
- * ack to a command sent through B reaches B only as a signal from A (LISTEN/NOTIFY). Command round trips
- * (send → ack committed → answer) through B against the same through A, in alternating rounds with
- * HEARTH_BENCH_NODE_DEVICES plugs (8) each taking commands one after another, HEARTH_BENCH_NODE_COMMANDS per
- * node and round (64), HEARTH_BENCH_NODE_ROUNDS (8). Production settings otherwise (ingest flushes every 50 ms).
+ * Nodes on one PostgreSQL and one Mosquitto; production settings otherwise (ingest flushes every 50 ms).
+ * - Command round trips: A ingests what devices publish, B ingests nothing, so an ack to a command sent
+ *   through B reaches B only as a signal from A (LISTEN/NOTIFY). Round trips (send → ack committed →
+ *   answer) through B against the same through A, in alternating rounds with HEARTH_BENCH_NODE_DEVICES plugs
+ *   (8) each taking commands one after another, HEARTH_BENCH_NODE_COMMANDS per node and round (64),
+ *   HEARTH_BENCH_NODE_ROUNDS (8).
+ * - Ingest: the same plugs send HEARTH_BENCH_NODE_REPORTS state reports each (500), read by A alone, then by
+ *   A and a third node C through the shared subscription; events/s from the first report sent to the last
+ *   written, HEARTH_BENCH_NODE_BURSTS times each (3), the best kept. Every process shares this machine's
+ *   cores, so a second node adds no CPU here: this says whether two nodes split the work without loss or
+ *   contention, not how a second machine scales.
+ * - Revocation: a session ended on A, until B (having just validated its token) hears of it;
+ *   HEARTH_BENCH_NODE_REVOCATIONS samples (200).
  */
 export async function benchNodes(): Promise<Figure[]> {
   const deviceCount = envCount('HEARTH_BENCH_NODE_DEVICES', 8);
@@ -61,6 +76,8 @@ export async function benchNodes(): Promise<Figure[]> {
       max: Math.max(...latencies[name]),
     });
     const [viaA, viaB] = [stats('A'), stats('B')];
+    const ingest = await ingestOnOneAndTwoNodes(cluster, fleet);
+    const revocation = await revocationDelays(cluster.node('A'), cluster.node('B'));
     log(
       table(
         ['command round trip, ms', 'commands', 'p50', 'p99', 'max', 'failed'],
@@ -104,8 +121,89 @@ export async function benchNodes(): Promise<Figure[]> {
         unit: 'commands',
         target: { of: 'value', max: 1 },
       },
+      {
+        name: 'ingest events/s, two nodes through the shared subscription (same machine)',
+        value: ingest.two,
+        unit: 'events/s',
+        baselineName: 'one node',
+        baseline: ingest.one,
+      },
+      {
+        name: 'reports lost or written twice, over every burst',
+        value: ingest.mismatched,
+        unit: 'reports',
+        target: { of: 'value', max: 1 },
+      },
+      {
+        name: 'cross-node revocation delay p50 (session ended on A until B forgets it)',
+        value: percentile(revocation, 0.5),
+        unit: 'ms',
+      },
+      {
+        name: 'cross-node revocation delay p99',
+        value: percentile(revocation, 0.99),
+        unit: 'ms',
+        target: { of: 'value', max: 1_000 },
+      },
     ];
   } finally {
     await cluster.close();
   }
+}
+
+/** Events/s of the best of several bursts, with A alone ingesting and then with A and a new node C. */
+async function ingestOnOneAndTwoNodes(cluster: Cluster, fleet: Fleet) {
+  const perDevice = envCount('HEARTH_BENCH_NODE_REPORTS', 500);
+  const bursts = envCount('HEARTH_BENCH_NODE_BURSTS', 3);
+  let mismatched = 0;
+  const best = async (nodes: ClusterNode[]) => {
+    let rate = 0;
+    for (let n = 0; n < bursts; n++) {
+      const burst = await stateBurst(nodes, fleet.devices, perDevice);
+      mismatched += Math.abs(burst.reports - burst.expected) + Math.abs(burst.written - burst.expected);
+      rate = Math.max(rate, burst.expected / burst.seconds);
+    }
+    return rate;
+  };
+  const one = await best([cluster.node('A')]);
+  const two = await best([cluster.node('A'), await cluster.addNode({ name: 'C', ingest: true })]);
+  log(
+    table(
+      ['ingest, state reports', 'events/s (best burst)'],
+      [
+        ['one node (A)', one.toFixed(0)],
+        ['two nodes (A and C, shared subscription)', two.toFixed(0)],
+      ],
+    ),
+  );
+  return { one, two, mismatched };
+}
+
+/** Milliseconds from A starting to end a session until B's token cache dropped it, per sample. */
+async function revocationDelays(A: ClusterNode, B: ClusterNode): Promise<number[]> {
+  const samples = envCount('HEARTH_BENCH_NODE_REVOCATIONS', 200);
+  const userId = await createUser(A);
+  const delays: number[] = [];
+  for (let n = 0; n < samples; n++) {
+    const tokens = await A.services.sessions.issue(userId, {});
+    await B.services.sessions.authenticate(tokens.accessToken);
+    const heard = new Promise<number>((resolve) => {
+      const stop = B.signals.subscribe('sessions-ended', {
+        received: (ids) => {
+          if (!ids.includes(tokens.sessionId)) return;
+          stop();
+          // After B's own listener (subscribed first) has dropped the token.
+          resolve(now());
+        },
+        missed: () => {},
+      });
+    });
+    const started = now();
+    await A.services.sessions.end(userId, tokens.sessionId, 'logout');
+    delays.push((await heard) - started);
+    if ((await B.services.sessions.authenticate(tokens.accessToken)) !== null) {
+      throw new Error('B still accepts a token whose session A ended');
+    }
+  }
+  return delays;
 }

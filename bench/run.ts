@@ -8,6 +8,7 @@ import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
 import { benchNodes } from './nodes.js';
+import { benchPairing } from './pairing.js';
 import { benchRevokeAll } from './revoke-all.js';
 import { benchRotation } from './rotation.js';
 import { benchSealer } from './sealer.js';
@@ -48,13 +49,18 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
   },
   nodes: {
     title:
-      'Two nodes on PostgreSQL + Mosquitto: command round trip through the node that did not ingest the ack vs the node that did',
+      'Nodes on PostgreSQL + Mosquitto: command round trip through the node that did not ingest the ack vs the node that did; ingest events/s on one and two nodes; cross-node revocation delay',
     run: benchNodes,
   },
   console: {
     title:
       'Console live update: a device publish to the DOM change in chromium (1 and 100 devices) vs polling the shadow',
     run: benchConsole,
+  },
+  pairing: {
+    title:
+      'Pairing rate as the fleet grows: embedded broker, embedded brokers joined through Redis, Mosquitto dynamic security',
+    run: benchPairing,
   },
 };
 

@@ -10,6 +10,7 @@ import { SessionService } from './accounts/sessions.js';
 import { UserStore } from './accounts/user-store.js';
 import { AuditLog } from './audit/log.js';
 import { type Broker, createBroker } from './broker/index.js';
+import { revokingOnEveryNode } from './broker/revoke-everywhere.js';
 import { PostgresSignals } from './cluster/postgres-signals.js';
 import { LocalSignals, type NodeSignals } from './cluster/signals.js';
 import type { Config } from './config/schema.js';
@@ -178,7 +179,13 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   const database = options.database ?? (await openDatabase(config.database));
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
-    const vault = new KeyVault({ db: database.db, keyring, cache: config.dekCache });
+    // Before every part that caches: revocations and erasures reach the other nodes' caches through it.
+    const signals =
+      options.signals ??
+      (database.listenConnection
+        ? new PostgresSignals({ db: database.db, connection: database.listenConnection, logger })
+        : new LocalSignals(logger));
+    const vault = new KeyVault({ db: database.db, keyring, cache: config.dekCache, signals });
     // Its sources are read only when scraped, by which time every part below exists.
     const metrics = new HearthMetrics({
       ingest: () => telemetry.ingest.stats(),
@@ -201,7 +208,13 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     });
     const users = new UserStore(database.db, sealer, blindIndex);
     const passwords = options.passwords ?? new PasswordHasher();
-    const sessions = new SessionService({ db: database.db, sealer, audit, settings: config.sessions });
+    const sessions = new SessionService({
+      db: database.db,
+      sealer,
+      audit,
+      settings: config.sessions,
+      signals,
+    });
     const operatorActions = new OperatorActions({ users, sessions, audit });
     const rateLimiter = new RateLimiter({
       db: database.db,
@@ -275,13 +288,21 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         })),
     };
     const grants = new IntegrationGrants({ db: database.db, directory: linkDirectory, audit, logger });
+    // What the device domain revokes through it is dropped by whichever node holds the connection.
+    const deviceBroker = revokingOnEveryNode(
+      broker,
+      signals,
+      // Asked only after start-up, once the device service below exists.
+      { revokedAmong: (deviceIds) => devices.revokedAmong(deviceIds) },
+      logger,
+    );
     const devices = new DeviceService({
       db: database.db,
       store: new DeviceStore(database.db, sealer, blindIndex),
       shares: new ShareStore(database.db),
       homes,
       users,
-      broker,
+      broker: deviceBroker,
       audit,
       integrations: grants,
     });
@@ -292,11 +313,6 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
     accountFlows.personalData.register(scale.personalDataSource());
     accountFlows.personalData.register(grants.personalDataSource());
-    const signals =
-      options.signals ??
-      (database.listenConnection
-        ? new PostgresSignals({ db: database.db, connection: database.listenConnection, logger })
-        : new LocalSignals(logger));
     const telemetry = buildTelemetry({
       signals,
       db: database.db,
@@ -372,7 +388,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
         grants,
         deviceCredentials: new DeviceCredentialRotation({
           db: database.db,
-          broker,
+          broker: deviceBroker,
           ackTimeoutMs: config.devices.commandTimeoutMs,
           logger,
         }),

@@ -72,9 +72,9 @@ export class OperatorActions {
 
   /**
    * Incident response's batch: ends these people's sessions inside its transaction `db`, unaudited (the
-   * incident records the batch). Call the answer after the commit, so this node's token cache forgets them.
+   * incident records the batch). Call the answer after the commit, so every node's token cache forgets them.
    */
-  endSessionsWithin(db: Db, who: UserIds): Promise<() => void> {
+  endSessionsWithin(db: Db, who: UserIds): Promise<() => Promise<void>> {
     return this.deps.sessions.endWithin(db, who);
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
+import { LocalSignals, type NodeSignals } from '../cluster/signals.js';
 import type { Sealer } from '../crypto/sealer.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import { DomainError } from '../domain-error.js';
@@ -33,8 +34,9 @@ export interface SessionSettings {
   accessTokenTtlMs: number;
   sessionTtlMs: number;
   /**
-   * How long a validated token is trusted without asking the database again. A revocation made on this
-   * node applies at once; one made on another node (or by the CLI against PostgreSQL) within this time.
+   * How long a validated token is trusted without asking the database again. A revocation made on any node
+   * (or by the CLI against PostgreSQL) reaches every node's cache over the cluster bus at once; this bounds
+   * how long a lost signal could go unnoticed.
    */
   cacheTtlMs: number;
   cacheSize: number;
@@ -69,6 +71,12 @@ export class SessionService {
   readonly #now: () => Date;
   /** Token hash (hex) → principal; insertion order doubles as LRU order. */
   readonly #cache = new Map<string, CachedPrincipal>();
+  readonly #signals: Pick<NodeSignals, 'publish' | 'subscribe'>;
+  /**
+   * Moves on with every forgetting, so a token read from the database before a revocation and answered
+   * after it is not cached (it would outlive the revocation by a whole TTL).
+   */
+  #forgettings = 0;
 
   constructor(deps: {
     db: Db;
@@ -76,11 +84,31 @@ export class SessionService {
     audit: AuditLog;
     settings?: Partial<SessionSettings>;
     clock?: () => Date;
+    /** Revocations travel to every node's token cache over it (ids only); one node by default. */
+    signals?: Pick<NodeSignals, 'publish' | 'subscribe'>;
   }) {
     this.#store = new SessionStore(deps.db, deps.sealer);
     this.#audit = deps.audit;
     this.#settings = { ...DEFAULT_SESSION_SETTINGS, ...deps.settings };
     this.#now = deps.clock ?? (() => new Date());
+    this.#signals = deps.signals ?? new LocalSignals();
+    // Whichever node revokes, every node (this one included, before publish returns) forgets.
+    const forgetAll = { received: () => this.#forget(() => true), missed: () => this.#forget(() => true) };
+    this.#signals.subscribe('global-epoch', forgetAll);
+    this.#signals.subscribe('sessions-ended', {
+      received: (ids) => {
+        const sessions = new Set(ids);
+        this.#forget((entry) => sessions.has(entry.sessionId));
+      },
+      missed: forgetAll.missed,
+    });
+    this.#signals.subscribe('user-epochs', {
+      received: (ids) => {
+        const users = new Set(ids);
+        this.#forget((entry) => users.has(entry.userId));
+      },
+      missed: forgetAll.missed,
+    });
   }
 
   async issue(userId: string, client: ClientInfo): Promise<IssuedTokens> {
@@ -116,6 +144,7 @@ export class SessionService {
         return { userId: cached.userId, sessionId: cached.sessionId };
       }
     }
+    const forgettings = this.#forgettings;
     const record = await this.#store.findToken(hash);
     if (
       !record ||
@@ -132,7 +161,9 @@ export class SessionService {
     // same instant and send every check to the database at once.
     const lifetime = this.#settings.cacheTtlMs * (0.5 + Math.random() / 2);
     const validUntil = Math.min(now.getTime() + lifetime, record.tokenExpiresAt.getTime());
-    this.#remember(key, { userId: record.userId, sessionId: record.sessionId, validUntil });
+    if (forgettings === this.#forgettings) {
+      this.#remember(key, { userId: record.userId, sessionId: record.sessionId, validUntil });
+    }
     return { userId: record.userId, sessionId: record.sessionId };
   }
 
@@ -171,7 +202,7 @@ export class SessionService {
     if (!(await this.#store.end(userId, sessionId, reason, this.#now()))) {
       throw new DomainError('not_found', 'You have no such session.');
     }
-    this.#forget((entry) => entry.sessionId === sessionId);
+    await this.#signals.publish('sessions-ended', [sessionId]);
     await this.#audit.append({
       actor: userSubject(userId),
       action: 'session.end',
@@ -194,7 +225,7 @@ export class SessionService {
   /** Ends every session of every user, in one row update. */
   async endEveryone(reason: string, actor: string): Promise<{ epoch: number }> {
     const epoch = await this.#store.bumpGlobalEpoch();
-    this.#cache.clear();
+    await this.#signals.publish('global-epoch', [String(epoch)]);
     await this.#audit.append({
       actor,
       action: 'session.end_everyone',
@@ -206,26 +237,16 @@ export class SessionService {
 
   /**
    * Ends the sessions of these users (or of everyone) inside the caller's transaction `db`, without an audit
-   * entry: incident response records each batch itself. Call the answer once `db` has committed, so this
+   * entry: incident response records each batch itself. Call the answer once `db` has committed, so every
    * node's cached tokens of those users go too.
    */
-  async endWithin(db: Db, who: readonly string[] | 'everyone'): Promise<() => void> {
-    if (who === 'everyone') await this.#store.bumpGlobalEpoch(db);
-    else await this.#store.bumpUserEpochs(who, db);
-    return () => this.forgetCached(who === 'everyone' ? undefined : who);
-  }
-
-  /**
-   * Forgets this node's cached tokens of these users (of everyone when none are named) after their epochs
-   * moved on in one statement elsewhere: incident response ends thousands of people's sessions at once.
-   */
-  forgetCached(userIds?: readonly string[]): void {
-    if (!userIds) {
-      this.#cache.clear();
-      return;
+  async endWithin(db: Db, who: readonly string[] | 'everyone'): Promise<() => Promise<void>> {
+    if (who === 'everyone') {
+      const epoch = await this.#store.bumpGlobalEpoch(db);
+      return () => this.#signals.publish('global-epoch', [String(epoch)]);
     }
-    const users = new Set(userIds);
-    this.#forget((entry) => users.has(entry.userId));
+    await this.#store.bumpUserEpochs(who, db);
+    return () => this.#signals.publish('user-epochs', who);
   }
 
   /** Removes tokens and sessions that can no longer be used. */
@@ -242,7 +263,7 @@ export class SessionService {
     if (!(await this.#store.bumpUserEpoch(userId, keepSessionId))) {
       throw new DomainError('not_found', 'There is no such account.');
     }
-    this.#forget((entry) => entry.userId === userId);
+    await this.#signals.publish('user-epochs', [userId]);
     await this.#audit.append({
       actor,
       action: keepSessionId ? 'session.end_others' : 'session.end_all',
@@ -254,7 +275,7 @@ export class SessionService {
 
   async #endForReuse(userId: string, sessionId: string, client: ClientInfo): Promise<void> {
     await this.#store.end(userId, sessionId, 'refresh-token-reuse', this.#now());
-    this.#forget((entry) => entry.sessionId === sessionId);
+    await this.#signals.publish('sessions-ended', [sessionId]);
     await this.#audit.append({
       actor: 'anonymous',
       action: 'session.refresh_reuse',
@@ -299,6 +320,7 @@ export class SessionService {
   }
 
   #forget(predicate: (entry: CachedPrincipal) => boolean): void {
+    this.#forgettings += 1;
     for (const [key, entry] of this.#cache) if (predicate(entry)) this.#cache.delete(key);
   }
 }

@@ -16,6 +16,7 @@ import { deliverToSink } from './deliver.js';
 import { BrokerStartError, brokerUnavailable, listenError } from './errors.js';
 import type { Broker, BrokerDependencies } from './index.js';
 import { guardPacketSize } from './packet-size-guard.js';
+import { connectSharedMqtt, type SharedMqtt } from './shared-mqtt.js';
 
 type EmbeddedConfig = Extract<MqttConfig, { mode: 'embedded' }>;
 type Identity = { kind: 'cloud' } | { kind: 'device'; deviceId: string };
@@ -50,6 +51,8 @@ export class EmbeddedBroker implements Broker {
   /** Authentications in flight per device; revoke marks them so a check that raced it still fails. */
   private readonly pendingChecks = new Map<string, Set<{ revoked: boolean }>>();
   private listenUrl: string | null = null;
+  /** With HEARTH_REDIS_URL: what joins this broker to the other nodes'. */
+  private shared: SharedMqtt | null = null;
 
   constructor(
     private readonly config: EmbeddedConfig,
@@ -63,7 +66,10 @@ export class EmbeddedBroker implements Broker {
 
   async start(): Promise<void> {
     if (this.aedes) return;
+    const shared = this.config.redis ? await connectSharedMqtt(this.config.redis) : null;
+    this.shared = shared;
     const aedes = await Aedes.createBroker({
+      ...(shared ? { mq: shared.mq, persistence: shared.persistence } : {}),
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
           () => done(null, true),
@@ -116,6 +122,8 @@ export class EmbeddedBroker implements Broker {
     this.listenUrl = null;
     for (const server of this.servers.splice(0)) server.close();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await this.shared?.close();
+    this.shared = null;
     this.connections.clear();
   }
 
@@ -128,7 +136,16 @@ export class EmbeddedBroker implements Broker {
     // Nothing to tell: every connect asks the device service, which already holds the new credentials.
   }
 
-  async revoke(deviceId: string): Promise<void> {
+  /** Each node holds its own devices' connections: another node's revocation reaches this one as a signal. */
+  revoke(deviceId: string): Promise<void> {
+    return this.dropConnections(deviceId);
+  }
+
+  connectedDeviceIds(): string[] {
+    return [...this.connections.keys()];
+  }
+
+  async dropConnections(deviceId: string): Promise<void> {
     for (const check of this.pendingChecks.get(deviceId) ?? []) check.revoked = true;
     const clients = this.connections.get(deviceId);
     if (!clients) return;
@@ -213,6 +230,16 @@ export class EmbeddedBroker implements Broker {
   }
 
   private async subscribeCloud(aedes: Aedes): Promise<void> {
+    if (this.shared) {
+      // Through Redis every node hears every publish, so a subscription would ingest each message once per
+      // node. The node the publishing client is connected to ingests it instead, wills included ('publish'
+      // is emitted on that node only, with the client; messages from other nodes come without one).
+      aedes.on('publish', (packet, client) => {
+        if (client)
+          deliverToSink(this.deps.sink, this.deps.logger, packet.topic, Buffer.from(packet.payload));
+      });
+      return;
+    }
     const deliver = (packet: AedesPublishPacket, done: () => void) => {
       deliverToSink(this.deps.sink, this.deps.logger, packet.topic, Buffer.from(packet.payload));
       done();

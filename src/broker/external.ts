@@ -124,6 +124,14 @@ export class ExternalBroker implements Broker {
     await this.dynsec.run({ command: 'deleteRole', rolename: deviceRoleName(deviceId) }, ['Role not found']);
   }
 
+  connectedDeviceIds(): string[] {
+    return [];
+  }
+
+  async dropConnections(): Promise<void> {
+    // Every node shares the one broker, whose deleteClient (in revoke, on the revoking node) dropped them.
+  }
+
   async sendCommand(deviceId: string, command: CommandMessage): Promise<void> {
     const client = this.requireConnected();
     let timer: NodeJS.Timeout | undefined;

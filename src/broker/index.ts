@@ -10,6 +10,10 @@ export interface Broker extends DeviceBroker {
   stop(): Promise<void>;
   /** The address devices are told to connect to (MQTT_PUBLIC_URL, or where the broker listens). */
   deviceUrl(): string;
+  /** Drops the connections this node holds for the device: another node revoked its credentials. */
+  dropConnections(deviceId: string): Promise<void>;
+  /** Devices with a connection to this node (embedded broker); none when the broker is shared. */
+  connectedDeviceIds(): string[];
 }
 
 export interface BrokerDependencies {

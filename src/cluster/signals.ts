@@ -12,6 +12,16 @@ export const SIGNAL_CHANNELS = [
   'device-updates',
   /** Device events that were committed (event ids): live timelines read and show them. */
   'device-events',
+  /** Sessions ended one by one (session ids): every node drops their cached access tokens. */
+  'sessions-ended',
+  /** Users whose security epoch moved on (user ids): every node drops their cached access tokens. */
+  'user-epochs',
+  /** The global epoch moved on (the new epoch): every node drops every cached access token. */
+  'global-epoch',
+  /** Devices whose credentials were revoked (device ids): every node drops their live connections. */
+  'devices-revoked',
+  /** Key subjects crypto-shredded (`user:<id>`, `home:<id>`, …): every node drops their cached DEKs. */
+  'keys-destroyed',
 ] as const;
 export type SignalChannel = (typeof SIGNAL_CHANNELS)[number];
 

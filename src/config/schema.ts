@@ -86,6 +86,17 @@ export const configSchema = z.object({
   MQTT_TLS_PORT: port.optional(),
   MQTT_TLS_CERT_FILE: z.string().min(1, 'must be a file path').optional(),
   MQTT_TLS_KEY_FILE: z.string().min(1, 'must be a file path').optional(),
+  // Several nodes with the embedded broker form one MQTT service through this Redis (subscriptions,
+  // messages between nodes, sessions): a device on one node gets commands sent through any other.
+  HEARTH_REDIS_URL: z
+    .string()
+    .refine((value) => /^rediss?:\/\//.test(value), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  // Keys in that Redis start with it, so several deployments can share one Redis database.
+  HEARTH_REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 letters, digits or : . _ -')
+    .default('hearth:mqtt:'),
   HEARTH_COMMAND_TIMEOUT_MS: positiveInt('a positive whole number of milliseconds').default(5_000),
   HEARTH_EVENT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(90),
   HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(1000),
@@ -192,6 +203,8 @@ export type MqttConfig = (
       /** 0 picks any free port (tests). */
       port: number;
       tls?: { port: number; certFile: string; keyFile: string };
+      /** Present when several nodes share one MQTT service through Redis. */
+      redis?: { url: string; keyPrefix: string };
     }
   | { mode: 'external'; url: string; username: string; password: string }
 ) & {
@@ -284,6 +297,12 @@ export class ConfigCombinationError extends Error {
 function toMqttConfig(env: Env): MqttConfig {
   const publicUrl = env.MQTT_PUBLIC_URL ?? null;
   if (env.MQTT_MODE === 'external') {
+    if (env.HEARTH_REDIS_URL) {
+      throw new ConfigCombinationError(
+        'HEARTH_REDIS_URL',
+        'is for the embedded broker only; with MQTT_MODE external every node shares the broker at MQTT_URL',
+      );
+    }
     if (!env.MQTT_URL) throw new ConfigCombinationError('MQTT_URL', 'must be set when MQTT_MODE is external');
     if (!env.MQTT_USERNAME || !env.MQTT_PASSWORD) {
       throw new ConfigCombinationError(
@@ -316,6 +335,9 @@ function toMqttConfig(env: Env): MqttConfig {
     port: env.MQTT_PORT,
     ...(env.MQTT_TLS_PORT && env.MQTT_TLS_CERT_FILE && env.MQTT_TLS_KEY_FILE
       ? { tls: { port: env.MQTT_TLS_PORT, certFile: env.MQTT_TLS_CERT_FILE, keyFile: env.MQTT_TLS_KEY_FILE } }
+      : {}),
+    ...(env.HEARTH_REDIS_URL
+      ? { redis: { url: env.HEARTH_REDIS_URL, keyPrefix: env.HEARTH_REDIS_KEY_PREFIX } }
       : {}),
     publicUrl,
   };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { NodeSignals } from '../cluster/signals.js';
 import { hasOnlyCanonicalIds, lowerCaseIds, upperCaseIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
@@ -23,6 +24,8 @@ export interface KeyVaultOptions {
   db: Db;
   keyring: Keyring;
   cache?: { size: number; ttlMs: number };
+  /** Erasures travel to every node's DEK cache over it (subjects only); without it, this node's alone. */
+  signals?: Pick<NodeSignals, 'publish' | 'subscribe'>;
 }
 
 const SUBJECT_PATTERN = /^[a-z]+:[A-Za-z0-9._-]{1,128}$/;
@@ -44,12 +47,25 @@ export class KeyVault {
   private readonly registry: KekRegistry;
   /** The KEK version this node last registered; new keys are wrapped by it. */
   private registeredVersion: number | null = null;
+  private readonly signals: Pick<NodeSignals, 'publish'> | undefined;
 
   constructor(options: KeyVaultOptions) {
     this.db = options.db;
     this.keyring = options.keyring;
     this.registry = new KekRegistry(options.db);
     this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
+    this.signals = options.signals;
+    options.signals?.subscribe('keys-destroyed', {
+      received: (subjects) => this.forgetCached(subjects),
+      // Erasures may have gone unheard: every key is read from the vault again.
+      missed: () => this.cache.deleteWhere(() => true),
+    });
+  }
+
+  /** Drops these subjects' cached keys (every DEK version); the vault table answers from now on. */
+  private forgetCached(subjects: readonly string[]): void {
+    const prefixes = subjects.map((subject) => `${subject}\u0000`);
+    this.cache.deleteWhere((id) => prefixes.some((prefix) => id.startsWith(prefix)));
   }
 
   /** DEK cache look-ups since start, answered from memory (hits) or the vault table (misses). */
@@ -199,7 +215,8 @@ export class KeyVault {
       })
       .onConflict((conflict) => conflict.columns(['subject', 'dek_version']).doNothing())
       .execute();
-    this.cache.deleteWhere((id) => spellings.some((spelling) => id.startsWith(`${spelling}\u0000`)));
+    if (this.signals) await this.signals.publish('keys-destroyed', spellings);
+    else this.forgetCached(spellings);
     return { keysDestroyed: Number(destroyed.numUpdatedRows) };
   }
 }

@@ -43,8 +43,11 @@ export interface IngestDependencies {
   sealer: Sealer;
   logger: Logger;
   settings: { batchSize: number; flushMs: number };
-  /** Tells every node, this one included, which commands were acked and which devices changed. */
-  signals: Pick<NodeSignals, 'publish'>;
+  /**
+   * Tells every node, this one included, which commands were acked and which devices changed; tells this
+   * node which devices another node revoked.
+   */
+  signals: Pick<NodeSignals, 'publish' | 'subscribe'>;
   /** Where scale measurements go; by default they are dropped (no consent can be on record). */
   scale?: ScaleMeasurementSink;
   /** A device reported it was factory-reset by hand: unpair it as if removed in the app. */
@@ -100,6 +103,14 @@ export class IngestPipeline implements DeviceMessageSink {
     this.#scale = deps.scale ?? dropMeasurements;
     this.#clock = deps.clock ?? (() => new Date());
     this.#devices = new DeviceInfoCache(deps.store);
+    // A removed device's messages still in flight are dropped by the batch's joins; this only spares the
+    // cache a stale entry.
+    deps.signals.subscribe('devices-revoked', {
+      received: (deviceIds) => {
+        for (const deviceId of deviceIds) this.#devices.forget(deviceId);
+      },
+      missed: () => {},
+    });
     this.#maxQueued = deps.settings.batchSize * 100;
   }
 

@@ -64,6 +64,12 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     return this.deps.store.countConnected();
   }
 
+  /** The devices among `deviceIds` that were removed or whose credentials were revoked. */
+  async revokedAmong(deviceIds: readonly string[]): Promise<string[]> {
+    const live = await this.deps.store.withLiveCredentials(deviceIds);
+    return deviceIds.filter((id) => !live.has(id));
+  }
+
   verify(username: string, password: Buffer): Promise<boolean> {
     return this.credentials.verify(username, password);
   }

@@ -207,6 +207,18 @@ export class DeviceStore {
     return row?.credential_hash;
   }
 
+  /** The devices among `deviceIds` still registered with a usable credential (not voided). */
+  async withLiveCredentials(deviceIds: readonly string[]): Promise<Set<string>> {
+    if (deviceIds.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('devices')
+      .select('id')
+      .where('id', 'in', deviceIds)
+      .where(sql<boolean>`length(credential_hash) > 0`)
+      .execute();
+    return new Set(rows.map((row) => row.id));
+  }
+
   /** Where a device lives, without opening anything; undefined when it is not registered. */
   async locate(deviceId: string): Promise<{ id: string; homeId: string; model: DeviceModel } | undefined> {
     const row = await this.db

@@ -5,6 +5,7 @@ import { DomainError } from '../domain-error.js';
 import type { IntegrationGrants } from '../integrations/grants.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../store/database.js';
+import { LeaseHeldError, type Leases } from '../store/leases.js';
 import type { Database, IncidentActionsTable } from '../store/types.js';
 import {
   type ActionParams,
@@ -23,14 +24,16 @@ export type Who = readonly string[] | 'everyone';
  * the batch's transaction `db`, so the effect commits with the action's progress or not at all.
  */
 export interface AccountResponses {
-  /** Ends the sessions (the epochs move on); the answer runs after the commit (this node's token cache). */
-  endSessionsWithin(db: Db, who: Who): Promise<() => void>;
+  /** Ends the sessions (the epochs move on); the answer runs after the commit (every node's token cache). */
+  endSessionsWithin(db: Db, who: Who): Promise<() => Promise<void>>;
   /** Requires a new password at next login. */
   requireResetWithin(db: Db, who: Who): Promise<void>;
 }
 
 export interface ResponseActionDependencies {
   db: Db;
+  /** One runner per action across every node and CLI process: steps outside a transaction run once. */
+  leases: Pick<Leases, 'hold'>;
   incidents: IncidentStore;
   accounts: AccountResponses;
   audit: AuditLog;
@@ -89,7 +92,7 @@ class Overtaken extends Error {}
  * The response actions of an incident. Each runs over the affected snapshot in user-id order (or over
  * their devices in device-id order) in keyset batches; one transaction does a batch's effect in set-based
  * SQL and advances the action's cursor, guarded on the cursor this run read. A kill -9 anywhere and a
- * re-run therefore neither repeat nor skip anyone, and two runners at once share the work.
+ * re-run therefore neither repeat nor skip anyone; the action's lease keeps a second runner out meanwhile.
  */
 export class ResponseActions {
   readonly #deps: ResponseActionDependencies;
@@ -105,7 +108,9 @@ export class ResponseActions {
   /**
    * Runs one action for the incident's affected snapshot. A finished action returns its stored progress
    * without doing anything; a running or failed one continues after its cursor. An abort stops between
-   * batches and leaves the action running, to be continued by the next run.
+   * batches and leaves the action running, to be continued by the next run. While it runs, it holds the
+   * action's lease: the same action started on another node (or from the CLI) is refused with a conflict,
+   * and one whose runner died is taken over once the lease runs out.
    */
   async run(
     incident: Incident,
@@ -115,8 +120,35 @@ export class ResponseActions {
     options: RunOptions = {},
   ): Promise<ActionProgress> {
     const wanted = normaliseParams(action, params);
-    let row = await this.#get(incident.id, action);
+    const row = await this.#get(incident.id, action);
     if (row) requireSameParams(row, wanted);
+    if (row?.status === 'done') return toProgress(row);
+    try {
+      return await this.#deps.leases.hold(`incident-action:${incident.id}:${action}`, (lost) =>
+        this.#runHeld(incident, action, wanted, actor, {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, lost]) : lost,
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof LeaseHeldError)) throw error;
+      throw new DomainError(
+        'conflict',
+        'This action is running now on another node or from the CLI; watch its progress, or run it again once it stops.',
+        { code: 'action-running-elsewhere' },
+      );
+    }
+  }
+
+  async #runHeld(
+    incident: Incident,
+    action: ResponseActionName,
+    wanted: ActionParams,
+    actor: string,
+    options: RunOptions,
+  ): Promise<ActionProgress> {
+    // Read again under the lease: a runner that held it a moment ago may have finished the action.
+    let row = await this.#get(incident.id, action);
     if (row?.status === 'done') return toProgress(row);
     const walk = action === 'rotate-kek' ? null : this.#walkFor(incident, action, wanted);
     const resumed = row !== undefined;
@@ -266,7 +298,7 @@ export class ResponseActions {
       return everyoneWalk(async (trx) => {
         if (action === 'end-sessions') {
           const forget = await accounts.endSessionsWithin(trx, 'everyone');
-          return { committed: async () => forget() };
+          return { committed: forget };
         }
         await accounts.requireResetWithin(trx, 'everyone');
         return {};
@@ -303,7 +335,7 @@ export class ResponseActions {
           ...people,
           apply: async (trx, items) => {
             const forget = await accounts.endSessionsWithin(trx, ids(items));
-            return { committed: async () => forget() };
+            return { committed: forget };
           },
         } satisfies Walk<{ id: string }>;
       case 'force-reset':

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Outbox } from '../mail/outbox.js';
 import type { Db } from '../store/database.js';
+import { Leases } from '../store/leases.js';
 import { type ResponseActionDependencies, ResponseActions } from './actions.js';
 import type { ExposureRegistry } from './exposure.js';
 import { IncidentJobs } from './jobs.js';
@@ -39,7 +40,14 @@ export function buildIncidents(deps: {
   // Loaded now, so a broken template file stops start-up rather than a notice run.
   const templateDir = config.incidents.noticeTemplateDir ?? undefined;
   NoticeTemplate.load(templateDir);
-  const actions = new ResponseActions({ db, incidents: store, audit: deps.audit, logger, ...deps.responses });
+  const actions = new ResponseActions({
+    db,
+    leases: new Leases(db),
+    incidents: store,
+    audit: deps.audit,
+    logger,
+    ...deps.responses,
+  });
   const incidents = new IncidentService({
     store,
     resolver: new AffectedSetResolver(db, deps.exposure),

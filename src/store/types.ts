@@ -450,6 +450,13 @@ export interface MetricsScrapeTokensTable {
   revoked_at: NullableTimestamp;
 }
 
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  taken_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -487,4 +494,5 @@ export interface Database {
   integration_grant_devices: IntegrationGrantDevicesTable;
   oauth_authorization_codes: OAuthAuthorizationCodesTable;
   oauth_tokens: OAuthTokensTable;
+  leases: LeasesTable;
 }

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CommandRecord } from '../../src/devices/command-store.js';
 import type { LiveDeviceState } from '../../src/devices/telemetry-store.js';
 import { createLogger } from '../../src/log.js';
-import { type Cluster, type ClusterNode, type Fleet, startCluster, waitUntil } from '../helpers/cluster.js';
+import {
+  type Cluster,
+  type ClusterNode,
+  type Fleet,
+  startCluster,
+  stateBurst,
+  waitUntil,
+} from '../helpers/cluster.js';
 import { testDatabaseKind } from '../helpers/database.js';
 
 /** The default wait: a node that only hears its own ingest answers half of these after it. */
@@ -100,6 +107,18 @@ describe.runIf(testDatabaseKind === 'postgres')('two nodes on one PostgreSQL and
     expect(Math.max(...answers.map((answer) => answer.ms))).toBeLessThan(1_000);
     // The shared subscription split the acks: some of C's waiters were woken by A's ingest.
     const after = ['A', 'C'].map((name) => cluster.node(name).services.telemetry.ingest.stats().written);
+    expect(after[0]).toBeGreaterThan(before[0] as number);
+    expect(after[1]).toBeGreaterThan(before[1] as number);
+  });
+
+  it('ingests a burst through the shared subscription of A and C: split between them, nothing lost or twice', async () => {
+    const [A, C] = [cluster.node('A'), cluster.node('C')];
+    const before = [A, C].map((node) => node.services.telemetry.ingest.stats().written);
+    const burst = await stateBurst([A, C], fleet.devices, 100);
+
+    expect(burst.reports).toBe(burst.expected);
+    expect(burst.written).toBe(burst.expected);
+    const after = [A, C].map((node) => node.services.telemetry.ingest.stats().written);
     expect(after[0]).toBeGreaterThan(before[0] as number);
     expect(after[1]).toBeGreaterThan(before[1] as number);
   });

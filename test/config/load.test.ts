@@ -68,6 +68,32 @@ describe('configuration', () => {
     );
   });
 
+  it('joins embedded brokers through Redis only when asked, and only in embedded mode', () => {
+    expect(loadConfig({}).mqtt).not.toHaveProperty('redis');
+    expect(loadConfig({ HEARTH_REDIS_URL: 'redis://:pw@cache:6379/2' }).mqtt).toMatchObject({
+      mode: 'embedded',
+      redis: { url: 'redis://:pw@cache:6379/2', keyPrefix: 'hearth:mqtt:' },
+    });
+    expect(
+      loadConfig({ HEARTH_REDIS_URL: 'rediss://cache', HEARTH_REDIS_KEY_PREFIX: 'eu-1:' }).mqtt,
+    ).toMatchObject({ redis: { keyPrefix: 'eu-1:' } });
+    const wrongScheme = configError({ HEARTH_REDIS_URL: 'http://:s3cret@cache' });
+    expect(wrongScheme).toMatch(/HEARTH_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(wrongScheme).not.toContain('s3cret');
+    expect(configError({ HEARTH_REDIS_KEY_PREFIX: 'has space' })).toMatch(
+      /HEARTH_REDIS_KEY_PREFIX must be 1-64/,
+    );
+    expect(() =>
+      loadConfig({
+        HEARTH_REDIS_URL: 'redis://cache',
+        MQTT_MODE: 'external',
+        MQTT_URL: 'mqtt://broker',
+        MQTT_USERNAME: 'hearth',
+        MQTT_PASSWORD: 'pw',
+      }),
+    ).toThrow(/HEARTH_REDIS_URL is for the embedded broker only/);
+  });
+
   it('never echoes a secret in its error', () => {
     const message = configError({ DATABASE_URL: 'mysql://admin:hunter2@db/x' });
     expect(message).toMatch(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);

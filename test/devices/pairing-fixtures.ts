@@ -24,6 +24,8 @@ export function recordingBroker(): RecordingBroker {
       calls.push({ op: 'revoke', deviceId });
     },
     sendCommand: async () => {},
+    dropConnections: async () => {},
+    connectedDeviceIds: () => [],
   };
 }
 

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { buildServices, type Services } from '../../src/app.js';
@@ -9,14 +11,17 @@ import { loadConfig } from '../../src/config/load.js';
 import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
 import { type AckMessage, type CommandMessage, deviceTopic } from '../../src/devices/topics.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import type { MailTransport } from '../../src/mail/transport.js';
 import { openDatabase } from '../../src/store/database.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 import { startMosquitto, type TestMosquitto } from './mosquitto.js';
 
 /**
  * Several Hearth nodes in one process, as `hearth serve` runs them on several machines: each its own pool,
- * LISTEN connection and MQTT client, all on one PostgreSQL schema and one private Mosquitto, sharing the
- * master key. No vitest imports: the `nodes` benchmark builds the same cluster.
+ * LISTEN connection and MQTT client, all on one PostgreSQL schema, sharing the master key; either all on
+ * one private Mosquitto, or each with its embedded broker, joined through Redis under a key prefix of
+ * their own (removed on close), or (one node only, for benchmarks) not joined at all. No vitest imports:
+ * the `nodes` and `pairing` benchmarks build the same cluster.
  */
 export interface NodeOptions {
   name: string;
@@ -27,6 +32,8 @@ export interface NodeOptions {
   ingest: boolean;
   retryMs?: { min: number; max: number };
   logger?: Logger;
+  /** Where the node's mail worker (not started here) delivers; the configured catcher otherwise. */
+  mailTransport?: MailTransport;
 }
 
 export interface ClusterNode {
@@ -37,6 +44,9 @@ export interface ClusterNode {
 
 export interface ClusterDevice {
   id: string;
+  /** The broker it connected to, and its MQTT password, to try connecting again. */
+  url: string;
+  password: string;
   client: MqttClient;
   /** Ids of the commands the device was sent, in the order they arrived. */
   received: string[];
@@ -49,14 +59,23 @@ export interface Fleet {
   devices: ClusterDevice[];
 }
 
+export type ClusterBroker = 'mosquitto' | 'embedded' | 'embedded-redis';
+
+export const TEST_REDIS_URL = process.env.HEARTH_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+
 export interface Cluster {
-  mosquitto: TestMosquitto;
+  broker: ClusterBroker;
+  /** Null with embedded brokers. */
+  mosquitto: TestMosquitto | null;
   nodes: Map<string, ClusterNode>;
   node(name: string): ClusterNode;
   /** Starts one more node; closed with the cluster. */
   addNode(spec: NodeOptions): Promise<ClusterNode>;
-  /** Pairs plugs through `through`, connects them and waits until they show online; they ack every command. */
-  pairDevices(through: ClusterNode, count: number): Promise<Fleet>;
+  /**
+   * Pairs plugs through `through`, connects them (to Mosquitto, or to `connectTo`'s embedded broker, by
+   * default `through`'s) and waits until they show online; they ack every command.
+   */
+  pairDevices(through: ClusterNode, count: number, connectTo?: ClusterNode): Promise<Fleet>;
   /** Ends the node's LISTEN connection from another session, as a failover would; answers how many ended. */
   dropListenConnection(node: ClusterNode): Promise<number>;
   listenConnections(node: ClusterNode): Promise<number>;
@@ -67,24 +86,45 @@ export interface Cluster {
 const UNUSED_PASSWORD_HASH =
   '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA';
 
-/** Nodes start in the order given; the first must ingest (it gives Mosquitto's admin account the cloud role). */
+/**
+ * Nodes start in the order given. With Mosquitto the first must ingest (it gives Mosquitto's admin account
+ * the cloud role); with embedded brokers every node ingests what its own devices publish.
+ */
 export async function startCluster(options: {
   databaseUrl: string;
   nodes: NodeOptions[];
   env?: Record<string, string>;
+  broker?: ClusterBroker;
 }): Promise<Cluster> {
-  const schema = `hearth_cluster_${randomBytes(6).toString('hex')}`;
+  const id = randomBytes(6).toString('hex');
+  const schema = `hearth_cluster_${id}`;
+  const broker = options.broker ?? 'mosquitto';
   const admin = new pg.Client({ connectionString: options.databaseUrl });
   await admin.connect();
   await admin.query(`create schema ${schema}`);
-  const mosquitto = await startMosquitto();
+  const mosquitto = broker === 'mosquitto' ? await startMosquitto() : null;
+  const redis = broker === 'embedded-redis';
+  const redisKeyPrefix = `hearth-test:${id}:`;
+  const brokerEnv: Record<string, string> = mosquitto
+    ? {
+        MQTT_MODE: 'external',
+        MQTT_URL: mosquitto.url,
+        MQTT_USERNAME: mosquitto.admin.username,
+        MQTT_PASSWORD: mosquitto.admin.password,
+      }
+    : {
+        MQTT_MODE: 'embedded',
+        MQTT_PORT: '0',
+        ...(redis ? { HEARTH_REDIS_URL: TEST_REDIS_URL, HEARTH_REDIS_KEY_PREFIX: redisKeyPrefix } : {}),
+      };
   const masterKey = randomBytes(32).toString('base64');
   const nodes = new Map<string, ClusterNode>();
   const devices: ClusterDevice[] = [];
   const close = async () => {
     await Promise.all(devices.map((device) => device.client.endAsync(true)));
     for (const node of [...nodes.values()].reverse()) await node.services.close();
-    await mosquitto.stop();
+    await mosquitto?.stop();
+    if (redis) await deleteRedisKeys(redisKeyPrefix);
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
   };
@@ -107,10 +147,7 @@ export async function startCluster(options: {
       HEARTH_DATA_DIR: '/nonexistent/hearth-test',
       LOG_LEVEL: 'silent',
       MAIL_CATCHER_PORT: '0',
-      MQTT_MODE: 'external',
-      MQTT_URL: mosquitto.url,
-      MQTT_USERNAME: mosquitto.admin.username,
-      MQTT_PASSWORD: mosquitto.admin.password,
+      ...brokerEnv,
       ...options.env,
     });
     const services = await buildServices(config, {
@@ -119,13 +156,14 @@ export async function startCluster(options: {
       logger,
       signals,
       migrate: false,
-      ...(spec.ingest ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
+      ...(spec.ingest || !mosquitto ? {} : { broker: new PublishOnlyBroker(mosquitto) }),
+      ...(spec.mailTransport ? { mailTransport: spec.mailTransport } : {}),
     });
     const node = { name: spec.name, services, signals };
     nodes.set(spec.name, node);
     // As `serve` starts them.
     await signals.start();
-    if (spec.ingest) services.telemetry.ingest.start();
+    if (spec.ingest || !mosquitto) services.telemetry.ingest.start();
     await services.broker.start();
     return node;
   };
@@ -144,6 +182,7 @@ export async function startCluster(options: {
     );
 
   return {
+    broker,
     mosquitto,
     nodes,
     addNode,
@@ -152,14 +191,9 @@ export async function startCluster(options: {
       if (!node) throw new Error(`no node ${name}`);
       return node;
     },
-    async pairDevices(through, count) {
+    async pairDevices(through, count, connectTo = through) {
       const { services } = through;
-      const { id: userId } = await services.users.create({
-        name: 'Cluster Owner',
-        email: `cluster-${randomBytes(6).toString('hex')}@example.test`,
-        passwordHash: UNUSED_PASSWORD_HASH,
-        emailVerifiedAt: new Date(),
-      });
+      const userId = await createUser(through);
       const home = await services.homes.create(userId, { name: 'Cluster home', timeZone: 'Europe/Berlin' });
       const fleet: ClusterDevice[] = [];
       for (let n = 0; n < count; n++) {
@@ -175,7 +209,8 @@ export async function startCluster(options: {
           },
           '10.0.0.1',
         );
-        const device = await connectPlug(mosquitto.url, paired.deviceId, paired.password);
+        const url = mosquitto?.url ?? connectTo.services.broker.deviceUrl();
+        const device = await connectPlug(url, paired.deviceId, paired.password);
         devices.push(device);
         fleet.push(device);
         await device.publish('status', 'online');
@@ -195,6 +230,32 @@ export async function startCluster(options: {
     listenConnections: async (node) => (await backends(node, 'count')).rowCount ?? 0,
     close,
   };
+}
+
+/** Removes what a cluster's embedded brokers kept in Redis under its prefix. */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A confirmed account (that never logs in with a password) created through `node`; answers its id. */
+export async function createUser(node: Pick<ClusterNode, 'services'>): Promise<string> {
+  const { id } = await node.services.users.create({
+    name: 'Cluster Owner',
+    email: `cluster-${randomBytes(6).toString('hex')}@example.test`,
+    passwordHash: UNUSED_PASSWORD_HASH,
+    emailVerifiedAt: new Date(),
+  });
+  return id;
 }
 
 /** A plug that acks every command at once with the state it asked for. */
@@ -218,7 +279,7 @@ async function connectPlug(url: string, id: string, password: string): Promise<C
     void publish('acks', ack);
   });
   await client.subscribeAsync(deviceTopic(id, 'commands'), { qos: 1 });
-  return { id, client, received, publish };
+  return { id, url, password, client, received, publish };
 }
 
 /**
@@ -255,10 +316,60 @@ class PublishOnlyBroker implements Broker {
     throw new Error('this test node pairs nothing: pair through a node that ingests');
   }
 
+  async dropConnections(): Promise<void> {}
+
+  connectedDeviceIds(): string[] {
+    return [];
+  }
+
   async sendCommand(deviceId: string, command: CommandMessage): Promise<void> {
     if (!this.#client?.connected) throw brokerUnavailable();
     await this.#client.publishAsync(deviceTopic(deviceId, 'commands'), JSON.stringify(command), { qos: 1 });
   }
+}
+
+/**
+ * Every device sends `perDevice` state reports, all devices at once; waits until the nodes wrote them, and
+ * a moment more for any written twice. Each report moves its device's `reported_version` on by one, however
+ * reports are batched or split between nodes: the sum counts what was written, lost or twice. Answers that
+ * sum and the messages the nodes say they wrote meanwhile, to compare with `expected`, and how long the
+ * burst took from the first report sent to the last one written.
+ */
+export async function stateBurst(
+  nodes: ClusterNode[],
+  devices: ClusterDevice[],
+  perDevice: number,
+): Promise<{ expected: number; reports: number; written: number; seconds: number }> {
+  const db = (nodes[0] as ClusterNode).services.database.db;
+  const ids = devices.map((device) => device.id);
+  const versions = async () =>
+    Number(
+      (
+        await db
+          .selectFrom('devices')
+          .select((eb) => eb.fn.sum<string>('reported_version').as('n'))
+          .where('id', 'in', ids)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  const written = () => nodes.reduce((sum, node) => sum + node.services.telemetry.ingest.stats().written, 0);
+  const [versionsBefore, writtenBefore] = [await versions(), written()];
+  const started = performance.now();
+  await Promise.all(
+    devices.map(async (device) => {
+      for (let k = 0; k < perDevice; k++) await device.publish('state', { powerW: k });
+    }),
+  );
+  const expected = devices.length * perDevice;
+  await waitUntil(async () => (await versions()) - versionsBefore >= expected, 60_000);
+  const seconds = (performance.now() - started) / 1000;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return {
+    expected,
+    reports: (await versions()) - versionsBefore,
+    written: written() - writtenBefore,
+    seconds,
+  };
 }
 
 export async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -8,6 +8,7 @@ import { ResponseActions } from '../../src/incidents/actions.js';
 import type { ActionParams, Incident, ResponseActionName } from '../../src/incidents/model.js';
 import { IncidentStore } from '../../src/incidents/store.js';
 import { IntegrationGrants, type RevokedGrant } from '../../src/integrations/grants.js';
+import { Leases } from '../../src/store/leases.js';
 import { pair } from '../devices/pairing-fixtures.js';
 import { createUser, randomIp, type TestUser } from '../helpers/accounts.js';
 import { type Caller, caller, createHome } from '../homes/helpers.js';
@@ -28,6 +29,8 @@ function fakeBroker() {
     revoke: async (deviceId) => {
       calls.push({ op: 'revoke', deviceId });
     },
+    dropConnections: async () => {},
+    connectedDeviceIds: () => [],
     sendCommand: async (deviceId: string, command: CommandMessage) => {
       calls.push({ op: 'command', deviceId, password: String(command.params.password) });
       if (!acking.has(deviceId) || !db) return;
@@ -66,6 +69,7 @@ function responder(options: { batchSize?: number } = {}) {
   });
   const actions = new ResponseActions({
     db,
+    leases: new Leases(db),
     incidents: new IncidentStore(db),
     accounts: http.services.operatorActions,
     audit: http.services.audit,
@@ -217,17 +221,26 @@ describe('end-sessions', () => {
     expect(timeline.at(-1)?.details).toEqual({ action: 'end-sessions', total: 5, done: 5 });
   });
 
-  it('lets two runners share the work without bumping anyone twice', async () => {
+  it('lets one of two runners started at once do the work, refusing the other, and bumps no one twice', async () => {
     const affected = await people(7);
     const incident = await declare(affected);
     const before = await epochs(affected);
     const { actions } = responder({ batchSize: 2 });
-    const results = await Promise.all([
-      actions.run(incident, 'end-sessions', {}, OPERATOR),
-      actions.run(incident, 'end-sessions', {}, OPERATOR),
-    ]);
-    for (const result of results) expect(result).toMatchObject({ status: 'done', done: 7, total: 7 });
+    const results = await Promise.all(
+      [1, 2].map(() => actions.run(incident, 'end-sessions', {}, OPERATOR).catch((error: unknown) => error)),
+    );
+    const done = results.filter((result) => !(result instanceof DomainError));
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    for (const result of done) expect(result).toMatchObject({ status: 'done', done: 7, total: 7 });
+    for (const result of results.filter((r) => r instanceof DomainError)) {
+      expect(result).toMatchObject({ kind: 'conflict', code: 'action-running-elsewhere' });
+    }
     expect(await epochs(affected)).toEqual(before.map((epoch) => epoch + 1));
+    // Once it is done, running it again answers its progress.
+    expect(await actions.run(incident, 'end-sessions', {}, OPERATOR)).toMatchObject({
+      status: 'done',
+      done: 7,
+    });
   });
 
   it('refuses a re-run with other params, and params the action does not take', async () => {
