@@ -20,6 +20,7 @@ const storageSuite = [
   'test/incidents/**/*.test.ts',
   'test/cluster/**/*.test.ts',
   'test/doctor/deployment.test.ts',
+  'test/backup/**/*.test.ts',
 ];
 
 export default defineConfig({

@@ -14,6 +14,7 @@ import { PostgresSignals } from './cluster/postgres-signals.js';
 import { LocalSignals, type NodeSignals } from './cluster/signals.js';
 import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
+import { ErasureJournal, type ErasureRecorder } from './crypto/erasure-journal.js';
 import { createKeyProvider, type KeyProvider } from './crypto/key-provider.js';
 import { Keyring } from './crypto/keyring.js';
 import { rotateKeys } from './crypto/rotation.js';
@@ -114,6 +115,8 @@ export interface BuildOptions {
   broker?: Broker;
   /** Replaces the cluster bus the database gives. */
   signals?: NodeSignals;
+  /** Replaces the erasure journal at config.erasureJournal (a restore re-applying journalled erasures). */
+  erasures?: ErasureRecorder;
 }
 
 /**
@@ -139,7 +142,12 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
   const database = options.database ?? (await openDatabase(config.database));
   try {
     if (options.migrate !== false) await migrateToLatest(database.db);
-    const vault = new KeyVault({ db: database.db, keyring, cache: config.dekCache });
+    const vault = new KeyVault({
+      db: database.db,
+      keyring,
+      cache: config.dekCache,
+      erasures: options.erasures ?? new ErasureJournal(config.erasureJournal, keyring),
+    });
     // Its sources are read only when scraped, by which time every part below exists.
     const metrics = new HearthMetrics({
       ingest: () => telemetry.ingest.stats(),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hasOnlyCanonicalIds, lowerCaseIds, upperCaseIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
+import type { ErasureRecorder } from './erasure-journal.js';
 import { KeyError, NonCanonicalIdError, SealedFieldError } from './errors.js';
 import { isForeignKeyViolation, KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
@@ -23,6 +24,8 @@ export interface KeyVaultOptions {
   db: Db;
   keyring: Keyring;
   cache?: { size: number; ttlMs: number };
+  /** The erasure journal a restore re-applies; told before any key is destroyed. */
+  erasures?: ErasureRecorder;
 }
 
 const SUBJECT_PATTERN = /^[a-z]+:[A-Za-z0-9._-]{1,128}$/;
@@ -42,6 +45,7 @@ export class KeyVault {
   readonly keyring: Keyring;
   private readonly cache: DekCache;
   private readonly registry: KekRegistry;
+  private readonly erasures: ErasureRecorder | null;
   /** The KEK version this node last registered; new keys are wrapped by it. */
   private registeredVersion: number | null = null;
 
@@ -49,6 +53,7 @@ export class KeyVault {
     this.db = options.db;
     this.keyring = options.keyring;
     this.registry = new KekRegistry(options.db);
+    this.erasures = options.erasures ?? null;
     this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
   }
 
@@ -177,6 +182,8 @@ export class KeyVault {
       throw new KeyError(`${subject} belongs to the system and cannot be destroyed`);
     }
     const now = new Date();
+    // Journalled first: a restore of an older backup must never bring this subject back.
+    await this.erasures?.record(lowerCaseIds(subject), now);
     // Earlier versions could create a key under the upper-case spelling of an id sent by a client; erasure
     // takes every spelling it can name, so nothing sealed under such a key outlives the subject.
     const canonical = lowerCaseIds(subject);

@@ -15,7 +15,7 @@ function reachable(host: string): string {
 }
 
 /** The PostgreSQL server DATABASE_URL names, as libpq would read it (host, port, user, database, sslmode). */
-function postgresTarget(url: string) {
+export function postgresTarget(url: string) {
   const parsed = new URL(url);
   const sslmode = parsed.searchParams.get('sslmode') ?? '';
   return {
