@@ -1,4 +1,5 @@
 import type { Services } from '../app.js';
+import { ErasureJournal } from '../crypto/erasure-journal.js';
 import { KekRegistry } from '../crypto/kek-registry.js';
 import { FileKeyProvider } from '../crypto/key-provider.js';
 import { repairSealedIds } from '../crypto/sealed-id-repair.js';
@@ -110,6 +111,14 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
     },
     audit: { verify: () => services.audit.verify() },
     migrations: { pending: () => pendingMigrations(db) },
+    erasureJournal: {
+      path: config.erasureJournal,
+      async read() {
+        const reading = await new ErasureJournal(config.erasureJournal, services.keyring).read();
+        return { exists: reading.exists, entries: reading.entries.length, tampered: reading.tampered.length };
+      },
+      erasedSubjects: async () => (await registry.countKeysByVersion()).erased,
+    },
   };
 }
 
