@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { benchBackup } from './backup.js';
 import { benchBlindIndex } from './blind-index.js';
 import { benchConnections } from './connections.js';
 import { benchIncidents } from './incidents.js';
@@ -43,6 +44,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Two nodes on PostgreSQL + Mosquitto: command round trip through the node that did not ingest the ack vs the node that did',
     run: benchNodes,
+  },
+  backup: {
+    title:
+      'backup create / verify / restore rows/s vs pg_dump -Fc / pg_restore of the same PostgreSQL schema',
+    run: benchBackup,
   },
 };
 
