@@ -2,7 +2,15 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseKind } from '../helpers/database.js';
-import { cleanUp, createEmptySchema, errorLines, hearth, makeTempDir, migratedCliEnv } from './harness.js';
+import {
+  cleanUp,
+  createEmptySchema,
+  errorLines,
+  hearth,
+  makeTempDir,
+  migratedCliEnv,
+  seedPgliteDataDir,
+} from './harness.js';
 
 /** Each spawned command costs seconds on a busy machine; the file runs a handful in sequence. */
 const CLI_TIMEOUT_MS = 180_000;
@@ -11,6 +19,13 @@ let env: Record<string, string>;
 const drops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
+  if (testDatabaseKind === 'pglite') {
+    // Copied from the run's migrated template: a CLI migrating a new embedded database takes far longer.
+    const dataDir = await makeTempDir('backup');
+    await seedPgliteDataDir(dataDir);
+    env = { HEARTH_DATA_DIR: dataDir, HEARTH_KEY_FILE: path.join(dataDir, 'keys', 'master.key') };
+    return;
+  }
   const deployment = await migratedCliEnv('backup');
   env = deployment.env;
   drops.push(deployment.drop);

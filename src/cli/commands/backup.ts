@@ -11,8 +11,10 @@ import type { Config } from '../../config/schema.js';
 import { InterruptedError } from '../../control/errors.js';
 import type { Operation, OperationContext, Outcome } from '../../control/operation.js';
 import { ErasureJournal } from '../../crypto/erasure-journal.js';
+import { KeyError } from '../../crypto/errors.js';
 import { createKeyProvider } from '../../crypto/key-provider.js';
 import { Keyring } from '../../crypto/keyring.js';
+import { statFile } from '../../doctor/probes.js';
 import { createLogger } from '../../log.js';
 import { HOST_KEYS_HELP, hostLevelActor } from '../host-actor.js';
 import { type CommandResult, jsonOption, runCommand } from '../runner.js';
@@ -30,6 +32,21 @@ function keyLocations(config: Config): KeyLocations {
       path.dirname(config.erasureJournal),
     ],
   };
+}
+
+/**
+ * The keyring of the key that made the backup. A missing key file is refused rather than created, as
+ * every other command does on first run: a new random key opens no backup.
+ */
+async function existingKeyring(config: Config): Promise<Keyring> {
+  if (config.keys.kind === 'file' && !(await statFile(config.keys.path))) {
+    throw new KeyError(
+      `The key file ${config.keys.path} does not exist; a backup opens only with the key it was made with: put that key file back (or set HEARTH_KEY_FILE to it)`,
+    );
+  }
+  const keyring = new Keyring(createKeyProvider(config.keys));
+  await keyring.load();
+  return keyring;
 }
 
 function stopsOn(context: OperationContext, what: string): () => void {
@@ -93,8 +110,7 @@ export const backupRestore: Operation<z.infer<typeof restoreArgs>> = {
   args: restoreArgs,
   async run(db, args, context) {
     const config = loadConfig();
-    const keyring = new Keyring(createKeyProvider(config.keys));
-    await keyring.load();
+    const keyring = await existingKeyring(config);
     const journal = args.withoutJournal ? null : new ErasureJournal(config.erasureJournal, keyring);
     const restored = await restoreBackup({
       db,
@@ -144,8 +160,7 @@ export const backupRestore: Operation<z.infer<typeof restoreArgs>> = {
 /** Checks a backup with the key alone: no database is opened, so it runs anywhere the key is. */
 async function verify(dir: string, json: boolean): Promise<number> {
   const config = loadConfig();
-  const keyring = new Keyring(createKeyProvider(config.keys));
-  await keyring.load();
+  const keyring = await existingKeyring(config);
   const check = await verifyBackup(dir, keyring);
   const journal = await new ErasureJournal(config.erasureJournal, keyring).read();
   const warnings: string[] = [];
