@@ -6,10 +6,11 @@ import type { Db } from '../store/database.js';
  * Hearth's tables as backups and moves see them: every table of the current schema but the migrator's
  * own bookkeeping (a restore or move migrates the target, which writes that itself).
  *
- * A row travels as PostgreSQL's `to_jsonb(row)::text`, one line per row in primary-key order: bytea as
- * `\x…` hex, timestamps in UTC, jsonb as itself. `jsonb_populate_recordset` turns those lines back into
- * rows of the same table, and the same text read from two databases (PGlite 18, PostgreSQL 15) hashes
- * the same, which is how a restore or a move proves it copied everything.
+ * A row travels as PostgreSQL's `to_json(row)::text`, one line per row in primary-key order: columns in
+ * table order, bytea as `\x…` hex, timestamps in UTC, jsonb as itself. `jsonb_populate_recordset` turns
+ * those lines back into rows of the same table, and the same text read from two databases (PGlite 18,
+ * PostgreSQL 15) hashes the same, which is how a restore or a move proves it copied everything.
+ * (`to_json` rather than `to_jsonb`: the same information, read about three times as fast.)
  */
 const MIGRATOR_TABLES = ['kysely_migration', 'kysely_migration_lock'];
 
@@ -102,7 +103,7 @@ export async function* readTable(trx: Db, table: TableInfo): AsyncGenerator<stri
   const orderBy =
     table.primaryKey.length > 0 ? sql.join(table.primaryKey.map((column) => sql.ref(column))) : sql.lit(1);
   await sql`declare ${cursor} no scroll cursor for
-    select to_jsonb(t)::text as line from ${sql.table(table.name)} as t order by ${orderBy}`.execute(trx);
+    select to_json(t)::text as line from ${sql.table(table.name)} as t order by ${orderBy}`.execute(trx);
   try {
     for (;;) {
       const { rows } = await sql<{

@@ -44,6 +44,9 @@ async function emptyDeployment(): Promise<Record<string, string>> {
     const schema = await createEmptySchema();
     drops.push(schema.drop);
     target.DATABASE_URL = schema.url;
+  } else {
+    // Migrated but never run: as empty as a restore needs.
+    await seedPgliteDataDir(dataDir);
   }
   return target;
 }

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { buildServices, type Services } from '../../src/app.js';
@@ -79,6 +82,8 @@ export async function startCluster(options: {
   await admin.query(`create schema ${schema}`);
   const mosquitto = await startMosquitto();
   const masterKey = randomBytes(32).toString('base64');
+  // One erasure journal for every node, as the README recommends for several nodes.
+  const journalDir = await mkdtemp(path.join(os.tmpdir(), 'hearth-cluster-'));
   const nodes = new Map<string, ClusterNode>();
   const devices: ClusterDevice[] = [];
   const close = async () => {
@@ -87,6 +92,7 @@ export async function startCluster(options: {
     await mosquitto.stop();
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
+    await rm(journalDir, { recursive: true, force: true });
   };
   let migrated = false;
   const addNode = async (spec: NodeOptions): Promise<ClusterNode> => {
@@ -105,6 +111,7 @@ export async function startCluster(options: {
     });
     const config = loadConfig({
       HEARTH_DATA_DIR: '/nonexistent/hearth-test',
+      HEARTH_ERASURE_JOURNAL: path.join(journalDir, 'erasure-journal.ndjson'),
       LOG_LEVEL: 'silent',
       MAIL_CATCHER_PORT: '0',
       MQTT_MODE: 'external',
