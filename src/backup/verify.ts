@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -107,6 +108,23 @@ export function tableMismatch(table: ManifestTable, digest: { rows: number; sha2
   return null;
 }
 
+/** Rows and SHA-256 of a table file's lines, from its bytes: what `TableDigest` gives for the same lines. */
+async function digestFile(
+  directory: string,
+  table: ManifestTable,
+): Promise<{ rows: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let rows = 0;
+  const input = createReadStream(path.join(directory, table.file)).pipe(createGunzip());
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) rows += 1;
+  }
+  return { rows, sha256: hash.digest('hex') };
+}
+
+const NEWLINE = 0x0a;
+
 /**
  * Checks the manifest's MAC and every file's row count and SHA-256. Needs only the key, not a database,
  * so a backup can be checked on any machine that holds the key.
@@ -124,12 +142,8 @@ export async function verifyBackup(directory: string, keyring: Keyring): Promise
     );
   }
   for (const table of manifest.tables) {
-    const digest = new TableDigest();
     try {
-      for await (const _lines of readTableFile(directory, table, digest)) {
-        // Only the digest is wanted here.
-      }
-      const mismatch = tableMismatch(table, { rows: digest.rows, sha256: digest.hex() });
+      const mismatch = tableMismatch(table, await digestFile(directory, table));
       if (mismatch) problems.push(mismatch);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
