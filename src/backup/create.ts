@@ -17,7 +17,7 @@ export class BackupDestinationError extends Error {
 
 /** Directories a backup must never be written into (nor contain): where the key and the journal live. */
 export interface KeyLocations {
-  /** The key file's directory (file provider) and the data directory, where the default key file lives. */
+  /** The key file's directory (file provider), the data directory (the default key location), the journal's. */
   directories: string[];
 }
 
