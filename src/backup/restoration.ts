@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { ErasureJournal, JournalReading } from '../crypto/erasure-journal.js';
 import type { Keyring } from '../crypto/keyring.js';
+import { KeyVault } from '../crypto/vault.js';
 import type { Db } from '../store/database.js';
 import { appliedMigrations, knownMigrations, migrateTo } from '../store/migrate.js';
 import type { Manifest } from './manifest.js';
@@ -42,8 +43,6 @@ export interface RestoredBackup {
   erasedSinceBackup: number;
   journal: Pick<JournalReading, 'exists' | 'unverifiable'> & { entries: number };
 }
-
-const SUBJECTS_PER_QUERY = 1_000;
 
 /**
  * Tables a migration fills with their one row of settings (the global security epoch): a fresh database
@@ -111,7 +110,8 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoredBa
     }
   });
   const createdAt = new Date(manifest.createdAt);
-  const toErase = await aliveSubjects(db, [...new Set(journal.entries.map((entry) => entry.subject))]);
+  const vault = new KeyVault({ db, keyring: options.keyring });
+  const toErase = await vault.liveAmong([...new Set(journal.entries.map((entry) => entry.subject))]);
   const pending = new Set(toErase);
   return {
     manifest,
@@ -170,20 +170,4 @@ function notEmpty(tables: string[]): RestoreRefusedError {
   return new RestoreRefusedError(
     `A restore needs an empty database, and this one holds rows in ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}; restore into a new database (or a new HEARTH_DATA_DIR), never over a live one`,
   );
-}
-
-/** Of the given subjects, those the restored database holds a usable data key for. */
-async function aliveSubjects(db: Db, subjects: string[]): Promise<string[]> {
-  const alive: string[] = [];
-  for (let from = 0; from < subjects.length; from += SUBJECTS_PER_QUERY) {
-    const rows = await db
-      .selectFrom('key_vault')
-      .select('subject')
-      .distinct()
-      .where('subject', 'in', subjects.slice(from, from + SUBJECTS_PER_QUERY))
-      .where('wrapped_dek', 'is not', null)
-      .execute();
-    alive.push(...rows.map((row) => row.subject));
-  }
-  return alive;
 }

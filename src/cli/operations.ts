@@ -1,7 +1,7 @@
 import type { Operation } from '../control/operation.js';
 import { accountsForceReset, sessionsRevoke } from './commands/accounts.js';
 import { auditVerify } from './commands/audit.js';
-import { backupCreate, backupRestore } from './commands/backup.js';
+import { backupCreate, backupEraseAgain, backupRestore } from './commands/backup.js';
 import { doctor } from './commands/doctor.js';
 import { incidentOperations } from './commands/incidents.js';
 import { keysRotate, keysStatus } from './commands/keys.js';
@@ -28,6 +28,7 @@ export const controlOperations: readonly Operation[] = [
   doctor,
   ...metricsOperations,
   backupCreate as Operation,
+  backupEraseAgain as Operation,
   // Refused there (the service's database is not empty), with the message saying so.
   backupRestore as Operation,
   move as Operation,

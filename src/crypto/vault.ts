@@ -175,6 +175,22 @@ export class KeyVault {
       .executeTakeFirst();
   }
 
+  /** Of the given subjects, those that still hold a usable data key (the erasure journal's check). */
+  async liveAmong(subjects: readonly string[]): Promise<string[]> {
+    const live: string[] = [];
+    for (let from = 0; from < subjects.length; from += KEYS_PER_QUERY) {
+      const rows = await this.db
+        .selectFrom('key_vault')
+        .select('subject')
+        .distinct()
+        .where('subject', 'in', subjects.slice(from, from + KEYS_PER_QUERY))
+        .where('wrapped_dek', 'is not', null)
+        .execute();
+      live.push(...rows.map((row) => row.subject));
+    }
+    return live;
+  }
+
   /** Crypto-shreds a subject: every value sealed under its keys becomes unreadable for good. */
   async destroy(subject: string): Promise<{ keysDestroyed: number }> {
     assertSubject(subject);

@@ -184,6 +184,17 @@ export const erasureJournalCheck: DoctorCheck = {
         },
       ];
     }
+    if (journal.stillAlive > 0) {
+      return [
+        {
+          id: 'erasure-journal.erased-are-back',
+          severity: 'high',
+          title: 'Subjects the erasure journal says were erased hold a data key again',
+          evidence: `${journal.stillAlive} journalled subjects have a usable key in the database: a copy older than their erasure was restored without re-applying it`,
+          fix: 'Run hearth backup erase-again (it erases them again as their deletion did, audited)',
+        },
+      ];
+    }
     const erased = await erasureJournal.erasedSubjects();
     if (journal.exists || erased === 0) return [];
     return [

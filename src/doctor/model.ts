@@ -103,7 +103,7 @@ export interface DoctorContext {
   /** The erasure journal a restore re-applies, and how many subjects the vault says were erased. */
   erasureJournal: {
     path: string;
-    read(): Promise<{ exists: boolean; entries: number; tampered: number }>;
+    read(): Promise<{ exists: boolean; entries: number; tampered: number; stillAlive: number }>;
     erasedSubjects(): Promise<number>;
   };
 }

@@ -9,6 +9,7 @@ import { checkBackupDestination, createBackup } from '../../src/backup/create.js
 import { eraseAgain } from '../../src/backup/erasures.js';
 import { restoreBackup } from '../../src/backup/restoration.js';
 import { verifyBackup } from '../../src/backup/verify.js';
+import { backupEraseAgain } from '../../src/cli/commands/backup.js';
 import { ErasureJournal } from '../../src/crypto/erasure-journal.js';
 import { EnvKeyProvider } from '../../src/crypto/key-provider.js';
 import { Keyring } from '../../src/crypto/keyring.js';
@@ -62,12 +63,12 @@ async function copyOfBackup(name: string): Promise<string> {
 }
 
 /** What `hearth backup restore` does: restore, then the services erase again what the journal names. */
-async function restoreInto(target: TestDatabase, directory: string): Promise<Services> {
+async function restoreInto(target: TestDatabase, directory: string, withJournal = true): Promise<Services> {
   const restored = await restoreBackup({
     db: target.db,
     keyring: keyring(),
     directory,
-    journal: new ErasureJournal(journalFile, keyring()),
+    journal: withJournal ? new ErasureJournal(journalFile, keyring()) : null,
   });
   const restoredServices = await buildServices(testConfig({ HEARTH_ERASURE_JOURNAL: journalFile }), {
     database: { ...target, close: async () => {} },
@@ -177,6 +178,30 @@ describe('backup restore', () => {
         await expect(restored.vault.keyFor(`user:${erased.id}`, 1)).rejects.toMatchObject({
           reason: 'erased',
         });
+      } finally {
+        await restored?.close();
+        await target.close();
+      }
+    },
+    FRESH_DATABASE_TIMEOUT_MS,
+  );
+
+  it(
+    'without the journal the erased come back, until hearth backup erase-again',
+    async () => {
+      const target = await openEmptyTestDatabase();
+      let restored: Services | undefined;
+      try {
+        restored = await restoreInto(target, backupDir, false);
+        expect(await restored.users.getById(erased.id)).toMatchObject({ name: 'Erased Person' });
+        if (backupEraseAgain.needs !== 'services') throw new Error('erase-again runs on the services');
+        const context = { progress: () => {}, signal: new AbortController().signal };
+        const outcome = await backupEraseAgain.run(restored, {}, context);
+        expect(outcome.text).toBe(
+          'Erasure journal: 2 erasures; erased again: 1 accounts, 1 homes, 0 other keys',
+        );
+        expect(await restored.users.getById(erased.id)).toBeUndefined();
+        expect(await restored.users.getById(kept.id)).toMatchObject({ name: 'Kept Person' });
       } finally {
         await restored?.close();
         await target.close();

@@ -252,12 +252,12 @@ describe('hearth doctor checks', () => {
       expect(findings[0]?.evidence).toBe('Not applied yet: 0006-command-purge-index, 0007-incidents');
     });
 
-    it('a missing erasure journal fires high once subjects were erased; an edited one fires high', async () => {
-      const journal = (exists: boolean, tampered: number, erased: number) =>
+    it('a missing erasure journal fires high once subjects were erased; an edited one, or erased subjects back, fire high', async () => {
+      const journal = (exists: boolean, tampered: number, erased: number, stillAlive = 0) =>
         withParts({
           erasureJournal: {
             path: '/etc/hearth/erasure-journal.ndjson',
-            read: async () => ({ exists, entries: exists ? 2 : 0, tampered }),
+            read: async () => ({ exists, entries: exists ? 2 : 0, tampered, stillAlive }),
             erasedSubjects: async () => erased,
           },
         });
@@ -272,6 +272,10 @@ describe('hearth doctor checks', () => {
       // Nobody erased yet: the journal is created at the first erasure.
       expect(await erasureJournalCheck.run(journal(false, 0, 0))).toEqual([]);
       expect(await erasureJournalCheck.run(journal(true, 0, 3))).toEqual([]);
+      // A copy older than an erasure was restored with pg_restore: the erased are back.
+      expect(ids(await erasureJournalCheck.run(journal(true, 0, 3, 1)))).toEqual([
+        'erasure-journal.erased-are-back:high',
+      ]);
     });
   });
 

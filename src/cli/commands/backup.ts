@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { buildServices } from '../../app.js';
 import { checkBackupDestination, createBackup, type KeyLocations } from '../../backup/create.js';
-import { eraseAgain } from '../../backup/erasures.js';
+import { eraseAgain, RESTORE_ACTOR } from '../../backup/erasures.js';
 import { restoreBackup } from '../../backup/restoration.js';
 import { verifyBackup } from '../../backup/verify.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { InterruptedError } from '../../control/errors.js';
-import type { Operation, OperationContext, Outcome } from '../../control/operation.js';
+import { CommandFailedError, InterruptedError } from '../../control/errors.js';
+import { noArgs, type Operation, type OperationContext, type Outcome } from '../../control/operation.js';
 import { ErasureJournal } from '../../crypto/erasure-journal.js';
 import { KeyError } from '../../crypto/errors.js';
 import { createKeyProvider } from '../../crypto/key-provider.js';
@@ -129,9 +129,13 @@ export const backupRestore: Operation<z.infer<typeof restoreArgs>> = {
     });
     let erased: Awaited<ReturnType<typeof eraseAgain>>;
     try {
-      erased = await eraseAgain(services, restored.toErase);
+      erased = await eraseAgain(services, restored.toErase).catch((error: unknown) => {
+        throw new CommandFailedError(
+          `The backup was restored, but erasing again what the journal names failed (${error instanceof Error ? error.message : String(error)}); run "hearth backup erase-again" before starting the service`,
+        );
+      });
       await services.audit.append({
-        actor: 'system:backup-restore',
+        actor: RESTORE_ACTOR,
         action: 'backup.restored',
         details: { rows: restored.rows, createdAt: restored.manifest.createdAt, erasedAgain: erased },
       });
@@ -153,6 +157,32 @@ export const backupRestore: Operation<z.infer<typeof restoreArgs>> = {
       ok: true,
       text: lines.join('\n'),
       data: { rows: restored.rows, createdAt: restored.manifest.createdAt, erasedAgain: erased },
+    };
+  },
+};
+
+export const backupEraseAgain: Operation<z.infer<typeof noArgs>> = {
+  name: 'backup.erase-again',
+  needs: 'services',
+  args: noArgs,
+  async run(services) {
+    const journal = await new ErasureJournal(services.config.erasureJournal, services.keyring).read();
+    if (!journal.exists || journal.tampered.length > 0) {
+      throw new CommandFailedError(
+        journal.exists
+          ? `The erasure journal ${services.config.erasureJournal} fails its MAC on ${journal.tampered.length} lines; nothing was erased`
+          : `There is no erasure journal at ${services.config.erasureJournal}; nothing to erase again`,
+      );
+    }
+    const alive = await services.vault.liveAmong([...new Set(journal.entries.map((entry) => entry.subject))]);
+    const erased = await eraseAgain(services, alive);
+    if (alive.length > 0) {
+      await services.audit.append({ actor: RESTORE_ACTOR, action: 'backup.erased-again', details: erased });
+    }
+    return {
+      ok: true,
+      text: `Erasure journal: ${journal.entries.length} erasures; erased again: ${erased.users} accounts, ${erased.homes} homes, ${erased.keys} other keys`,
+      data: { journalEntries: journal.entries.length, erasedAgain: erased },
     };
   },
 };
@@ -240,5 +270,14 @@ export function registerBackupCommands(program: Command, result: CommandResult):
     .action(async (dir: string, options: { withoutJournal?: boolean; json?: boolean }) => {
       const args = { from: path.resolve(dir), ...(options.withoutJournal ? { withoutJournal: true } : {}) };
       result.exitCode = await runCommand(backupRestore, args, options);
+    });
+  backup
+    .command('erase-again')
+    .description(
+      'Erase again every subject the erasure journal names that this database still holds a key for: after a restore interrupted part-way, one made with --without-journal before the journal came back, or a copy restored with other tools',
+    )
+    .addOption(jsonOption())
+    .action(async (options: { json?: boolean }) => {
+      result.exitCode = await runCommand(backupEraseAgain, {}, options);
     });
 }
