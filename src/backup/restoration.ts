@@ -13,7 +13,7 @@ import {
   ROWS_PER_BATCH,
   TableDigest,
 } from './tables.js';
-import { readTableFile, tableMismatch, verifyBackup } from './verify.js';
+import { checkManifest, readTableFile, tableMismatch } from './verify.js';
 
 /** The backup or the journal is not what it claims to be; nothing was written. */
 export class BackupIntegrityError extends Error {
@@ -51,14 +51,16 @@ export interface RestoredBackup {
 const SEEDED_BY_MIGRATIONS = ['global_security'];
 
 /**
- * Restores a verified backup into an empty database: checks the manifest and every file first, migrates
- * the database to the backup's schema level, inserts every table in one transaction, and compares each
- * table's count and hash as the database now holds it with the manifest before committing. Then lists
- * the journalled subjects the backup brought back, for the caller to erase again.
+ * Restores a backup into an empty database: checks the manifest's MAC and the keys first, migrates the
+ * database to the backup's schema level, inserts every table in one transaction checking each file's
+ * count and hash as it is read, then compares each table's count and hash as the database now holds it
+ * with the manifest before committing. Then lists the journalled subjects the backup brought back, for
+ * the caller to erase again.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoredBackup> {
   const { db, directory } = options;
-  const check = await verifyBackup(directory, options.keyring);
+  // The MAC and the keys first; each file's count and hash are checked as it is read, before the commit.
+  const check = await checkManifest(directory, options.keyring);
   if (!check.manifest || check.problems.length > 0) {
     throw new BackupIntegrityError(
       `The backup in ${directory} fails verification: ${check.problems.join('; ')}`,
@@ -82,15 +84,22 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoredBa
       options.onTable?.(done++, manifest.tables.length);
       const digest = new TableDigest();
       let batch: string[] = [];
-      for await (const lines of readTableFile(directory, table, digest)) {
-        batch.push(...lines);
-        if (batch.length >= ROWS_PER_BATCH) {
-          await insertLines(trx, table.name, batch);
-          batch = [];
+      try {
+        for await (const lines of readTableFile(directory, table, digest)) {
+          batch.push(...lines);
+          if (batch.length >= ROWS_PER_BATCH) {
+            await insertLines(trx, table.name, batch);
+            batch = [];
+          }
         }
+        await insertLines(trx, table.name, batch);
+      } catch (error) {
+        // A missing, truncated or edited file (a line that is not a row of this table): nothing is kept. Only
+        // the code is shown: the database's message may quote a value from the file.
+        throw new BackupIntegrityError(
+          `${table.file} cannot be restored (${String((error as { code?: unknown }).code ?? 'unreadable')}); nothing was restored`,
+        );
       }
-      await insertLines(trx, table.name, batch);
-      // The file may have changed since it was verified: what was read is checked again.
       const mismatch = tableMismatch(table, { rows: digest.rows, sha256: digest.hex() });
       if (mismatch) throw new BackupIntegrityError(`${mismatch}; nothing was restored`);
       rows += digest.rows;

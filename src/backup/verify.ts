@@ -126,21 +126,30 @@ async function digestFile(
 const NEWLINE = 0x0a;
 
 /**
+ * The manifest's MAC and whether the KEK versions the backup needs are still here: what can be known
+ * before reading any table file.
+ */
+export async function checkManifest(directory: string, keyring: Keyring): Promise<BackupCheck> {
+  const read = await readManifest(directory, keyring);
+  if ('problems' in read) return { manifest: null, problems: read.problems };
+  const available = (await keyring.load()).keys;
+  const missing = read.manifest.kek.wrapVersions.filter((version) => !available.has(version));
+  if (missing.length === 0) return { manifest: read.manifest, problems: [] };
+  return {
+    manifest: read.manifest,
+    problems: [
+      `KEK version${missing.length > 1 ? 's' : ''} ${missing.join(', ')} needed to open this backup's data keys ${missing.length > 1 ? 'are' : 'is'} no longer available (destroyed after HEARTH_KEK_RETENTION_DAYS?)`,
+    ],
+  };
+}
+
+/**
  * Checks the manifest's MAC and every file's row count and SHA-256. Needs only the key, not a database,
  * so a backup can be checked on any machine that holds the key.
  */
 export async function verifyBackup(directory: string, keyring: Keyring): Promise<BackupCheck> {
-  const read = await readManifest(directory, keyring);
-  if ('problems' in read) return { manifest: null, problems: read.problems };
-  const { manifest } = read;
-  const problems: string[] = [];
-  const available = (await keyring.load()).keys;
-  const missing = manifest.kek.wrapVersions.filter((version) => !available.has(version));
-  if (missing.length > 0) {
-    problems.push(
-      `KEK version${missing.length > 1 ? 's' : ''} ${missing.join(', ')} needed to open this backup's data keys ${missing.length > 1 ? 'are' : 'is'} no longer available (destroyed after HEARTH_KEK_RETENTION_DAYS?)`,
-    );
-  }
+  const { manifest, problems } = await checkManifest(directory, keyring);
+  if (!manifest) return { manifest, problems };
   for (const table of manifest.tables) {
     try {
       const mismatch = tableMismatch(table, await digestFile(directory, table));
