@@ -145,8 +145,9 @@ async function writeTable(
   async function* text() {
     for await (const lines of readTable(trx, table)) {
       checkpoint?.();
-      digest.addLines(lines);
-      yield `${lines.join('\n')}\n`;
+      const text = `${lines.join('\n')}\n`;
+      digest.addText(text, lines.length);
+      yield text;
     }
   }
   // Level 1: most of the size win for a fraction of the time; `flush` fsyncs the file before it closes.

@@ -135,6 +135,12 @@ export class TableDigest {
     this.rows += lines.length;
   }
 
+  /** The same as `addLines` for lines already joined, each ending in a newline. */
+  addText(text: string, rows: number): void {
+    this.hash.update(text);
+    this.rows += rows;
+  }
+
   hex(): string {
     return this.hash.digest('hex');
   }
