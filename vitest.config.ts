@@ -21,6 +21,7 @@ const storageSuite = [
   'test/integrations/**/*.test.ts',
   'test/cluster/**/*.test.ts',
   'test/doctor/deployment.test.ts',
+  'test/backup/**/*.test.ts',
 ];
 
 export default defineConfig({

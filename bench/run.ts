@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { benchAssistants } from './assistants.js';
+import { benchBackup } from './backup.js';
 import { benchBlindIndex } from './blind-index.js';
 import { benchConnections } from './connections.js';
 import { benchConsole } from './console.js';
@@ -61,6 +62,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Pairing rate as the fleet grows: embedded broker, embedded brokers joined through Redis, Mosquitto dynamic security',
     run: benchPairing,
+  },
+  backup: {
+    title:
+      'backup create / verify / restore rows/s vs pg_dump -Fc / pg_restore of the same PostgreSQL schema',
+    run: benchBackup,
   },
 };
 

@@ -15,6 +15,7 @@ import { PostgresSignals } from './cluster/postgres-signals.js';
 import { LocalSignals, type NodeSignals } from './cluster/signals.js';
 import type { Config } from './config/schema.js';
 import { BlindIndex } from './crypto/blind-index.js';
+import { ErasureJournal, type ErasureRecorder } from './crypto/erasure-journal.js';
 import { createKeyProvider, type KeyProvider } from './crypto/key-provider.js';
 import { Keyring } from './crypto/keyring.js';
 import { rotateKeys } from './crypto/rotation.js';
@@ -142,6 +143,8 @@ export interface BuildOptions {
       'authenticator' | 'alexaTokens' | 'endGrant' | 'iftttTestAccount' | 'liveGrants' | 'retry'
     >
   >;
+  /** Replaces the erasure journal at config.erasureJournal (a restore re-applying journalled erasures). */
+  erasures?: ErasureRecorder;
 }
 
 /**
@@ -185,7 +188,13 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       (database.listenConnection
         ? new PostgresSignals({ db: database.db, connection: database.listenConnection, logger })
         : new LocalSignals(logger));
-    const vault = new KeyVault({ db: database.db, keyring, cache: config.dekCache, signals });
+    const vault = new KeyVault({
+      db: database.db,
+      keyring,
+      cache: config.dekCache,
+      signals,
+      erasures: options.erasures ?? new ErasureJournal(config.erasureJournal, keyring),
+    });
     // Its sources are read only when scraped, by which time every part below exists.
     const metrics = new HearthMetrics({
       ingest: () => telemetry.ingest.stats(),

@@ -1,5 +1,5 @@
 import { EXIT } from '../control/errors.js';
-import type { Outcome } from '../control/operation.js';
+import type { OperationContext, Outcome } from '../control/operation.js';
 
 /**
  * The CLI's side of the terminal. stdout carries only the result (text, or one JSON document with --json),
@@ -64,5 +64,20 @@ export function createTerminal(options: { json: boolean }): Terminal {
       progress.endBar();
       process.stderr.write(`hearth: ${line}\n`);
     },
+  };
+}
+
+/** A progress bar on the terminal; each call draws the bar again (a terminal redraws it in place). */
+export function progressBar(context: OperationContext, label: string): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (done < total && now - last < 250) return;
+    last = now;
+    const share = total > 0 ? Math.min(1, done / total) : 1;
+    const filled = Math.round(share * 30);
+    context.progress(
+      `\r${label} [${'#'.repeat(filled)}${'.'.repeat(30 - filled)}] ${Math.floor(share * 100)}% ${done}/${total}`,
+    );
   };
 }

@@ -34,6 +34,8 @@ export const configSchema = z.object({
   DATABASE_URL: databaseUrl.optional(),
   HEARTH_DATA_DIR: z.string().min(1, 'must be a directory path').default('./.hearth'),
   HEARTH_KEY_FILE: z.string().min(1, 'must be a file path').optional(),
+  // Erased subjects, kept apart from the database and its backups (default: beside the key file).
+  HEARTH_ERASURE_JOURNAL: z.string().min(1, 'must be a file path').optional(),
   HEARTH_MASTER_KEY: z.string().min(1).optional(),
   HEARTH_DEK_CACHE_SIZE: positiveInt('a positive whole number of keys').default(10_000),
   HEARTH_DEK_CACHE_TTL_SECONDS: positiveInt('a positive whole number of seconds').default(300),
@@ -155,6 +157,8 @@ export interface Config {
   dataDir: string;
   database: DatabaseConfig;
   keys: KeyProviderConfig;
+  /** The erasure journal's file: every destroyed subject, re-applied by a restore. */
+  erasureJournal: string;
   dekCache: { size: number; ttlMs: number };
   bodyLimitBytes: number;
   logLevel: Env['LOG_LEVEL'];
@@ -214,6 +218,9 @@ export type MqttConfig = (
 
 export function toConfig(env: Env): Config {
   const dataDir = path.resolve(env.HEARTH_DATA_DIR);
+  const keys: KeyProviderConfig = env.HEARTH_MASTER_KEY
+    ? { kind: 'env', masterKey: env.HEARTH_MASTER_KEY }
+    : { kind: 'file', path: path.resolve(env.HEARTH_KEY_FILE ?? path.join(dataDir, 'master.key')) };
   return {
     host: env.HOST,
     port: env.PORT,
@@ -221,9 +228,11 @@ export function toConfig(env: Env): Config {
     database: env.DATABASE_URL
       ? { kind: 'postgres', url: env.DATABASE_URL }
       : { kind: 'pglite', dataDir: path.join(dataDir, 'pgdata') },
-    keys: env.HEARTH_MASTER_KEY
-      ? { kind: 'env', masterKey: env.HEARTH_MASTER_KEY }
-      : { kind: 'file', path: path.resolve(env.HEARTH_KEY_FILE ?? path.join(dataDir, 'master.key')) },
+    keys,
+    erasureJournal: path.resolve(
+      env.HEARTH_ERASURE_JOURNAL ??
+        path.join(keys.kind === 'file' ? path.dirname(keys.path) : dataDir, 'erasure-journal.ndjson'),
+    ),
     dekCache: { size: env.HEARTH_DEK_CACHE_SIZE, ttlMs: env.HEARTH_DEK_CACHE_TTL_SECONDS * 1000 },
     bodyLimitBytes: env.HEARTH_BODY_LIMIT_BYTES,
     logLevel: env.LOG_LEVEL,

@@ -1,4 +1,7 @@
 import { CommanderError } from 'commander';
+import { BackupDestinationError } from '../backup/create.js';
+import { MoveRefusedError, MoveVerificationError } from '../backup/move.js';
+import { BackupIntegrityError, RestoreRefusedError } from '../backup/restoration.js';
 import { ConfigError } from '../config/load.js';
 import { KeyError, SealedFieldError } from '../crypto/errors.js';
 import { DomainError } from '../domain-error.js';
@@ -59,6 +62,12 @@ const ONE_LINE_ERRORS: [new (...args: never[]) => Error, number][] = [
   [CommandFailedError, EXIT.failure],
   [SealedFieldError, EXIT.failure],
   [InterruptedError, EXIT.interrupted],
+  // Where a backup goes, what it is restored into and where a move goes are the operator's choice to fix.
+  [BackupDestinationError, EXIT.usage],
+  [RestoreRefusedError, EXIT.usage],
+  [MoveRefusedError, EXIT.usage],
+  [BackupIntegrityError, EXIT.failure],
+  [MoveVerificationError, EXIT.failure],
 ];
 
 /**

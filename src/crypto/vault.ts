@@ -3,6 +3,7 @@ import type { NodeSignals } from '../cluster/signals.js';
 import { hasOnlyCanonicalIds, lowerCaseIds, upperCaseIds } from '../schema/ids.js';
 import type { Db } from '../store/database.js';
 import { DekCache } from './dek-cache.js';
+import type { ErasureRecorder } from './erasure-journal.js';
 import { KeyError, NonCanonicalIdError, SealedFieldError } from './errors.js';
 import { isForeignKeyViolation, KekRegistry } from './kek-registry.js';
 import type { Keyring } from './keyring.js';
@@ -26,6 +27,8 @@ export interface KeyVaultOptions {
   cache?: { size: number; ttlMs: number };
   /** Erasures travel to every node's DEK cache over it (subjects only); without it, this node's alone. */
   signals?: Pick<NodeSignals, 'publish' | 'subscribe'>;
+  /** The erasure journal a restore re-applies; told before any key is destroyed. */
+  erasures?: ErasureRecorder;
 }
 
 const SUBJECT_PATTERN = /^[a-z]+:[A-Za-z0-9._-]{1,128}$/;
@@ -45,6 +48,7 @@ export class KeyVault {
   readonly keyring: Keyring;
   private readonly cache: DekCache;
   private readonly registry: KekRegistry;
+  private readonly erasures: ErasureRecorder | null;
   /** The KEK version this node last registered; new keys are wrapped by it. */
   private registeredVersion: number | null = null;
   private readonly signals: Pick<NodeSignals, 'publish'> | undefined;
@@ -53,6 +57,7 @@ export class KeyVault {
     this.db = options.db;
     this.keyring = options.keyring;
     this.registry = new KekRegistry(options.db);
+    this.erasures = options.erasures ?? null;
     this.cache = new DekCache(options.cache?.size ?? 10_000, options.cache?.ttlMs ?? 300_000);
     this.signals = options.signals;
     options.signals?.subscribe('keys-destroyed', {
@@ -186,6 +191,22 @@ export class KeyVault {
       .executeTakeFirst();
   }
 
+  /** Of the given subjects, those that still hold a usable data key (the erasure journal's check). */
+  async liveAmong(subjects: readonly string[]): Promise<string[]> {
+    const live: string[] = [];
+    for (let from = 0; from < subjects.length; from += KEYS_PER_QUERY) {
+      const rows = await this.db
+        .selectFrom('key_vault')
+        .select('subject')
+        .distinct()
+        .where('subject', 'in', subjects.slice(from, from + KEYS_PER_QUERY))
+        .where('wrapped_dek', 'is not', null)
+        .execute();
+      live.push(...rows.map((row) => row.subject));
+    }
+    return live;
+  }
+
   /** Crypto-shreds a subject: every value sealed under its keys becomes unreadable for good. */
   async destroy(subject: string): Promise<{ keysDestroyed: number }> {
     assertSubject(subject);
@@ -193,6 +214,8 @@ export class KeyVault {
       throw new KeyError(`${subject} belongs to the system and cannot be destroyed`);
     }
     const now = new Date();
+    // Journalled first: a restore of an older backup must never bring this subject back.
+    await this.erasures?.record(lowerCaseIds(subject), now);
     // Earlier versions could create a key under the upper-case spelling of an id sent by a client; erasure
     // takes every spelling it can name, so nothing sealed under such a key outlives the subject.
     const canonical = lowerCaseIds(subject);

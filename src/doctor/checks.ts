@@ -1,5 +1,6 @@
 import {
   auditChainCheck,
+  erasureJournalCheck,
   kekAgeCheck,
   keyFileCheck,
   migrationsCheck,
@@ -28,4 +29,5 @@ export const DOCTOR_CHECKS: readonly DoctorCheck[] = [
   sealedPlaintextCheck,
   sealedIdsCheck,
   auditChainCheck,
+  erasureJournalCheck,
 ];

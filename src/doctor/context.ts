@@ -1,4 +1,5 @@
 import type { Services } from '../app.js';
+import { ErasureJournal } from '../crypto/erasure-journal.js';
 import { KekRegistry } from '../crypto/kek-registry.js';
 import { FileKeyProvider } from '../crypto/key-provider.js';
 import { repairSealedIds } from '../crypto/sealed-id-repair.js';
@@ -15,7 +16,7 @@ function reachable(host: string): string {
 }
 
 /** The PostgreSQL server DATABASE_URL names, as libpq would read it (host, port, user, database, sslmode). */
-function postgresTarget(url: string) {
+export function postgresTarget(url: string) {
   const parsed = new URL(url);
   const sslmode = parsed.searchParams.get('sslmode') ?? '';
   return {
@@ -110,6 +111,20 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
     },
     audit: { verify: () => services.audit.verify() },
     migrations: { pending: () => pendingMigrations(db) },
+    erasureJournal: {
+      path: config.erasureJournal,
+      async read() {
+        const reading = await new ErasureJournal(config.erasureJournal, services.keyring).read();
+        const subjects = [...new Set(reading.entries.map((entry) => entry.subject))];
+        return {
+          exists: reading.exists,
+          entries: reading.entries.length,
+          tampered: reading.tampered.length,
+          stillAlive: (await services.vault.liveAmong(subjects)).length,
+        };
+      },
+      erasedSubjects: async () => (await registry.countKeysByVersion()).erased,
+    },
   };
 }
 

@@ -163,3 +163,48 @@ export const migrationsCheck: DoctorCheck = {
     ];
   },
 };
+
+/**
+ * A restore re-applies erasures from the journal beside the key: without it, restoring a backup would bring
+ * back every customer erased since the backup was taken.
+ */
+export const erasureJournalCheck: DoctorCheck = {
+  id: 'erasure-journal',
+  title: 'Erasure journal',
+  async run({ erasureJournal }) {
+    const journal = await erasureJournal.read();
+    if (journal.tampered > 0) {
+      return [
+        {
+          id: 'erasure-journal.tampered',
+          severity: 'high',
+          title: 'The erasure journal fails its MAC',
+          evidence: `${journal.tampered} lines of ${erasureJournal.path} do not match their MAC: the file was edited`,
+          fix: 'Find out who changed it; put back a copy kept with the key file. A restore refuses a journal that fails its MAC',
+        },
+      ];
+    }
+    if (journal.stillAlive > 0) {
+      return [
+        {
+          id: 'erasure-journal.erased-are-back',
+          severity: 'high',
+          title: 'Subjects the erasure journal says were erased hold a data key again',
+          evidence: `${journal.stillAlive} journalled subjects have a usable key in the database: a copy older than their erasure was restored without re-applying it`,
+          fix: 'Run hearth backup erase-again (it erases them again as their deletion did, audited)',
+        },
+      ];
+    }
+    const erased = await erasureJournal.erasedSubjects();
+    if (journal.exists || erased === 0) return [];
+    return [
+      {
+        id: 'erasure-journal.missing',
+        severity: 'high',
+        title: 'The erasure journal is missing',
+        evidence: `The key vault holds ${erased} erased subjects but ${erasureJournal.path} does not exist: a restore could not erase them again`,
+        fix: 'Put back the journal from where the key file is kept (HEARTH_ERASURE_JOURNAL names it); until then, restore backups only with --without-journal and erase by hand',
+      },
+    ];
+  },
+};

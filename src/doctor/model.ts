@@ -100,6 +100,12 @@ export interface DoctorContext {
   };
   audit: { verify(): Promise<VerifyResult> };
   migrations: { pending(): Promise<string[]> };
+  /** The erasure journal a restore re-applies, and how many subjects the vault says were erased. */
+  erasureJournal: {
+    path: string;
+    read(): Promise<{ exists: boolean; entries: number; tampered: number; stillAlive: number }>;
+    erasedSubjects(): Promise<number>;
+  };
 }
 
 /** A named check; it returns nothing when all is well. */

@@ -124,7 +124,7 @@ export class HomeService implements HomeAccess {
 
   async delete(userId: string, homeId: string): Promise<void> {
     await this.requireRole(userId, homeId, 'owner');
-    await this.destroy(userId, homeId);
+    await this.destroy(userSubject(userId), homeId);
   }
 
   listMembers(userId: string, homeId: string, page: PageRequest): Promise<Page<MemberView>> {
@@ -198,19 +198,25 @@ export class HomeService implements HomeAccess {
    * person's address are sealed under the home's key, not theirs, so they are deleted here.
    */
   async eraseFor(userId: string): Promise<void> {
-    for (const homeId of await this.deps.store.listSoleOwned(userId)) await this.destroy(userId, homeId);
+    for (const homeId of await this.deps.store.listSoleOwned(userId))
+      await this.destroy(userSubject(userId), homeId);
     const user = await this.deps.users.getById(userId);
     if (user) await this.deps.store.invitations.deleteTo(this.deps.users.emailIndex(user.email));
   }
 
-  private async destroy(userId: string, homeId: string): Promise<void> {
+  /** A restored backup brought back a home deleted after the backup was taken: it goes again. */
+  async eraseAfterRestore(homeId: string, actor: string): Promise<void> {
+    await this.destroy(actor, homeId, 'home.erased-again-after-restore');
+  }
+
+  private async destroy(actor: string, homeId: string, action = 'home.delete'): Promise<void> {
     for (const hook of this.hooks) await hook.homeDeleting(homeId);
     await this.deps.store.delete(homeId);
     await this.deps.vault.destroy(homeSubject(homeId));
     // No details: they would be sealed under the key just destroyed.
     await this.deps.audit.append({
-      actor: userSubject(userId),
-      action: 'home.delete',
+      actor,
+      action,
       target: homeSubject(homeId),
     });
   }

@@ -79,3 +79,25 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     .filter((result) => result.status === 'Success')
     .map((result) => result.migrationName);
 }
+
+/** Every migration this version knows, in order. */
+export function knownMigrations(): string[] {
+  return Object.keys(migrations);
+}
+
+/** The migrations the database has applied, in order. */
+export async function appliedMigrations(db: Db): Promise<string[]> {
+  const known = await (await migratorFor(db)).getMigrations();
+  return known.filter((migration) => migration.executedAt !== undefined).map((migration) => migration.name);
+}
+
+/** Applies migrations up to and including `name` (a restore brings an empty database to its backup's level). */
+export async function migrateTo(db: Db, name: string): Promise<void> {
+  const { error, results } = await (await migratorFor(db)).migrateTo(name);
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+    throw new MigrationError(
+      `Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}

@@ -17,7 +17,7 @@ import { Keyring } from '../../src/crypto/keyring.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/log.js';
 import { type Db, openDatabase } from '../../src/store/database.js';
-import { testDatabaseKind } from '../helpers/database.js';
+import { createTestSchema, testDatabaseKind } from '../helpers/database.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin', 'hearth.mjs');
@@ -227,22 +227,8 @@ export async function withPglite<T>(dataDir: string, work: (db: PGlite) => Promi
 }
 
 /** An empty schema on the test PostgreSQL, and a DATABASE_URL whose connections start in it. */
-export async function createEmptySchema(): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
-  const baseUrl = inject('postgresUrl');
-  const schema = `hearth_cli_${randomBytes(6).toString('hex')}`;
-  await withPostgres(baseUrl, async (client) => {
-    await client.query(`create schema ${schema}`);
-  });
-  const url = new URL(baseUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return {
-    url: url.toString(),
-    schema,
-    drop: () =>
-      withPostgres(baseUrl, async (client) => {
-        await client.query(`drop schema if exists ${schema} cascade`);
-      }),
-  };
+export function createEmptySchema(): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
+  return createTestSchema('hearth_cli');
 }
 
 /**

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCTOR_CHECKS } from '../../src/doctor/checks.js';
 import {
   auditChainCheck,
+  erasureJournalCheck,
   kekAgeCheck,
   keyFileCheck,
   migrationsCheck,
@@ -44,6 +45,7 @@ describe('hearth doctor checks', () => {
       'sealed-columns',
       'sealed-ids',
       'audit-chain',
+      'erasure-journal',
     ]);
   });
 
@@ -248,6 +250,32 @@ describe('hearth doctor checks', () => {
       );
       expect(ids(findings)).toEqual(['migrations.pending:medium']);
       expect(findings[0]?.evidence).toBe('Not applied yet: 0006-command-purge-index, 0007-incidents');
+    });
+
+    it('a missing erasure journal fires high once subjects were erased; an edited one, or erased subjects back, fire high', async () => {
+      const journal = (exists: boolean, tampered: number, erased: number, stillAlive = 0) =>
+        withParts({
+          erasureJournal: {
+            path: '/etc/hearth/erasure-journal.ndjson',
+            read: async () => ({ exists, entries: exists ? 2 : 0, tampered, stillAlive }),
+            erasedSubjects: async () => erased,
+          },
+        });
+      const missing = await erasureJournalCheck.run(journal(false, 0, 3));
+      expect(ids(missing)).toEqual(['erasure-journal.missing:high']);
+      expect(missing[0]?.evidence).toBe(
+        'The key vault holds 3 erased subjects but /etc/hearth/erasure-journal.ndjson does not exist: a restore could not erase them again',
+      );
+      expect(ids(await erasureJournalCheck.run(journal(true, 1, 3)))).toEqual([
+        'erasure-journal.tampered:high',
+      ]);
+      // Nobody erased yet: the journal is created at the first erasure.
+      expect(await erasureJournalCheck.run(journal(false, 0, 0))).toEqual([]);
+      expect(await erasureJournalCheck.run(journal(true, 0, 3))).toEqual([]);
+      // A copy older than an erasure was restored with pg_restore: the erased are back.
+      expect(ids(await erasureJournalCheck.run(journal(true, 0, 3, 1)))).toEqual([
+        'erasure-journal.erased-are-back:high',
+      ]);
     });
   });
 

@@ -33,5 +33,10 @@ export function quietContext(): DoctorContext {
     },
     audit: { verify: async () => ({ ok: true, count: 3, lastHash: 'ab' }) },
     migrations: { pending: async () => [] },
+    erasureJournal: {
+      path: '/etc/hearth/erasure-journal.ndjson',
+      read: async () => ({ exists: true, entries: 2, tampered: 0, stillAlive: 0 }),
+      erasedSubjects: async () => 2,
+    },
   };
 }

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -118,6 +121,8 @@ export async function startCluster(options: {
         ...(redis ? { HEARTH_REDIS_URL: TEST_REDIS_URL, HEARTH_REDIS_KEY_PREFIX: redisKeyPrefix } : {}),
       };
   const masterKey = randomBytes(32).toString('base64');
+  // One erasure journal for every node, as the README recommends for several nodes.
+  const journalDir = await mkdtemp(path.join(os.tmpdir(), 'hearth-cluster-'));
   const nodes = new Map<string, ClusterNode>();
   const devices: ClusterDevice[] = [];
   const close = async () => {
@@ -127,6 +132,7 @@ export async function startCluster(options: {
     if (redis) await deleteRedisKeys(redisKeyPrefix);
     await admin.query(`drop schema if exists ${schema} cascade`);
     await admin.end();
+    await rm(journalDir, { recursive: true, force: true });
   };
   let migrated = false;
   const addNode = async (spec: NodeOptions): Promise<ClusterNode> => {
@@ -145,6 +151,7 @@ export async function startCluster(options: {
     });
     const config = loadConfig({
       HEARTH_DATA_DIR: '/nonexistent/hearth-test',
+      HEARTH_ERASURE_JOURNAL: path.join(journalDir, 'erasure-journal.ndjson'),
       LOG_LEVEL: 'silent',
       MAIL_CATCHER_PORT: '0',
       ...brokerEnv,

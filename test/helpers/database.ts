@@ -16,6 +16,50 @@ export interface TestDatabase extends OpenDatabase {
   url?: string;
 }
 
+/** A new empty schema on the test PostgreSQL, a URL whose connections start in it, and its removal. */
+export async function createTestSchema(
+  prefix: string,
+): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
+  const baseUrl = inject('postgresUrl');
+  const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
+  await withAdmin(baseUrl, `create schema ${schema}`);
+  const url = new URL(baseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    schema,
+    url: url.toString(),
+    drop: () => withAdmin(baseUrl, `drop schema if exists ${schema} cascade`),
+  };
+}
+
+async function withAdmin(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
+/** PostgreSQL: a database in a schema of its own, dropped again on close. */
+async function openInNewSchema(prefix: string): Promise<TestDatabase> {
+  const { schema, url, drop } = await createTestSchema(prefix);
+  const database = await openDatabase(
+    { kind: 'postgres', url: inject('postgresUrl') },
+    { searchPath: schema, poolSize: 4 },
+  );
+  return {
+    ...database,
+    schema,
+    url,
+    close: async () => {
+      await database.close();
+      await drop();
+    },
+  };
+}
+
 /**
  * A fresh, migrated database for one test file: a copy of the PGlite template in memory, or a new schema
  * on the test PostgreSQL that is dropped again on close.
@@ -25,29 +69,13 @@ export async function openTestDatabase(): Promise<TestDatabase> {
     const template = new Blob([await readFile(inject('pgliteTemplate'))]);
     return openDatabase({ kind: 'pglite', dataDir: null }, { loadDataDir: template });
   }
-  const baseUrl = inject('postgresUrl');
-  const schema = `hearth_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  const database = await openDatabase(
-    { kind: 'postgres', url: baseUrl },
-    { searchPath: schema, poolSize: 4 },
-  );
+  const database = await openInNewSchema('hearth_test');
   await migrateToLatest(database.db);
-  const url = new URL(baseUrl);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return {
-    ...database,
-    schema,
-    url: url.toString(),
-    close: async () => {
-      await database.close();
-      const cleanup = new pg.Client({ connectionString: baseUrl });
-      await cleanup.connect();
-      await cleanup.query(`drop schema ${schema} cascade`);
-      await cleanup.end();
-    },
-  };
+  return database;
+}
+
+/** A database with no tables at all (a restore target): a new in-memory PGlite, or a new empty schema. */
+export async function openEmptyTestDatabase(): Promise<TestDatabase> {
+  if (testDatabaseKind === 'pglite') return openDatabase({ kind: 'pglite', dataDir: null });
+  return openInNewSchema('hearth_empty');
 }

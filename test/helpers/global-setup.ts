@@ -11,6 +11,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     pgliteTemplate: string;
     postgresUrl: string;
+    /** Removed after the run: for files tests cannot avoid writing, such as the erasure journal. */
+    scratchDir: string;
   }
 }
 
@@ -31,6 +33,7 @@ export default async function setup(project: TestProject) {
   const templateFile = path.join(dir, 'template.tar');
   await writeFile(templateFile, Buffer.from(await (dump as Blob).arrayBuffer()));
   project.provide('pgliteTemplate', templateFile);
+  project.provide('scratchDir', dir);
 
   const postgresUrl = process.env.HEARTH_TEST_DATABASE_URL || DEFAULT_TEST_DATABASE_URL;
   if (project.name === 'postgres') {

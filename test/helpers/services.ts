@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { inject } from 'vitest';
 import { type BuildOptions, buildServices, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -16,6 +18,8 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LOG_LEVEL: 'silent',
     // Tests that start the mail catcher run side by side: any free port.
     MAIL_CATCHER_PORT: '0',
+    // Erasures are journalled to a file; the run's scratch directory is removed when the run ends.
+    HEARTH_ERASURE_JOURNAL: path.join(inject('scratchDir'), `erasure-journal-${process.pid}.ndjson`),
     ...env,
   });
 }

@@ -10,25 +10,11 @@ import type { Incident, ResponseActionName } from '../../incidents/model.js';
 import type { RespondRequest } from '../../incidents/service.js';
 import { idSchema } from '../../schema/ids.js';
 import { type CommandResult, collect, jsonOption, parseWholeNumber, runCommand } from '../runner.js';
+import { progressBar } from '../terminal.js';
 import { authenticateOperator, operatorTokenOption } from './operators.js';
 
 const token = z.string().min(1).max(200).optional();
 const incidentId = idSchema;
-
-/** A progress bar on the terminal; each call draws the bar again (a terminal redraws it in place). */
-function progressBar(context: OperationContext, label: string): (done: number, total: number) => void {
-  let last = 0;
-  return (done, total) => {
-    const now = Date.now();
-    if (done < total && now - last < 250) return;
-    last = now;
-    const share = total > 0 ? Math.min(1, done / total) : 1;
-    const filled = Math.round(share * 30);
-    context.progress(
-      `\r${label} [${'#'.repeat(filled)}${'.'.repeat(30 - filled)}] ${Math.floor(share * 100)}% ${done}/${total}`,
-    );
-  };
-}
 
 function when(date: Date | null): string {
   return date ? date.toISOString() : '-';

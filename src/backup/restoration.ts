@@ -1,0 +1,182 @@
+import { sql } from 'kysely';
+import type { ErasureJournal, JournalReading } from '../crypto/erasure-journal.js';
+import type { Keyring } from '../crypto/keyring.js';
+import { KeyVault } from '../crypto/vault.js';
+import type { Db } from '../store/database.js';
+import { appliedMigrations, knownMigrations, migrateTo } from '../store/migrate.js';
+import type { Manifest } from './manifest.js';
+import {
+  digestTable,
+  insertLines,
+  listTables,
+  nonEmptyTables,
+  ROWS_PER_BATCH,
+  TableDigest,
+} from './tables.js';
+import { checkManifest, readTableFile, tableMismatch } from './verify.js';
+
+/** The backup or the journal is not what it claims to be; nothing was written. */
+export class BackupIntegrityError extends Error {
+  override name = 'BackupIntegrityError';
+}
+
+/** The target cannot take this backup (not empty, another schema); nothing was written. */
+export class RestoreRefusedError extends Error {
+  override name = 'RestoreRefusedError';
+}
+
+export interface RestoreOptions {
+  db: Db;
+  keyring: Keyring;
+  directory: string;
+  /** Null only when the operator said the journal is gone (`--without-journal`). */
+  journal: ErasureJournal | null;
+  onTable?: (done: number, total: number) => void;
+}
+
+export interface RestoredBackup {
+  manifest: Manifest;
+  rows: number;
+  /** Journalled subjects the backup still held alive: the caller erases them as deletion would. */
+  toErase: string[];
+  /** Of those journalled, how many were erased after the backup was taken (by the journal's clock). */
+  erasedSinceBackup: number;
+  journal: Pick<JournalReading, 'exists' | 'unverifiable'> & { entries: number };
+}
+
+/**
+ * Tables a migration fills with their one row of settings (the global security epoch): a fresh database
+ * has it, and the backup brings its own, which replaces it.
+ */
+const SEEDED_BY_MIGRATIONS = ['global_security'];
+
+/**
+ * Restores a backup into an empty database: checks the manifest's MAC and the keys first, migrates the
+ * database to the backup's schema level, inserts every table in one transaction checking each file's
+ * count and hash as it is read, then compares each table's count and hash as the database now holds it
+ * with the manifest before committing. Then lists the journalled subjects the backup brought back, for
+ * the caller to erase again.
+ */
+export async function restoreBackup(options: RestoreOptions): Promise<RestoredBackup> {
+  const { db, directory } = options;
+  // The MAC and the keys first; each file's count and hash are checked as it is read, before the commit.
+  const check = await checkManifest(directory, options.keyring);
+  if (!check.manifest || check.problems.length > 0) {
+    throw new BackupIntegrityError(
+      `The backup in ${directory} fails verification: ${check.problems.join('; ')}`,
+    );
+  }
+  const manifest = check.manifest;
+  // Read before the database is touched: a journal that was tampered with stops the restore.
+  const journal = await readJournal(options.journal);
+  await prepareEmptyDatabase(db, manifest);
+  const tables = new Map((await listTables(db)).map((table) => [table.name, table]));
+  const absent = manifest.tables.filter((table) => !tables.has(table.name)).map((table) => table.name);
+  if (absent.length > 0) {
+    throw new RestoreRefusedError(`The schema at ${manifest.schemaLevel} has no table ${absent.join(', ')}`);
+  }
+  let rows = 0;
+  await db.transaction().execute(async (trx) => {
+    await sql`set local timezone = 'UTC'`.execute(trx);
+    for (const seeded of SEEDED_BY_MIGRATIONS) await sql`delete from ${sql.table(seeded)}`.execute(trx);
+    let done = 0;
+    for (const table of manifest.tables) {
+      options.onTable?.(done++, manifest.tables.length);
+      const digest = new TableDigest();
+      let batch: string[] = [];
+      try {
+        for await (const lines of readTableFile(directory, table, digest)) {
+          batch.push(...lines);
+          if (batch.length >= ROWS_PER_BATCH) {
+            await insertLines(trx, table.name, batch);
+            batch = [];
+          }
+        }
+        await insertLines(trx, table.name, batch);
+      } catch (error) {
+        // A missing, truncated or edited file (a line that is not a row of this table): nothing is kept. Only
+        // the code is shown: the database's message may quote a value from the file.
+        throw new BackupIntegrityError(
+          `${table.file} cannot be restored (${String((error as { code?: unknown }).code ?? 'unreadable')}); nothing was restored`,
+        );
+      }
+      const mismatch = tableMismatch(table, { rows: digest.rows, sha256: digest.hex() });
+      if (mismatch) throw new BackupIntegrityError(`${mismatch}; nothing was restored`);
+      rows += digest.rows;
+    }
+    options.onTable?.(done, manifest.tables.length);
+    for (const table of manifest.tables) {
+      const stored = await digestTable(
+        trx,
+        tables.get(table.name) as NonNullable<ReturnType<typeof tables.get>>,
+      );
+      const mismatch = tableMismatch(table, stored);
+      if (mismatch) {
+        throw new BackupIntegrityError(
+          `After inserting, table ${table.name} differs: ${mismatch}; nothing was restored`,
+        );
+      }
+    }
+  });
+  const createdAt = new Date(manifest.createdAt);
+  const vault = new KeyVault({ db, keyring: options.keyring });
+  const toErase = await vault.liveAmong([...new Set(journal.entries.map((entry) => entry.subject))]);
+  const pending = new Set(toErase);
+  return {
+    manifest,
+    rows,
+    toErase,
+    erasedSinceBackup: journal.entries.filter(
+      (entry) => pending.has(entry.subject) && entry.erasedAt >= createdAt,
+    ).length,
+    journal: { exists: journal.exists, unverifiable: journal.unverifiable, entries: journal.entries.length },
+  };
+}
+
+async function readJournal(journal: ErasureJournal | null): Promise<JournalReading> {
+  if (!journal) return { exists: false, entries: [], tampered: [], unverifiable: 0 };
+  const reading = await journal.read();
+  if (!reading.exists) {
+    throw new RestoreRefusedError(
+      `The erasure journal ${journal.file} is missing, so erasures done after the backup cannot be re-applied and deleted customers could come back; put the journal back (it sits beside the key file), or, if it is lost for good, run again with --without-journal`,
+    );
+  }
+  if (reading.tampered.length > 0) {
+    throw new BackupIntegrityError(
+      `The erasure journal ${journal.file} fails its MAC on line ${reading.tampered.slice(0, 5).join(', ')}${reading.tampered.length > 5 ? ', …' : ''}: it was edited; nothing was restored`,
+    );
+  }
+  return reading;
+}
+
+/** Migrates an empty database to the backup's level, or refuses one that holds data or a newer schema. */
+async function prepareEmptyDatabase(db: Db, manifest: Manifest): Promise<void> {
+  const known = knownMigrations();
+  const level = known.indexOf(manifest.schemaLevel);
+  if (level < 0) {
+    throw new RestoreRefusedError(
+      `The backup's schema level ${manifest.schemaLevel} is unknown to this version of Hearth; restore it with the version that made it or a newer one`,
+    );
+  }
+  const applied = await appliedMigrations(db);
+  if (applied.length > level + 1) {
+    throw new RestoreRefusedError(
+      `The database is already migrated beyond the backup's level (${applied.at(-1)} after ${manifest.schemaLevel}); restore into a new, empty database`,
+    );
+  }
+  if (applied.length > 0) await refuseUnlessEmpty(db);
+  await migrateTo(db, manifest.schemaLevel);
+  await refuseUnlessEmpty(db);
+}
+
+async function refuseUnlessEmpty(db: Db): Promise<void> {
+  const tables = (await listTables(db)).filter((table) => !SEEDED_BY_MIGRATIONS.includes(table.name));
+  const found = await nonEmptyTables(db, tables);
+  if (found.length > 0) throw notEmpty(found);
+}
+
+function notEmpty(tables: string[]): RestoreRefusedError {
+  return new RestoreRefusedError(
+    `A restore needs an empty database, and this one holds rows in ${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}; restore into a new database (or a new HEARTH_DATA_DIR), never over a live one`,
+  );
+}

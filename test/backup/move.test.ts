@@ -1,0 +1,113 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { checkDestinationSafety, moveDatabase, moveDestination } from '../../src/backup/move.js';
+import { probeDatabase } from '../../src/doctor/probes.js';
+import { type OpenDatabase, openDatabase } from '../../src/store/database.js';
+import { createUser } from '../helpers/accounts.js';
+import { createTestSchema } from '../helpers/database.js';
+import { buildTestServices, type TestServices } from '../helpers/services.js';
+
+let services: TestServices;
+let dir: string;
+let destination: { url: string; drop(): Promise<void> };
+let target: OpenDatabase;
+
+beforeAll(async () => {
+  services = await buildTestServices();
+  dir = await mkdtemp(path.join(os.tmpdir(), 'hearth-move-'));
+  for (let i = 0; i < 3; i++) await createUser(services);
+  destination = await createTestSchema('hearth_move');
+  target = await openDatabase({ kind: 'postgres', url: destination.url }, { poolSize: 2 });
+});
+
+afterAll(async () => {
+  await target?.close();
+  await destination?.drop();
+  await services?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const countUsers = async () =>
+  Number(
+    (
+      await target.db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+
+describe('hearth move', () => {
+  it('copies every table to a new PostgreSQL, resumes after a crash and re-copies only what changed', async () => {
+    const stateFile = path.join(dir, 'move-state.json');
+    const move = (afterTable?: (table: string) => void) =>
+      moveDatabase({
+        source: services.database.db,
+        destination: target.db,
+        destinationLabel: moveDestination(destination.url).label,
+        stateFile,
+        ...(afterTable ? { afterTable } : {}),
+      });
+
+    let copied = 0;
+    await expect(
+      move(() => {
+        if (++copied === 5) throw new Error('crashed after 5 tables');
+      }),
+    ).rejects.toThrow('crashed after 5 tables');
+    const state = JSON.parse(await readFile(stateFile, 'utf8'));
+    expect(Object.keys(state.tables)).toHaveLength(5);
+
+    const resumed = await move();
+    const total = resumed.tables.length;
+    expect(resumed.tables.filter((table) => table.copied)).toHaveLength(total - 5);
+    expect(await countUsers()).toBe(3);
+
+    // Writers kept going (the final sync): a new user and an audit entry since the last run.
+    await createUser(services);
+    await services.audit.append({ actor: 'system:test', action: 'test.moved' });
+    const finalSync = await move();
+    const recopied = finalSync.tables.filter((table) => table.copied).map((table) => table.name);
+    expect(recopied).toContain('users');
+    expect(recopied).toContain('audit_log');
+    // With the tables that reference users, and nothing unrelated.
+    expect(recopied).toContain('sessions');
+    expect(recopied).not.toContain('operators');
+    expect(await countUsers()).toBe(4);
+  }, 120_000);
+});
+
+describe('move destination safety', () => {
+  const accepted = async () => ({ outcome: 'accepted' as const });
+  const passwordOverPlaintext = async () => ({ outcome: 'password-required' as const });
+  const tlsOnly = async () => ({ outcome: 'tls-required' as const });
+
+  it('refuses a server beyond loopback that takes no password or no TLS, whatever the flag', async () => {
+    const open = moveDestination('postgres://hearth:secret@10.0.0.5/hearth?sslmode=verify-full');
+    expect(open.label).not.toContain('secret');
+    await expect(checkDestinationSafety(open, accepted, true)).rejects.toThrow(
+      /10\.0\.0\.5:5432 accepts a connection without a password.*fix the server first/,
+    );
+    await expect(checkDestinationSafety(open, passwordOverPlaintext, true)).rejects.toThrow(
+      /accepts connections without TLS/,
+    );
+    const noTlsAsked = moveDestination('postgres://hearth:secret@10.0.0.5/hearth');
+    await expect(checkDestinationSafety(noTlsAsked, tlsOnly, false)).rejects.toThrow(/does not ask for TLS/);
+    expect(await checkDestinationSafety(open, tlsOnly, false)).toEqual([]);
+  });
+
+  it('refuses the local trust-auth server unless --allow-insecure-local', async () => {
+    const local = moveDestination(inject('postgresUrl'));
+    const probe = () => probeDatabase(local);
+    await expect(checkDestinationSafety(local, probe, false)).rejects.toThrow(
+      /accepts a connection without a password.*--allow-insecure-local/,
+    );
+    expect(await checkDestinationSafety(local, probe, true)).toEqual([
+      expect.stringMatching(
+        /^Allowed by --allow-insecure-local: .* accepts a connection without a password$/,
+      ),
+    ]);
+  });
+});
