@@ -158,6 +158,8 @@ function Exposure({ link, provider }: { link: LinkedAssistant; provider: string 
       const count = saved.exposedDeviceIds.length;
       return `Saved. ${provider} now sees ${count === 0 ? 'none' : count} of your devices here, and has been told.`;
     } catch (caught) {
+      // A device may have left the home since the list was read: read it again so the next Save can work.
+      void devices.reload();
       // The API's sentence, not its per-field pointers: the ids in them mean nothing to a person.
       if (caught instanceof ApiProblem) throw new ApiProblem(caught.status, { detail: caught.message });
       throw caught;
