@@ -168,6 +168,26 @@ describe.skipIf(!CHROMIUM)('the linked assistants page in chromium', { timeout: 
     await page.close();
   });
 
+  it('pages a long list: older links come with "Show older links"', async () => {
+    const owner = await caller(harness.http);
+    await createHome(harness.http, owner);
+    // One more than a page of the API's default size.
+    for (let linked = 0; linked < 21; linked++) await link(harness.http, owner, linked === 0 ? ifttt : alexa);
+    const page = await openPage(owner);
+    const cards = page.getByRole('list', { name: 'Linked assistants' }).getByRole('listitem');
+    await expect.poll(() => cards.count()).toBe(20);
+    expect(await page.getByRole('listitem', { name: /IFTTT/ }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Show older links' }).click();
+    await expect.poll(() => cards.count()).toBe(21);
+    // The oldest, linked first, comes last; there is nothing older to show.
+    expect(await cards.last().getAttribute('aria-labelledby')).toBe(
+      await page.getByRole('listitem', { name: 'Hearth for ifttt (IFTTT)' }).getAttribute('aria-labelledby'),
+    );
+    expect(await page.getByRole('button', { name: 'Show older links' }).count()).toBe(0);
+    expect(harness.pageErrors).toEqual([]);
+    await page.close();
+  });
+
   it('explains how to link an assistant when none is linked', async () => {
     const page = await openPage(await caller(harness.http));
     await page.getByRole('heading', { name: 'No assistants linked' }).waitFor();
