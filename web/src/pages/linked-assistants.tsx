@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { ApiProblem, api, listAll } from '../api';
 import { MODELS, STATE_FIELDS } from '../devices';
 import { focusHeading } from '../focus';
@@ -44,6 +44,22 @@ function sharedState(device: Device): string {
     .join(' · ');
 }
 
+type ReadDevices = (homeId: string, options?: { fresh: boolean }) => Promise<Device[]>;
+
+/** One read of each home's devices per visit, shared by the links to that home; `fresh` reads it again. */
+function useHomeDevices(): ReadDevices {
+  const reads = useRef(new Map<string, Promise<Device[]>>());
+  return useCallback((homeId, options) => {
+    const known = reads.current.get(homeId);
+    if (known && !options?.fresh) return known;
+    const read = listAll<Device>(`/v1/homes/${homeId}/devices`);
+    reads.current.set(homeId, read);
+    // A failed read is not kept: the next card or visit tries again.
+    read.catch(() => reads.current.delete(homeId));
+    return read;
+  }, []);
+}
+
 /**
  * The assistants (Alexa, Google Home, IFTTT) linked to the account: what each one sees, which devices it
  * may see, and unlinking. Newest first; older links are added below by "Show older links".
@@ -54,6 +70,7 @@ export function LinkedAssistantsPage() {
   const links = shown.value?.items ?? null;
   const next = shown.value?.next ?? null;
   const [message, setMessage] = useState<string | null>(null);
+  const readDevices = useHomeDevices();
 
   const showOlder = async (cursor: string) => {
     try {
@@ -98,7 +115,7 @@ export function LinkedAssistantsPage() {
       {links && links.length > 0 && (
         <ul className="people" aria-label="Linked assistants">
           {links.map((link) => (
-            <LinkCard key={link.id} link={link} onUnlinked={() => unlinked(link)} />
+            <LinkCard key={link.id} link={link} readDevices={readDevices} onUnlinked={() => unlinked(link)} />
           ))}
         </ul>
       )}
@@ -111,7 +128,8 @@ export function LinkedAssistantsPage() {
   );
 }
 
-function LinkCard({ link, onUnlinked }: { link: LinkedAssistant; onUnlinked: () => void }) {
+function LinkCard(props: { link: LinkedAssistant; readDevices: ReadDevices; onUnlinked: () => void }) {
+  const { link, readDevices, onUnlinked } = props;
   const provider = PROVIDER_NAMES[link.provider];
   const title = `${link.clientName} (${provider})`;
   const headingId = `link-${link.id}`;
@@ -133,7 +151,7 @@ function LinkCard({ link, onUnlinked }: { link: LinkedAssistant; onUnlinked: () 
           you expect to be invited back.
         </p>
       ) : (
-        <Exposure link={link} provider={provider} />
+        <Exposure link={link} provider={provider} readDevices={readDevices} />
       )}
       <Unlink link={link} title={title} onUnlinked={onUnlinked} />
     </li>
@@ -144,8 +162,9 @@ function LinkCard({ link, onUnlinked }: { link: LinkedAssistant; onUnlinked: () 
  * The home's devices the person may see, ticked when the assistant may see them. The scale is never
  * offered: body metrics go to no assistant (the API refuses it too).
  */
-function Exposure({ link, provider }: { link: LinkedAssistant; provider: string }) {
-  const devices = useLoaded(() => listAll<Device>(`/v1/homes/${link.home.id}/devices`));
+function Exposure(props: { link: LinkedAssistant; provider: string; readDevices: ReadDevices }) {
+  const { link, provider, readDevices } = props;
+  const devices = useLoaded(() => readDevices(link.home.id));
   const offered = devices.value?.filter((device) => device.model !== 'scale') ?? null;
   const [exposed, setExposed] = useState(() => new Set(link.exposedDevices.map((device) => device.id)));
   const save = useSubmit(async (form) => {
@@ -159,7 +178,7 @@ function Exposure({ link, provider }: { link: LinkedAssistant; provider: string 
       return `Saved. ${provider} now sees ${count === 0 ? 'none' : count} of your devices here, and has been told.`;
     } catch (caught) {
       // A device may have left the home since the list was read: read it again so the next Save can work.
-      void devices.reload();
+      void readDevices(link.home.id, { fresh: true }).then(devices.setValue, () => {});
       // The API's sentence, not its per-field pointers: the ids in them mean nothing to a person.
       if (caught instanceof ApiProblem) throw new ApiProblem(caught.status, { detail: caught.message });
       throw caught;
