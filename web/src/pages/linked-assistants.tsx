@@ -26,7 +26,7 @@ interface LinkPage {
 
 const PROVIDER_NAMES: Record<Provider, string> = { alexa: 'Alexa', google: 'Google Home', ifttt: 'IFTTT' };
 
-/** The state fields the assistants are sent (src/integrations: power, brightness, colour, contact, motion). */
+/** The state fields the assistants' traits read (src/integrations/alexa/capabilities.ts, google/traits.ts). */
 const SHARED_STATE = new Set(['on', 'brightness', 'colorTemperature', 'contact', 'motion']);
 
 const PAGE = 20;
