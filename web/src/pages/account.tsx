@@ -6,6 +6,7 @@ import { Link, navigate } from '../router';
 import { AccountDataPage } from './account-data';
 import { SessionsPage } from './account-sessions';
 import { TwoStepPage } from './account-two-step';
+import { LinkedAssistantsPage } from './linked-assistants';
 import { PasswordReentry } from './password-reentry';
 
 /** GET /v1/me: what the account pages show of the person. */
@@ -24,6 +25,7 @@ const SECTIONS = [
   { path: '/account/two-step', label: 'Two-step sign-in' },
   { path: '/account/sessions', label: 'Sessions' },
   { path: '/account/data', label: 'Your data' },
+  { path: '/account/assistants', label: 'Linked assistants' },
 ] as const;
 
 export const ACCOUNT_PATHS: ReadonlySet<string> = new Set(SECTIONS.map(({ path }) => path));
@@ -53,6 +55,7 @@ export function AccountPage(props: { path: string; onProfileChanged: () => void;
       {section.path === '/account/two-step' && <TwoStepPage />}
       {section.path === '/account/sessions' && <SessionsPage />}
       {section.path === '/account/data' && <AccountDataPage onDeleted={onDeleted} />}
+      {section.path === '/account/assistants' && <LinkedAssistantsPage />}
     </main>
   );
 }
