@@ -7,11 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import type { Services } from '../src/app.js';
-import { DEVICE_BASE_ACLS, DEVICE_BASE_ROLE, deviceRoleAcls, deviceRoleName } from '../src/broker/dynsec.js';
 import type { EmbeddedBroker } from '../src/broker/embedded.js';
 import type { DeviceModel } from '../src/devices/catalog.js';
 import { openDatabase } from '../src/store/database.js';
-import { startMosquitto } from '../test/helpers/mosquitto.js';
+import { seedDynsecDevices, startMosquitto } from '../test/helpers/mosquitto.js';
 import type { FleetDevice } from './fleet.js';
 import { openBenchPostgres, servicesOn } from './measure.js';
 
@@ -70,7 +69,7 @@ export async function startHearth(mode: BrokerMode, seeded: FleetDevice[] = []):
       attachConsumer: async () => ingest.start(),
     };
   }
-  const mosquitto = await startMosquitto({ prepare: (file) => seedDynsecClients(file, seeded) });
+  const mosquitto = await startMosquitto({ prepare: (file) => seedDynsecDevices(file, seeded) });
   const database = await openBenchPostgres(undefined, undefined, 8);
   const services = await servicesOn(
     database,
@@ -112,29 +111,6 @@ async function mosquittoHeapBytes(
   } finally {
     await client.endAsync();
   }
-}
-
-/** Adds `devices` to a dynamic-security file as Mosquitto stores clients: PBKDF2-SHA512, 101 iterations. */
-async function seedDynsecClients(file: string, devices: FleetDevice[]): Promise<void> {
-  if (devices.length === 0) return;
-  const config = JSON.parse(await readFile(file, 'utf8')) as { clients: unknown[]; roles: unknown[] };
-  config.roles.push({ rolename: DEVICE_BASE_ROLE, acls: DEVICE_BASE_ACLS });
-  for (const { id, password = '' } of devices) {
-    const salt = randomBytes(12);
-    config.roles.push({ rolename: deviceRoleName(id), acls: deviceRoleAcls(id) });
-    config.clients.push({
-      username: id,
-      clientid: id,
-      password: pbkdf2Sync(password, salt, 101, 64, 'sha512').toString('base64'),
-      salt: salt.toString('base64'),
-      iterations: 101,
-      roles: [
-        { rolename: deviceRoleName(id), priority: 1 },
-        { rolename: DEVICE_BASE_ROLE, priority: 0 },
-      ],
-    });
-  }
-  await writeFile(file, JSON.stringify(config));
 }
 
 /** Devices with credentials of the shape pairing mints, known only to the broker. */

@@ -60,7 +60,7 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
   },
   pairing: {
     title:
-      'Pairing rate as the fleet grows: embedded broker, embedded brokers joined through Redis, Mosquitto dynamic security',
+      'Pairing rate at 1k, 3k and 10k devices in place: embedded broker, embedded brokers joined through Redis, Mosquitto dynamic security',
     run: benchPairing,
   },
   backup: {

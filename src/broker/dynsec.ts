@@ -54,6 +54,14 @@ export function deviceRoleAcls(deviceId: string): Acl[] {
   ];
 }
 
+/** A device client's roles: its own above the deny-everything floor. */
+export function deviceClientRoles(deviceId: string): { rolename: string; priority: number }[] {
+  return [
+    { rolename: deviceRoleName(deviceId), priority: 1 },
+    { rolename: DEVICE_BASE_ROLE, priority: 0 },
+  ];
+}
+
 export const DEVICE_BASE_ACLS: Acl[] = [
   { acltype: 'publishClientSend', topic: '#', allow: false, priority: -1 },
   { acltype: 'publishClientReceive', topic: '#', allow: false, priority: -1 },

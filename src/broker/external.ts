@@ -12,6 +12,7 @@ import {
   DEVICE_BASE_ROLE,
   DynamicSecurity,
   DynsecError,
+  deviceClientRoles,
   deviceRoleAcls,
   deviceRoleName,
   SHARE_GROUP,
@@ -104,10 +105,7 @@ export class ExternalBroker implements Broker {
       // Mosquitto refuses this username with any other client id, so no device can take over another's
       // session by reusing its client id.
       clientid: deviceId,
-      roles: [
-        { rolename: deviceRoleName(deviceId), priority: 1 },
-        { rolename: DEVICE_BASE_ROLE, priority: 0 },
-      ],
+      roles: deviceClientRoles(deviceId),
     };
     try {
       await this.dynsec.run({ command: 'createClient', ...client });

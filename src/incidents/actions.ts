@@ -33,7 +33,7 @@ export interface AccountResponses {
 export interface ResponseActionDependencies {
   db: Db;
   /** One runner per action across every node and CLI process: steps outside a transaction run once. */
-  leases: Pick<Leases, 'hold'>;
+  leases: Pick<Leases, 'hold' | 'heldUntil'>;
   incidents: IncidentStore;
   accounts: AccountResponses;
   audit: AuditLog;
@@ -82,6 +82,10 @@ interface Walk<T extends { id: string }, P = undefined> {
   resumed?(cursor: string): Promise<void>;
 }
 
+/** One runner per incident action, across every node and CLI process. */
+export const actionLease = (incidentId: string, action: ResponseActionName): string =>
+  `incident-action:${incidentId}:${action}`;
+
 /** The walk of a one-row action (`scope: everyone`): a single key. */
 const EVERYONE = 'everyone';
 
@@ -124,7 +128,7 @@ export class ResponseActions {
     if (row) requireSameParams(row, wanted);
     if (row?.status === 'done') return toProgress(row);
     try {
-      return await this.#deps.leases.hold(`incident-action:${incident.id}:${action}`, (lost) =>
+      return await this.#deps.leases.hold(actionLease(incident.id, action), (lost) =>
         this.#runHeld(incident, action, wanted, actor, {
           ...options,
           signal: options.signal ? AbortSignal.any([options.signal, lost]) : lost,
@@ -136,6 +140,28 @@ export class ResponseActions {
         'conflict',
         'This action is running now on another node or from the CLI; watch its progress, or run it again once it stops.',
         { code: 'action-running-elsewhere' },
+      );
+    }
+  }
+
+  /**
+   * Refuses, before any work starts, actions whose lease another runner (another node, or the CLI) holds
+   * now, saying until when. Only a look: `run` still takes the lease, so a race between two starts is
+   * still settled there.
+   */
+  async requireNotRunningElsewhere(
+    incidentId: string,
+    actions: readonly ResponseActionName[],
+  ): Promise<void> {
+    for (const action of actions) {
+      const until = await this.#deps.leases.heldUntil(actionLease(incidentId, action));
+      if (!until) continue;
+      throw new DomainError(
+        'conflict',
+        `Another node (or a CLI process) is running the action ${action} for this incident now; its lease ` +
+          `expires at ${until.toISOString()} unless that runner renews it. Watch its progress in the incident, ` +
+          'or start the action again once it stops.',
+        { code: 'action-running-elsewhere', extensions: { action, leaseExpiresAt: until.toISOString() } },
       );
     }
   }

@@ -280,6 +280,17 @@ export class IncidentService {
   }
 
   /**
+   * Refuses requested actions that another node (or a CLI process) is running now, with when its lease
+   * runs out; for callers that answer before the work starts (the operator API's 202).
+   */
+  async requireActionsIdle(id: string, requests: RespondRequest[]): Promise<void> {
+    await this.deps.actions.requireNotRunningElsewhere(
+      id,
+      requests.map((request) => request.action),
+    );
+  }
+
+  /**
    * Runs the requested actions in order. Each is idempotent and resumable, so running `respond` again after
    * a crash finishes what was left. Moves a declared incident to contained once all have finished.
    */

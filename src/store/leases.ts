@@ -54,6 +54,20 @@ export class Leases {
     }
   }
 
+  /**
+   * When the current holder's lease on `name` runs out unless renewed, or null when nobody holds it. A look
+   * only, to refuse early; `hold` stays the one place that decides who runs.
+   */
+  async heldUntil(name: string): Promise<Date | null> {
+    const row = await this.#db
+      .selectFrom('leases')
+      .select('expires_at')
+      .where('name', '=', name)
+      .where('expires_at', '>', sql<Date>`now()`)
+      .executeTakeFirst();
+    return row ? new Date(row.expires_at) : null;
+  }
+
   /** Takes the lease if it is free or has run out; in one statement, so two takers cannot both win. */
   async #take(name: string, holder: string): Promise<boolean> {
     const { rows } = await sql<{ holder: string }>`

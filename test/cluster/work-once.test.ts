@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildHttpServer } from '../../src/http/server.js';
+import { actionLease } from '../../src/incidents/actions.js';
 import { DATA_CATEGORY_IDS } from '../../src/incidents/categories.js';
 import type { ResponseActionName } from '../../src/incidents/model.js';
 import type { OutgoingMail } from '../../src/mail/transport.js';
+import { Leases } from '../../src/store/leases.js';
 import { type Cluster, type ClusterNode, startCluster, waitUntil } from '../helpers/cluster.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import { createTestOperator } from '../helpers/operators.js';
@@ -121,5 +124,80 @@ describe.runIf(testDatabaseKind === 'postgres')('work that must run once runs on
       .where('kind', '=', 'action_started')
       .execute();
     expect(timeline).toHaveLength(1);
+  });
+
+  it('answers 409 action-running-elsewhere over the API, before accepting, while another node holds the action', async () => {
+    const responder = await createTestOperator(A.services, 'responder');
+    const incident = await A.services.incidents.declare(
+      {
+        title: 'Cluster lease drill',
+        description: 'A drill for an action held on another node.',
+        detectedAt: new Date('2026-03-05T09:30:00Z'),
+        windowFrom: new Date('2026-03-03T00:00:00Z'),
+        windowTo: new Date('2026-03-04T23:00:00Z'),
+        stores: ['database'],
+        categories: [DATA_CATEGORY_IDS[0]],
+        scope: { kind: 'everyone' },
+      },
+      responder.principal,
+    );
+    const epoch = async () =>
+      (await A.services.database.db.selectFrom('global_security').select('epoch').executeTakeFirstOrThrow())
+        .epoch;
+    const before = await epoch();
+    const http = await buildHttpServer(B.services);
+    await http.ready();
+    const start = () =>
+      http.inject({
+        method: 'POST',
+        url: `/v1/admin/incidents/${incident.id}/actions`,
+        headers: responder.headers,
+        payload: { actions: [{ action: 'end-sessions', params: { scope: 'everyone' } }] },
+      });
+    // Node A runs the action: it holds the action's lease in the shared database until released.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = () => {};
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const holder = new Leases(A.services.database.db).hold(actionLease(incident.id, 'end-sessions'), () => {
+      holding();
+      return released;
+    });
+    try {
+      await held;
+      const refused = await start();
+      expect(refused.statusCode, refused.body).toBe(409);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      const problem = refused.json() as {
+        type: string;
+        detail: string;
+        action: string;
+        leaseExpiresAt: string;
+      };
+      expect(problem.type).toMatch(/action-running-elsewhere$/);
+      expect(problem.action).toBe('end-sessions');
+      expect(problem.detail).toMatch(/^Another node \(or a CLI process\) is running the action end-sessions/);
+      expect(problem.detail).not.toMatch(/this node/);
+      expect(problem.detail).toContain(`expires at ${problem.leaseExpiresAt}`);
+      expect(new Date(problem.leaseExpiresAt).getTime()).toBeGreaterThan(Date.now());
+      // Refused before anything started: nothing ran on B, nothing was recorded.
+      expect(B.services.incidentJobs.isRunning(incident.id)).toBe(false);
+      expect(await epoch()).toBe(before);
+
+      release();
+      await holder;
+      const accepted = await start();
+      expect(accepted.statusCode, accepted.body).toBe(202);
+      await B.services.incidentJobs.idle();
+      expect(await epoch()).toBe(before + 1);
+    } finally {
+      release();
+      await holder;
+      await http.close();
+    }
   });
 });

@@ -98,6 +98,8 @@ export async function startCluster(options: {
   nodes: NodeOptions[];
   env?: Record<string, string>;
   broker?: ClusterBroker;
+  /** Edits Mosquitto's dynamic-security file before it starts (see startMosquitto). */
+  prepareMosquitto?: (dynsecFile: string) => Promise<void>;
 }): Promise<Cluster> {
   const id = randomBytes(6).toString('hex');
   const schema = `hearth_cluster_${id}`;
@@ -105,7 +107,10 @@ export async function startCluster(options: {
   const admin = new pg.Client({ connectionString: options.databaseUrl });
   await admin.connect();
   await admin.query(`create schema ${schema}`);
-  const mosquitto = broker === 'mosquitto' ? await startMosquitto() : null;
+  const mosquitto =
+    broker === 'mosquitto'
+      ? await startMosquitto(options.prepareMosquitto ? { prepare: options.prepareMosquitto } : {})
+      : null;
   const redis = broker === 'embedded-redis';
   const redisKeyPrefix = `hearth-test:${id}:`;
   const brokerEnv: Record<string, string> = mosquitto

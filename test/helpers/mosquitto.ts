@@ -1,10 +1,17 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import {
+  DEVICE_BASE_ACLS,
+  DEVICE_BASE_ROLE,
+  deviceClientRoles,
+  deviceRoleAcls,
+  deviceRoleName,
+} from '../../src/broker/dynsec.js';
 import { MAX_PAYLOAD_BYTES } from '../../src/devices/topics.js';
 
 const MOSQUITTO = process.env.HEARTH_TEST_MOSQUITTO ?? '/usr/sbin/mosquitto';
@@ -92,6 +99,34 @@ export async function startMosquitto(
     throw error;
   }
   return { url: `mqtt://127.0.0.1:${port}`, port, pid: child.pid as number, admin, log: () => output, stop };
+}
+
+/**
+ * Adds device clients to a dynamic-security file before Mosquitto reads it (a `prepare` for startMosquitto),
+ * with the roles Hearth's pairing gives them and passwords as Mosquitto stores them: PBKDF2-SHA512, 101
+ * iterations. Pairing thousands through the control API takes hours, since Mosquitto 2.0 rewrites the whole
+ * file on every change.
+ */
+export async function seedDynsecDevices(
+  file: string,
+  devices: readonly { id: string; password?: string }[],
+): Promise<void> {
+  if (devices.length === 0) return;
+  const config = JSON.parse(await readFile(file, 'utf8')) as { clients: unknown[]; roles: unknown[] };
+  config.roles.push({ rolename: DEVICE_BASE_ROLE, acls: DEVICE_BASE_ACLS });
+  for (const { id, password = '' } of devices) {
+    const salt = randomBytes(12);
+    config.roles.push({ rolename: deviceRoleName(id), acls: deviceRoleAcls(id) });
+    config.clients.push({
+      username: id,
+      clientid: id,
+      password: pbkdf2Sync(password, salt, 101, 64, 'sha512').toString('base64'),
+      salt: salt.toString('base64'),
+      iterations: 101,
+      roles: deviceClientRoles(id),
+    });
+  }
+  await writeFile(file, JSON.stringify(config));
 }
 
 async function waitUntilListening(port: number, child: ChildProcess, log: () => string): Promise<void> {

@@ -86,7 +86,9 @@ const invalid = problemResponse('A field is not acceptable; see errors.');
 const unauthorised = problemResponse('No valid operator session.');
 const forbidden = problemResponse('My operator role does not allow this.');
 const notFound = problemResponse('There is no such incident.');
-const conflict = problemResponse('The incident is not in a state that allows this now.');
+const conflict = problemResponse(
+  'The incident is not in a state that allows this now, or its work is running already (`action-running-elsewhere`: another node or the CLI holds the action, until `leaseExpiresAt` unless renewed).',
+);
 const startedResponses = {
   202: z.object({ started: z.boolean() }),
   400: invalid,
@@ -95,8 +97,12 @@ const startedResponses = {
   404: notFound,
   409: conflict,
 };
+// Several nodes sit behind one address, so the operator is told what runs, not where.
 const busy = () =>
-  new HttpProblem(409, 'Work for this incident is already running on this node; watch its progress.');
+  new HttpProblem(
+    409,
+    'Work for this incident started by an earlier request is still running; watch its progress in the incident.',
+  );
 
 /**
  * The operator API for breach response. Everything here needs an operator session (password + TOTP);
@@ -269,6 +275,9 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
       const { incidentId } = request.params;
       // Checked before answering, so a bad request is refused now rather than failing in the background.
       await incidents.checkRespond(incidentId, request.body.actions, operator);
+      if (jobs.isRunning(incidentId)) throw busy();
+      // Refused now with a 409, not in the background after a 202: another node or the CLI holds the lease.
+      await incidents.requireActionsIdle(incidentId, request.body.actions);
       startJob(incidentId, 'actions', (signal) =>
         incidents.respond(incidentId, request.body.actions, operator, { signal }),
       );
