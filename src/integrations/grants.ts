@@ -26,11 +26,19 @@ export interface LinkedGrant {
 /** Told of grants that were revoked, after the revocation committed; a provider forgets the link. */
 export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
 
-/** Told after a grant's exposed devices changed (by its owner, or because a device left the home). */
-export type ExposureListener = (change: {
+/**
+ * Told after what a grant shows changed: its owner changed the exposure, an exposed device left the home,
+ * or an exposed device was renamed or moved to another room. `updated` are exposed devices the provider
+ * should describe again (newly exposed or renamed), `removed` those it must forget.
+ */
+export type ExposureListener = (change: ExposureChange) => Promise<void>;
+
+export interface ExposureChange {
   grant: LinkedGrant;
-  reason: 'changed-by-user' | 'device-removed';
-}) => Promise<void>;
+  reason: 'changed-by-user' | 'device-removed' | 'device-renamed';
+  updated: readonly string[];
+  removed: readonly string[];
+}
 
 export interface RevokeResult {
   revoked: number;
@@ -163,7 +171,16 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
       details: { provider: grant.provider, devices: unique.length },
     });
     const changed = { ...linked(grant), exposedDeviceIds: unique.sort() };
-    await this.tellExposure([{ grant: changed, reason: 'changed-by-user' }]);
+    const before = new Set(grant.deviceIds);
+    const now = new Set(unique);
+    await this.tellExposure([
+      {
+        grant: changed,
+        reason: 'changed-by-user',
+        updated: unique.filter((id) => !before.has(id)),
+        removed: grant.deviceIds.filter((id) => !now.has(id)),
+      },
+    ]);
     return changed;
   }
 
@@ -234,9 +251,39 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     const changes = [];
     for (const { id } of affected) {
       const grant = await this.#store.getLive(id);
-      if (grant) changes.push({ grant: linked(grant), reason: 'device-removed' as const });
+      if (grant) {
+        changes.push({
+          grant: linked(grant),
+          reason: 'device-removed' as const,
+          updated: [],
+          removed: [device.id],
+        });
+      }
     }
     await this.tellExposure(changes);
+  }
+
+  /** An exposed device was renamed or moved: the providers showing it describe it again. */
+  async deviceRenamed(device: { id: string; homeId: string }): Promise<void> {
+    const grants = await this.#store.listLiveExposing(device.id);
+    await this.tellExposure(
+      grants.map((grant) => ({
+        grant: linked(grant),
+        reason: 'device-renamed' as const,
+        updated: [device.id],
+        removed: [],
+      })),
+    );
+  }
+
+  /** Every live link, for the proactive state reports. */
+  async liveGrants(): Promise<LinkedGrant[]> {
+    return (await this.#store.listLive()).map(linked);
+  }
+
+  /** The devices a grant showed, revoked or not: what its provider must forget when the link ends. */
+  exposedDeviceIds(grantId: string): Promise<string[]> {
+    return this.#store.exposedDeviceIds(grantId);
   }
 
   /** A deleted home takes its links with it; the providers are told. */
@@ -304,7 +351,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   }
 
   /** The change stands; each provider's listener owns its own retries. */
-  private async tellExposure(changes: Parameters<ExposureListener>[0][]): Promise<void> {
+  private async tellExposure(changes: ExposureChange[]): Promise<void> {
     const calls = changes.flatMap((change) =>
       [...this.#exposureListeners].map((listener) => listener(change)),
     );

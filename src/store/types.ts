@@ -450,6 +450,16 @@ export interface MetricsScrapeTokensTable {
   revoked_at: NullableTimestamp;
 }
 
+/** Login with Amazon tokens of an Alexa link (migration 0010); `id` is the grant's. */
+export interface AssistantTokensTable {
+  id: string;
+  user_id: string;
+  tokens: Buffer;
+  updated_at: Defaulted<Date>;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -487,4 +497,5 @@ export interface Database {
   integration_grant_devices: IntegrationGrantDevicesTable;
   oauth_authorization_codes: OAuthAuthorizationCodesTable;
   oauth_tokens: OAuthTokensTable;
+  assistant_tokens: AssistantTokensTable;
 }
