@@ -325,6 +325,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     });
     const { serviceAccountFile } = config.assistants.google;
     const alexaTokens = new AssistantTokenStore(database.db, sealer);
+    const iftttTestAccount = config.assistants.ifttt.testAccountEmail;
     const assistants = buildAssistants({
       config: config.assistants,
       authenticator: grants,
@@ -332,6 +333,14 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       alexaTokens,
       // Google's DISCONNECT ends the link and every token issued under it.
       endGrant: (grant, reason) => grants.revokeGrant(grant.id, reason),
+      ...(iftttTestAccount
+        ? {
+            iftttTestAccount: async () => {
+              const userId = await users.findIdByEmail(iftttTestAccount);
+              return userId ? grants.issueIftttTestToken(userId) : null;
+            },
+          }
+        : {}),
       ...options.assistants,
       devices,
       commands: telemetry.commands,

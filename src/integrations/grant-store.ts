@@ -120,6 +120,17 @@ export class GrantStore {
     return (await this.liveGrants().orderBy('g.id').execute()).map(toGrant);
   }
 
+  /** The person's newest live link to this provider. */
+  async newestLive(userId: string, provider: IntegrationProvider): Promise<GrantRow | undefined> {
+    const row = await this.liveGrants()
+      .where('g.user_id', '=', userId)
+      .where('g.provider', '=', provider)
+      .orderBy('g.created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toGrant(row) : undefined;
+  }
+
   /** The live grants exposing this device. */
   async listLiveExposing(deviceId: string): Promise<GrantRow[]> {
     const rows = await this.liveGrants()

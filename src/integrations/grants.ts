@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { PersonalDataSource } from '../accounts/export.js';
 import type { AuditLog } from '../audit/log.js';
-import { hashSecret } from '../crypto/secrets.js';
+import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { DeviceIntegrationsHook } from '../devices/ports.js';
 import { DomainError } from '../domain-error.js';
 import type { HomeDeletionHook } from '../homes/access.js';
@@ -10,6 +11,7 @@ import type { Db } from '../store/database.js';
 import type { IntegrationProvider } from '../store/types.js';
 import { type GrantRow, GrantStore, type RevokedRow } from './grant-store.js';
 import { type LinkDirectory, linkableDevices } from './link-directory.js';
+import { ACCESS_TTL_SECONDS } from './oauth-server.js';
 
 export type RevokedGrant = RevokedRow;
 
@@ -274,6 +276,27 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
         removed: [],
       })),
     );
+  }
+
+  /**
+   * A fresh access token (one hour, no refresh token handed out) of the test account's newest IFTTT link,
+   * for IFTTT's endpoint test (`/ifttt/v1/test/setup`); null when that account has no IFTTT link.
+   */
+  async issueIftttTestToken(userId: string): Promise<{ accessToken: string; grant: LinkedGrant } | null> {
+    const grant = await this.#store.newestLive(userId, 'ifttt');
+    if (!grant) return null;
+    const accessToken = generateSecret('oat');
+    const expiresAt = new Date(this.#clock().getTime() + ACCESS_TTL_SECONDS * 1000);
+    await this.#store.insertTokens({
+      id: randomUUID(),
+      grantId: grant.id,
+      accessHash: hashSecret(accessToken),
+      accessExpiresAt: expiresAt,
+      // Never handed out: the endpoint test asks for a new token each run instead of refreshing.
+      refreshHash: hashSecret(generateSecret('ort')),
+      refreshExpiresAt: expiresAt,
+    });
+    return { accessToken, grant: linked(grant) };
   }
 
   /** Every live link, for the proactive state reports. */

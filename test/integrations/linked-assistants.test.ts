@@ -20,6 +20,7 @@ import { desiredOf } from './fixtures.js';
 import { link, type RegisteredClient, registerClient } from './linking.js';
 
 const SERVICE_KEY = 'ifttt-service-key-for-linked-tests-0123';
+const IFTTT_TEST_ACCOUNT = `ifttt-endpoint-test-${randomUUID()}@example.test`;
 
 /**
  * The assistants over the real grants: each provider links through the OAuth dance, then calls its
@@ -84,6 +85,7 @@ describe('assistants linked through OAuth', () => {
           HEARTH_GOOGLE_SERVICE_ACCOUNT_FILE: keyFile,
           HEARTH_IFTTT_SERVICE_KEY: SERVICE_KEY,
           HEARTH_IFTTT_REALTIME_URL: `${realtime.url}/v1/notifications`,
+          HEARTH_IFTTT_TEST_ACCOUNT: IFTTT_TEST_ACCOUNT,
         },
         broker: ackingBroker(),
         assistants: { retry: STAND_IN_RETRY },
@@ -91,7 +93,7 @@ describe('assistants linked through OAuth', () => {
     });
     for (const kind of ['alexa', 'google', 'ifttt'] as const)
       clients[kind] = await registerClient(http, kind);
-    owner = await caller(http);
+    owner = await caller(http, { email: IFTTT_TEST_ACCOUNT });
     homeId = await createHome(http, owner);
     bulb = await pairOnline('bulb', 'Reading lamp');
     plug = await pairOnline('plug', 'Kettle');
@@ -301,5 +303,27 @@ describe('assistants linked through OAuth', () => {
     expect(atAlexa.json()).toMatchObject({
       event: { payload: { type: 'INVALID_AUTHORIZATION_CREDENTIAL' } },
     });
+  });
+
+  it('IFTTT: test/setup hands IFTTT a working token of the test account’s link, with samples', async () => {
+    const setup = () =>
+      http.app.inject({
+        method: 'POST',
+        url: '/ifttt/v1/test/setup',
+        headers: { 'ifttt-service-key': SERVICE_KEY },
+      });
+    // The account's IFTTT link from the test above exposes the plug.
+    const answer = await setup();
+    expect(answer.statusCode, answer.body).toBe(200);
+    const { data } = answer.json() as {
+      data: { accessToken: string; samples: { actions: Record<string, { device?: string }> } };
+    };
+    expect(data.samples.actions.turn_on?.device).toBe(plug);
+    const info = await ifttt(data.accessToken, '/ifttt/v1/user/info');
+    expect(info.statusCode, info.body).toBe(200);
+    // Each run gets a token of its own; the earlier one keeps working until it expires.
+    const again = (await setup()).json() as { data: { accessToken: string } };
+    expect(again.data.accessToken).not.toBe(data.accessToken);
+    expect((await ifttt(data.accessToken, '/ifttt/v1/user/info')).statusCode).toBe(200);
   });
 });
