@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/index.js';
 import { hardware, pair, recordingBroker } from '../devices/pairing-fixtures.js';
 import { message } from '../devices/telemetry-fixtures.js';
+import { until } from '../helpers/event-stream.js';
 import {
   alexaGatewayStandIn,
   googleStandIn,
@@ -325,5 +326,41 @@ describe('assistants linked through OAuth', () => {
     const again = (await setup()).json() as { data: { accessToken: string } };
     expect(again.data.accessToken).not.toBe(data.accessToken);
     expect((await ifttt(data.accessToken, '/ifttt/v1/user/info')).statusCode).toBe(200);
+  });
+
+  it('reports state of exposed devices to Google; an incident revocation reaches Google, retried by maintenance', async () => {
+    const { access_token: token } = await link(http, owner, clients.google, [plug]);
+    const grantId = (await http.services.grants.authenticateAccessToken(token))?.id as string;
+    await http.services.assistants.start();
+    const reported = (deviceId: string) =>
+      google.server.requests.some(
+        (request) =>
+          request.path === '/v1/devices:reportStateAndNotification' && request.text.includes(deviceId),
+      );
+    http.services.telemetry.ingest.accept(message(hiddenPlug, 'state', { on: true }));
+    http.services.telemetry.ingest.accept(message(plug, 'state', { on: true }));
+    await until(() => reported(plug), 5_000);
+    expect(reported(hiddenPlug)).toBe(false);
+
+    const status = () =>
+      http.services.database.db
+        .selectFrom('integration_grants')
+        .select(['notify_status', 'notify_attempts'])
+        .where('id', '=', grantId)
+        .executeTakeFirstOrThrow();
+    // HomeGraph is down for every retry of the first attempt.
+    google.server.failNext(STAND_IN_RETRY.attempts);
+    google.server.requests.length = 0;
+    // The incident action hears that a provider was not told; the revocation itself stands.
+    await expect(http.services.grants.revokeForUsers([owner.id], 'incident:test')).rejects.toThrow(
+      /not told of revoked grants/,
+    );
+    expect(await status()).toEqual({ notify_status: 'failed', notify_attempts: 1 });
+    expect((await googleIntent(token, 'SYNC')).statusCode).toBe(401);
+
+    await http.services.grants.retryNotifications();
+    expect(await status()).toEqual({ notify_status: 'told', notify_attempts: 2 });
+    const syncs = google.server.requests.filter((request) => request.path === '/v1/devices:requestSync');
+    expect(syncs.at(-1)?.body.agentUserId).toBe(http.services.assistants.agentUserIdOf(owner.id));
   });
 });
