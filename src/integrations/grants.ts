@@ -29,7 +29,8 @@ export interface LinkedGrant {
 export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
 
 /**
- * Told after what a grant shows changed: its owner changed the exposure, an exposed device left the home,
+ * Told after what a grant shows changed: it was just made (`linked`; the provider learns of its devices
+ * by asking), its owner changed the exposure, an exposed device left the home,
  * or an exposed device was renamed or moved to another room. `updated` are exposed devices the provider
  * should describe again (newly exposed or renamed), `removed` those it must forget.
  */
@@ -37,7 +38,7 @@ export type ExposureListener = (change: ExposureChange) => Promise<void>;
 
 export interface ExposureChange {
   grant: LinkedGrant;
-  reason: 'changed-by-user' | 'device-removed' | 'device-renamed';
+  reason: 'linked' | 'changed-by-user' | 'device-removed' | 'device-renamed';
   updated: readonly string[];
   removed: readonly string[];
 }
@@ -263,6 +264,16 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
       }
     }
     await this.tellExposure(changes);
+  }
+
+  /** A new link: listeners (the state reports) start watching what it shows. */
+  async linkCreated(grantId: string): Promise<void> {
+    const grant = await this.#store.getLive(grantId);
+    if (grant) {
+      await this.tellExposure([
+        { grant: linked(grant), reason: 'linked', updated: grant.deviceIds, removed: [] },
+      ]);
+    }
   }
 
   /** An exposed device was renamed or moved: the providers showing it describe it again. */

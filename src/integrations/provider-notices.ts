@@ -17,7 +17,8 @@ export class ProviderNotTold extends Error {
 }
 
 /**
- * Tells the providers what changed in a link, through the grant side's listener hooks. Exposure changes,
+ * Tells the providers what changed in a link, through the grant side's listener hooks; every change also
+ * has the state reports re-read the live links, so a new link is watched at once. Exposure changes,
  * renames and removals: Alexa AddOrUpdateReport / DeleteReport, Google Request Sync. An ended link: Alexa
  * DeleteReport of every endpoint it showed (then its LWA tokens are forgotten), Google Request Sync so Home
  * Graph drops the devices; IFTTT needs nothing beyond its token being refused. A call that fails after the
@@ -65,9 +66,11 @@ export class ProviderNotices {
       throw new ProviderNotTold(`${failed.length} provider(s) not told of an ended link`);
   }
 
-  async exposureChanged({ grant, updated, removed }: ExposureChange): Promise<void> {
+  async exposureChanged({ grant, reason, updated, removed }: ExposureChange): Promise<void> {
     const { assistants } = this.#deps;
     await this.#refreshReports();
+    // A provider discovers a new link's devices itself (Discover, SYNC) right after linking.
+    if (reason === 'linked') return;
     let outcome: string | undefined;
     if (grant.provider === 'alexa' && assistants.alexaEvents) {
       const devices: ExposedDevice[] = [];

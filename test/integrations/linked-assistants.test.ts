@@ -329,9 +329,10 @@ describe('assistants linked through OAuth', () => {
   });
 
   it('reports state of exposed devices to Google; an incident revocation reaches Google, retried by maintenance', async () => {
+    // The reports start before the link is made, as `hearth serve` starts them: a new link is watched at once.
+    await http.services.assistants.start();
     const { access_token: token } = await link(http, owner, clients.google, [plug]);
     const grantId = (await http.services.grants.authenticateAccessToken(token))?.id as string;
-    await http.services.assistants.start();
     const reported = (deviceId: string) =>
       google.server.requests.some(
         (request) =>
