@@ -34,6 +34,7 @@ import { HomeService } from './homes/service.js';
 import { HomeStore } from './homes/store.js';
 import { buildIncidents, type IncidentParts } from './incidents/build.js';
 import { ExposureRegistry } from './incidents/exposure.js';
+import { AssistantTokenStore } from './integrations/assistant-token-store.js';
 import { type AssistantDependencies, type Assistants, buildAssistants } from './integrations/assistants.js';
 import { OAuthClients } from './integrations/clients.js';
 import { grantExposure } from './integrations/exposure.js';
@@ -43,6 +44,7 @@ import type { LinkDirectory } from './integrations/link-directory.js';
 import { noLinkedGrants } from './integrations/linked-grant.js';
 import { AccountLinking } from './integrations/linking.js';
 import { AuthorizationServer } from './integrations/oauth-server.js';
+import { ProviderNotices } from './integrations/provider-notices.js';
 import { KeyRetention, MAINTENANCE_ACTOR } from './key-retention.js';
 import { createLogger, type Logger } from './log.js';
 import { createMailServices, type MailServices } from './mail/services.js';
@@ -347,9 +349,23 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       rateLimiter,
     });
     const { serviceAccountFile } = config.assistants.google;
+    const alexaTokens = new AssistantTokenStore(database.db, sealer);
+    const iftttTestAccount = config.assistants.ifttt.testAccountEmail;
     const assistants = buildAssistants({
       config: config.assistants,
       authenticator: grants,
+      liveGrants: grants,
+      alexaTokens,
+      // Google's DISCONNECT ends the link and every token issued under it.
+      endGrant: (grant, reason) => grants.revokeGrant(grant.id, reason),
+      ...(iftttTestAccount
+        ? {
+            iftttTestAccount: async () => {
+              const userId = await users.findIdByEmail(iftttTestAccount);
+              return userId ? grants.issueIftttTestToken(userId) : null;
+            },
+          }
+        : {}),
       ...options.assistants,
       devices,
       commands: telemetry.commands,
@@ -360,6 +376,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       logger,
       serviceAccount: serviceAccountFile ? readServiceAccount(serviceAccountFile) : undefined,
     });
+    const providerNotices = new ProviderNotices({ grants, assistants, alexaTokens, logger });
+    providerNotices.start();
     const oauthClients = new OAuthClients(database.db, audit, (clientId) => grants.revokeForClient(clientId));
     const authorizationServer = new AuthorizationServer({
       db: database.db,
@@ -472,6 +490,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {
         await maintenance.stop();
+        providerNotices.stop();
         await assistants.stop();
         await incidentParts.incidentJobs.stop();
         await broker.stop();

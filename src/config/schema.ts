@@ -142,6 +142,9 @@ export const configSchema = z.object({
   // The service key IFTTT shows on the service's API page; without it every IFTTT request is refused.
   HEARTH_IFTTT_SERVICE_KEY: z.string().min(16, 'must be the service key IFTTT shows').optional(),
   HEARTH_IFTTT_REALTIME_URL: httpUrl.default('https://realtime.ifttt.com/v1/notifications'),
+  // The e-mail of a test account the operator made for IFTTT's endpoint test and linked to IFTTT once;
+  // /ifttt/v1/test/setup hands IFTTT a fresh access token of that link. Unset: test/setup answers 503.
+  HEARTH_IFTTT_TEST_ACCOUNT: z.email('must be the test account’s e-mail address').optional(),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;
@@ -197,7 +200,7 @@ export interface AssistantsConfig {
     lwaClient: { id: string; secret: string } | null;
   };
   google: { homegraphUrl: string; serviceAccountFile: string | null; tokenUri: string | null };
-  ifttt: { serviceKey: string | null; realtimeUrl: string };
+  ifttt: { serviceKey: string | null; realtimeUrl: string; testAccountEmail: string | null };
 }
 
 export type MqttConfig = (
@@ -288,7 +291,11 @@ function toAssistantsConfig(env: Env): AssistantsConfig {
         : null,
       tokenUri: env.HEARTH_GOOGLE_TOKEN_URI ?? null,
     },
-    ifttt: { serviceKey: env.HEARTH_IFTTT_SERVICE_KEY ?? null, realtimeUrl: env.HEARTH_IFTTT_REALTIME_URL },
+    ifttt: {
+      serviceKey: env.HEARTH_IFTTT_SERVICE_KEY ?? null,
+      realtimeUrl: env.HEARTH_IFTTT_REALTIME_URL,
+      testAccountEmail: env.HEARTH_IFTTT_TEST_ACCOUNT ?? null,
+    },
   };
 }
 

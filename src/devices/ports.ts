@@ -35,9 +35,14 @@ export interface DeviceCredentialCheck {
  */
 export interface DeviceIntegrationsHook {
   deviceRemoved(device: { id: string; homeId: string }): Promise<void>;
+  /** Its nickname or room changed: a link showing it describes it again. */
+  deviceRenamed(device: { id: string; homeId: string }): Promise<void>;
 }
 
-export const noIntegrations: DeviceIntegrationsHook = { deviceRemoved: async () => {} };
+export const noIntegrations: DeviceIntegrationsHook = {
+  deviceRemoved: async () => {},
+  deviceRenamed: async () => {},
+};
 
 /**
  * Where the ingest pipeline hands scale measurements; the scale service implements it. A reading is stored

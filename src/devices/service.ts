@@ -109,6 +109,7 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     const access = await this.access(userId, deviceId, 'manage');
     // Both ids as the database holds them: they are bound into the sealed names.
     await this.deps.store.rename(access.id, access.homeId, names);
+    await this.integrations.deviceRenamed({ id: access.id, homeId: access.homeId });
     return viewFor(await this.record(access.id), true);
   }
 

@@ -115,6 +115,48 @@ export class GrantStore {
       .where('g.home_id', 'is not', null);
   }
 
+  /** Every live grant, for the proactive reports (one row per link; a deployment has few). */
+  async listLive(): Promise<GrantRow[]> {
+    return (await this.liveGrants().orderBy('g.id').execute()).map(toGrant);
+  }
+
+  /** The person's newest live link to this provider. */
+  async newestLive(userId: string, provider: IntegrationProvider): Promise<GrantRow | undefined> {
+    const row = await this.liveGrants()
+      .where('g.user_id', '=', userId)
+      .where('g.provider', '=', provider)
+      .orderBy('g.created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row ? toGrant(row) : undefined;
+  }
+
+  /** The live grants exposing this device. */
+  async listLiveExposing(deviceId: string): Promise<GrantRow[]> {
+    const rows = await this.liveGrants()
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('integration_grant_devices as e')
+            .select('e.grant_id')
+            .whereRef('e.grant_id', '=', 'g.id')
+            .where('e.device_id', '=', deviceId),
+        ),
+      )
+      .execute();
+    return rows.map(toGrant);
+  }
+
+  /** The devices a grant exposed, revoked or not: what a provider must forget when the link ends. */
+  async exposedDeviceIds(grantId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('integration_grant_devices')
+      .select('device_id')
+      .where('grant_id', '=', grantId)
+      .orderBy('device_id')
+      .execute();
+    return rows.map((row) => row.device_id);
+  }
+
   async getLive(grantId: string): Promise<GrantRow | undefined> {
     const row = await this.liveGrants().where('g.id', '=', grantId).executeTakeFirst();
     return row ? toGrant(row) : undefined;

@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import type { PersonalDataSource } from '../accounts/export.js';
 import type { AuditLog } from '../audit/log.js';
-import { hashSecret } from '../crypto/secrets.js';
+import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { DeviceIntegrationsHook } from '../devices/ports.js';
 import { DomainError } from '../domain-error.js';
 import type { HomeDeletionHook } from '../homes/access.js';
@@ -10,6 +11,7 @@ import type { Db } from '../store/database.js';
 import type { IntegrationProvider } from '../store/types.js';
 import { type GrantRow, GrantStore, type RevokedRow } from './grant-store.js';
 import { type LinkDirectory, linkableDevices } from './link-directory.js';
+import { ACCESS_TTL_SECONDS } from './oauth-server.js';
 
 export type RevokedGrant = RevokedRow;
 
@@ -26,11 +28,20 @@ export interface LinkedGrant {
 /** Told of grants that were revoked, after the revocation committed; a provider forgets the link. */
 export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
 
-/** Told after a grant's exposed devices changed (by its owner, or because a device left the home). */
-export type ExposureListener = (change: {
+/**
+ * Told after what a grant shows changed: it was just made (`linked`; the provider learns of its devices
+ * by asking), its owner changed the exposure, an exposed device left the home,
+ * or an exposed device was renamed or moved to another room. `updated` are exposed devices the provider
+ * should describe again (newly exposed or renamed), `removed` those it must forget.
+ */
+export type ExposureListener = (change: ExposureChange) => Promise<void>;
+
+export interface ExposureChange {
   grant: LinkedGrant;
-  reason: 'changed-by-user' | 'device-removed';
-}) => Promise<void>;
+  reason: 'linked' | 'changed-by-user' | 'device-removed' | 'device-renamed';
+  updated: readonly string[];
+  removed: readonly string[];
+}
 
 export interface RevokeResult {
   revoked: number;
@@ -163,7 +174,16 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
       details: { provider: grant.provider, devices: unique.length },
     });
     const changed = { ...linked(grant), exposedDeviceIds: unique.sort() };
-    await this.tellExposure([{ grant: changed, reason: 'changed-by-user' }]);
+    const before = new Set(grant.deviceIds);
+    const now = new Set(unique);
+    await this.tellExposure([
+      {
+        grant: changed,
+        reason: 'changed-by-user',
+        updated: unique.filter((id) => !before.has(id)),
+        removed: grant.deviceIds.filter((id) => !now.has(id)),
+      },
+    ]);
     return changed;
   }
 
@@ -234,9 +254,70 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     const changes = [];
     for (const { id } of affected) {
       const grant = await this.#store.getLive(id);
-      if (grant) changes.push({ grant: linked(grant), reason: 'device-removed' as const });
+      if (grant) {
+        changes.push({
+          grant: linked(grant),
+          reason: 'device-removed' as const,
+          updated: [],
+          removed: [device.id],
+        });
+      }
     }
     await this.tellExposure(changes);
+  }
+
+  /** A new link: listeners (the state reports) start watching what it shows. */
+  async linkCreated(grantId: string): Promise<void> {
+    const grant = await this.#store.getLive(grantId);
+    if (grant) {
+      await this.tellExposure([
+        { grant: linked(grant), reason: 'linked', updated: grant.deviceIds, removed: [] },
+      ]);
+    }
+  }
+
+  /** An exposed device was renamed or moved: the providers showing it describe it again. */
+  async deviceRenamed(device: { id: string; homeId: string }): Promise<void> {
+    const grants = await this.#store.listLiveExposing(device.id);
+    await this.tellExposure(
+      grants.map((grant) => ({
+        grant: linked(grant),
+        reason: 'device-renamed' as const,
+        updated: [device.id],
+        removed: [],
+      })),
+    );
+  }
+
+  /**
+   * A fresh access token (one hour, no refresh token handed out) of the test account's newest IFTTT link,
+   * for IFTTT's endpoint test (`/ifttt/v1/test/setup`); null when that account has no IFTTT link.
+   */
+  async issueIftttTestToken(userId: string): Promise<{ accessToken: string; grant: LinkedGrant } | null> {
+    const grant = await this.#store.newestLive(userId, 'ifttt');
+    if (!grant) return null;
+    const accessToken = generateSecret('oat');
+    const expiresAt = new Date(this.#clock().getTime() + ACCESS_TTL_SECONDS * 1000);
+    await this.#store.insertTokens({
+      id: randomUUID(),
+      grantId: grant.id,
+      accessHash: hashSecret(accessToken),
+      accessExpiresAt: expiresAt,
+      // Never handed out: the endpoint test asks for a new token each run instead of refreshing.
+      refreshHash: hashSecret(generateSecret('ort')),
+      refreshExpiresAt: expiresAt,
+    });
+    return { accessToken, grant: linked(grant) };
+  }
+
+  /** Every live link, for the proactive state reports. */
+  async liveGrants(): Promise<LinkedGrant[]> {
+    return (await this.#store.listLive()).map(linked);
+  }
+
+  /** The devices a grant showed, revoked or not: what its provider must forget when the link ends. */
+  exposedDeviceIds(grantId: string): Promise<string[]> {
+    return this.#store.exposedDeviceIds(grantId);
   }
 
   /** A deleted home takes its links with it; the providers are told. */
@@ -304,7 +385,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   }
 
   /** The change stands; each provider's listener owns its own retries. */
-  private async tellExposure(changes: Parameters<ExposureListener>[0][]): Promise<void> {
+  private async tellExposure(changes: ExposureChange[]): Promise<void> {
     const calls = changes.flatMap((change) =>
       [...this.#exposureListeners].map((listener) => listener(change)),
     );

@@ -443,6 +443,7 @@ export class AuthorizationServer {
             target: `integration-grant:${grantId}`,
             details: { provider, clientId: client.id, homeId: linking.homeId },
           });
+          await this.deps.grants.linkCreated(grantId);
         } else {
           const rotating = user as RotatingUser;
           await store.insertTokens({ ...pair, grantId: rotating.grantId });

@@ -9,6 +9,7 @@ import * as commandPurgeIndex from './migrations/0006-command-purge-index.js';
 import * as incidents from './migrations/0007-incidents.js';
 import * as metricsScrapeTokens from './migrations/0008-metrics-scrape-tokens.js';
 import * as oauth from './migrations/0009-oauth.js';
+import * as assistantTokens from './migrations/0010-assistant-tokens.js';
 import * as leases from './migrations/0011-leases.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-incidents': incidents,
   '0008-metrics-scrape-tokens': metricsScrapeTokens,
   '0009-oauth': oauth,
+  '0010-assistant-tokens': assistantTokens,
   '0011-leases': leases,
 };
 

@@ -48,6 +48,7 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
   // The subject is stored with each message (a user's, a home's, or the message's own).
   byId('mail_outbox', 'recipient', '', 'seal_subject'),
   byId('mail_outbox', 'content', '', 'seal_subject'),
+  byId('assistant_tokens', 'tokens', 'user:', 'user_id'),
 ];
 
 /** The row id bound into a sealed value, from the row's primary key as the database returns it. */

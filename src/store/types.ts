@@ -457,6 +457,16 @@ export interface LeasesTable {
   expires_at: Timestamp;
 }
 
+/** Login with Amazon tokens of an Alexa link (migration 0010); `id` is the grant's. */
+export interface AssistantTokensTable {
+  id: string;
+  user_id: string;
+  tokens: Buffer;
+  updated_at: Defaulted<Date>;
+  disabled_at: NullableTimestamp;
+  disabled_reason: string | null;
+}
+
 export interface Database {
   kek_versions: KekVersionsTable;
   kek_retired: KekRetiredTable;
@@ -495,4 +505,5 @@ export interface Database {
   oauth_authorization_codes: OAuthAuthorizationCodesTable;
   oauth_tokens: OAuthTokensTable;
   leases: LeasesTable;
+  assistant_tokens: AssistantTokensTable;
 }

@@ -108,7 +108,11 @@ describe('configuration', () => {
         lwaClient: null,
       },
       google: { homegraphUrl: 'https://homegraph.googleapis.com', serviceAccountFile: null, tokenUri: null },
-      ifttt: { serviceKey: null, realtimeUrl: 'https://realtime.ifttt.com/v1/notifications' },
+      ifttt: {
+        serviceKey: null,
+        realtimeUrl: 'https://realtime.ifttt.com/v1/notifications',
+        testAccountEmail: null,
+      },
     });
     const local = loadConfig({
       HEARTH_ALEXA_EVENT_GATEWAY_URL: 'http://127.0.0.1:9001/v3/events',

@@ -220,6 +220,7 @@ describe('device registry', () => {
       },
       audit: services.audit,
       integrations: {
+        deviceRenamed: async () => {},
         deviceRemoved: async (device) => {
           steps.push(`integrations ${device.id} ${device.homeId}`);
           const stillThere = await services.devices.verify(

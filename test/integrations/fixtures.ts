@@ -139,7 +139,7 @@ export async function assistantWorld(
 }
 
 /** The state a device reports after acking a command: what the catalog says the command makes it. */
-function desiredOf(name: string, params: Record<string, unknown>): Record<string, unknown> {
+export function desiredOf(name: string, params: Record<string, unknown>): Record<string, unknown> {
   const spec = Object.values(CATALOG).find((model) => Object.hasOwn(model.commands, name));
   return spec?.commands[name]?.desired(params) ?? {};
 }

@@ -98,7 +98,7 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
   });
 
   it('changes exposure only to devices of that home I may see, never a scale, and tells the listeners', async () => {
-    const { owner, plug, scale } = await household();
+    const { owner, plug, bulb, scale } = await household();
     const elsewhere = await household();
     const tokens = await link(http, owner, client);
     const grant = await bearer(tokens.access_token);
@@ -130,6 +130,8 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
       {
         grant: expect.objectContaining({ id: grant?.id, exposedDeviceIds: [plug] }),
         reason: 'changed-by-user',
+        updated: [],
+        removed: [bulb],
       },
     ]);
   });
@@ -221,6 +223,8 @@ describe('wiring', () => {
       {
         grant: expect.objectContaining({ id: grant?.id, exposedDeviceIds: [bulb] }),
         reason: 'device-removed',
+        updated: [],
+        removed: [plug],
       },
     ]);
     const reset = await http.app.inject({

@@ -11,6 +11,12 @@ import { type SignedInUser, signUpAndLogIn, tokenIn } from '../helpers/accounts.
 import { testDatabaseKind } from '../helpers/database.js';
 import { queuedMail } from '../helpers/mail.js';
 import { createTestOperator } from '../helpers/operators.js';
+import {
+  alexaGatewayStandIn,
+  lwaStandIn,
+  type ProviderStandIn,
+  STAND_IN_RETRY,
+} from '../helpers/providers.js';
 import { buildTestHttp, type TestHttp } from '../http/build.js';
 import { link, registerClient } from '../integrations/linking.js';
 
@@ -26,6 +32,8 @@ const distinct = (label: string) => `${label}${randomBytes(5).toString('hex')}`;
  */
 describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
   let http: TestHttp;
+  let lwa: ProviderStandIn;
+  let gateway: ProviderStandIn;
   const logLines: string[] = [];
   const clients: mqtt.MqttClient[] = [];
   const secrets: string[] = [];
@@ -36,10 +44,19 @@ describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
   };
 
   beforeAll(async () => {
+    [lwa, gateway] = await Promise.all([lwaStandIn().start(), alexaGatewayStandIn().start()]);
     http = await buildTestHttp({
       services: {
-        env: { MQTT_PORT: '0', HEARTH_INGEST_FLUSH_MS: '10' },
+        env: {
+          MQTT_PORT: '0',
+          HEARTH_INGEST_FLUSH_MS: '10',
+          HEARTH_LWA_TOKEN_URL: lwa.url,
+          HEARTH_LWA_CLIENT_ID: 'amzn1.application-oa2-client.leak',
+          HEARTH_LWA_CLIENT_SECRET: 'leak-test-lwa-secret',
+          HEARTH_ALEXA_EVENT_GATEWAY_URL: gateway.url,
+        },
         logger: createLogger('trace', { write: (line: string) => logLines.push(line) }),
+        assistants: { retry: STAND_IN_RETRY },
       },
     });
     await http.services.broker.start();
@@ -49,6 +66,7 @@ describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
   afterAll(async () => {
     for (const client of clients) await client.endAsync(true);
     await http?.close();
+    await Promise.all([lwa?.stop(), gateway?.stop()]);
   });
 
   const call = async (
@@ -124,6 +142,31 @@ describe.skipIf(testDatabaseKind !== 'postgres')('the leak test', () => {
     const linked = await link(http, owner, assistant);
     secrets.push(assistant.secret, linked.access_token, linked.refresh_token);
     expect((await call(owner, 'GET', '/v1/me/integrations')).items[0].exposedDevices.length).toBe(2);
+    // Alexa takes events for the link; its Login with Amazon tokens are kept sealed.
+    const accepted = await http.app.inject({
+      method: 'POST',
+      url: '/v1/alexa/directives',
+      payload: {
+        directive: {
+          header: {
+            namespace: 'Alexa.Authorization',
+            name: 'AcceptGrant',
+            messageId: 'm-1',
+            payloadVersion: '3',
+          },
+          payload: {
+            grant: { type: 'OAuth2.AuthorizationCode', code: 'leak-lwa-code' },
+            grantee: { type: 'BearerToken', token: linked.access_token },
+          },
+        },
+      },
+    });
+    expect(accepted.body).toContain('AcceptGrant.Response');
+    secrets.push('stand-in-access-1', 'stand-in-refresh-1');
+    // A rename goes to the stand-in gateway with the new nickname: sent to the provider, kept nowhere in clear.
+    const renamed = personal(distinct('Alexaname'));
+    await call(owner, 'PATCH', `/v1/devices/${devices[0]?.id}`, { nickname: renamed });
+    expect(gateway.requests.some((request) => request.text.includes(renamed))).toBe(true);
 
     const profile = await call(owner, 'POST', `/v1/homes/${home.id}/body-profiles`, {
       name: personal(distinct('Bodyname')),
