@@ -138,10 +138,30 @@ export async function copyLinesIn(
   await sql`truncate ${staging}`.execute(trx);
   await pipeline([...source(), copy.from(`copy hearth_restore_lines (line) from stdin ${RAW_LINES}`)]);
   const target = sql.table(table);
+  // As pg_restore does: foreign keys and indexes that back no constraint are dropped for the insert and
+  // added back after, which checks every row with one join and builds each index in one sorted pass
+  // instead of one lookup and one index insert per row. DDL is transactional: a failure restores them.
+  const { rows: foreignKeys } = await sql<{ name: string; definition: string }>`
+    select conname as name, pg_get_constraintdef(oid) as definition from pg_constraint
+    where conrelid = ${table}::regclass and contype = 'f' order by conname`.execute(trx);
+  const { rows: indexes } = await sql<{ name: string; definition: string }>`
+    select c.relname as name, pg_get_indexdef(i.indexrelid) as definition
+    from pg_index i join pg_class c on c.oid = i.indexrelid
+    where i.indrelid = ${table}::regclass
+      and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+    order by c.relname`.execute(trx);
+  for (const { name } of foreignKeys) {
+    await sql`alter table ${target} drop constraint ${sql.ref(name)}`.execute(trx);
+  }
+  for (const { name } of indexes) await sql`drop index ${sql.ref(name)}`.execute(trx);
   await sql`insert into ${target}
     select r.* from ${staging} as s cross join lateral json_populate_record(null::${target}, s.line::json) as r`.execute(
     trx,
   );
+  for (const { definition } of indexes) await sql.raw(definition).execute(trx);
+  for (const { name, definition } of foreignKeys) {
+    await sql`alter table ${target} add constraint ${sql.ref(name)} ${sql.raw(definition)}`.execute(trx);
+  }
   return true;
 }
 

@@ -261,6 +261,28 @@ describe('backup restore', () => {
     },
     FRESH_DATABASE_TIMEOUT_MS,
   );
+  it(
+    'refuses a table file cut short, rolling back and leaving the database usable',
+    async () => {
+      const copy = await copyOfBackup('truncated-restore');
+      const file = path.join(copy, 'users.ndjson.gz');
+      const bytes = await readFile(file);
+      await writeFile(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const target = await openEmptyTestDatabase();
+      try {
+        await expect(
+          restoreBackup({ db: target.db, keyring: keyring(), directory: copy, journal: null }),
+        ).rejects.toMatchObject({
+          name: 'BackupIntegrityError',
+          message: /^users\.ndjson\.gz cannot be restored \(\w+\); nothing was restored$/,
+        });
+        expect(await target.db.selectFrom('users').select('id').execute()).toEqual([]);
+      } finally {
+        await target.close();
+      }
+    },
+    FRESH_DATABASE_TIMEOUT_MS,
+  );
 });
 
 describe('backup lines', () => {
