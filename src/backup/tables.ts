@@ -1,5 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { sql } from 'kysely';
+import { copyConnection } from '../store/copy.js';
 import type { Db } from '../store/database.js';
 
 /**
@@ -93,17 +96,82 @@ export function inSnapshot<T>(db: Db, work: (trx: Db) => Promise<T>): Promise<T>
 
 let cursorNumber = 0;
 
+/** The query whose one column is a table's lines, in the order a backup file holds them. */
+function linesQuery(table: TableInfo) {
+  // Without a primary key, the line itself (the first output column) gives the order.
+  const orderBy =
+    table.primaryKey.length > 0 ? sql.join(table.primaryKey.map((column) => sql.ref(column))) : sql.lit(1);
+  return sql`select to_json(t)::text as line from ${sql.table(table.name)} as t order by ${orderBy}`;
+}
+
+/**
+ * COPY in CSV with a delimiter and a quote character (0x01, 0x02) that `to_json` text never holds raw (it
+ * escapes every control character), so each value travels unquoted and unescaped: a COPY stream is the
+ * lines exactly as a backup file holds them, each ending in a newline.
+ */
+const RAW_LINES = "(format csv, delimiter E'\\x01', quote E'\\x02')";
+
+/**
+ * On PostgreSQL, a table's lines as one byte stream through COPY (inside the caller's transaction, so it
+ * reads the same snapshot), several times faster than fetching rows; null on PGlite.
+ */
+export async function copyTableOut(trx: Db, table: TableInfo): Promise<Readable | null> {
+  const copy = await copyConnection(trx);
+  if (!copy) return null;
+  return copy.to(`copy (${linesQuery(table).compile(trx).sql}) to stdout ${RAW_LINES}`);
+}
+
+/**
+ * On PostgreSQL, fills `table` from the lines `source` streams (a reader and transforms, opened only
+ * here) through COPY into a temporary table of lines, then one insert that turns them back into rows;
+ * false on PGlite, where nothing is opened.
+ */
+export async function copyLinesIn(
+  trx: Db,
+  table: string,
+  source: () => Array<Readable | Transform>,
+): Promise<boolean> {
+  const copy = await copyConnection(trx);
+  if (!copy) return false;
+  const staging = sql.table('hearth_restore_lines');
+  await sql`create temporary table if not exists ${staging} (line text) on commit drop`.execute(trx);
+  await sql`truncate ${staging}`.execute(trx);
+  await pipeline([...source(), copy.from(`copy hearth_restore_lines (line) from stdin ${RAW_LINES}`)]);
+  const target = sql.table(table);
+  // As pg_restore does: foreign keys and indexes that back no constraint are dropped for the insert and
+  // added back after, which checks every row with one join and builds each index in one sorted pass
+  // instead of one lookup and one index insert per row. DDL is transactional: a failure restores them.
+  const { rows: foreignKeys } = await sql<{ name: string; definition: string }>`
+    select conname as name, pg_get_constraintdef(oid) as definition from pg_constraint
+    where conrelid = ${table}::regclass and contype = 'f' order by conname`.execute(trx);
+  const { rows: indexes } = await sql<{ name: string; definition: string }>`
+    select c.relname as name, pg_get_indexdef(i.indexrelid) as definition
+    from pg_index i join pg_class c on c.oid = i.indexrelid
+    where i.indrelid = ${table}::regclass
+      and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+    order by c.relname`.execute(trx);
+  for (const { name } of foreignKeys) {
+    await sql`alter table ${target} drop constraint ${sql.ref(name)}`.execute(trx);
+  }
+  for (const { name } of indexes) await sql`drop index ${sql.ref(name)}`.execute(trx);
+  await sql`insert into ${target}
+    select r.* from ${staging} as s cross join lateral json_populate_record(null::${target}, s.line::json) as r`.execute(
+    trx,
+  );
+  for (const { definition } of indexes) await sql.raw(definition).execute(trx);
+  for (const { name, definition } of foreignKeys) {
+    await sql`alter table ${target} add constraint ${sql.ref(name)} ${sql.raw(definition)}`.execute(trx);
+  }
+  return true;
+}
+
 /**
  * A table's rows as lines, in batches, through a cursor (inside the caller's transaction, so a backup
  * or move reads every table from the same snapshot without holding a table in memory).
  */
 export async function* readTable(trx: Db, table: TableInfo): AsyncGenerator<string[]> {
   const cursor = sql.ref(`hearth_rows_${++cursorNumber}`);
-  // Without a primary key, the line itself (the first output column) gives the order.
-  const orderBy =
-    table.primaryKey.length > 0 ? sql.join(table.primaryKey.map((column) => sql.ref(column))) : sql.lit(1);
-  await sql`declare ${cursor} no scroll cursor for
-    select to_json(t)::text as line from ${sql.table(table.name)} as t order by ${orderBy}`.execute(trx);
+  await sql`declare ${cursor} no scroll cursor for ${linesQuery(table)}`.execute(trx);
   try {
     for (;;) {
       const { rows } = await sql<{
@@ -125,6 +193,8 @@ export async function insertLines(trx: Db, table: string, lines: readonly string
     select * from jsonb_populate_recordset(null::${target}, ${`[${lines.join(',')}]`}::jsonb)`.execute(trx);
 }
 
+const NEWLINE = 0x0a;
+
 /** Counts and SHA-256 of a table's lines (each followed by a newline), as a backup file holds them. */
 export class TableDigest {
   rows = 0;
@@ -141,6 +211,28 @@ export class TableDigest {
     this.rows += rows;
   }
 
+  /** The same as `addLines` for the bytes of lines, each ending in a newline, cut anywhere. */
+  addBytes(chunk: Buffer): void {
+    this.hash.update(chunk);
+    for (let at = chunk.indexOf(NEWLINE); at !== -1; at = chunk.indexOf(NEWLINE, at + 1)) this.rows += 1;
+  }
+
+  /** A pass-through stream that adds every chunk going by; `checkpoint` may throw to stop it. */
+  passThrough(checkpoint?: () => void): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, done) => {
+        try {
+          checkpoint?.();
+        } catch (error) {
+          done(error as Error);
+          return;
+        }
+        this.addBytes(chunk);
+        done(null, chunk);
+      },
+    });
+  }
+
   hex(): string {
     return this.hash.digest('hex');
   }
@@ -149,6 +241,11 @@ export class TableDigest {
 /** Count and hash of a table as the database holds it now (inside the caller's transaction). */
 export async function digestTable(trx: Db, table: TableInfo): Promise<{ rows: number; sha256: string }> {
   const digest = new TableDigest();
+  const copied = await copyTableOut(trx, table);
+  if (copied) {
+    for await (const chunk of copied) digest.addBytes(chunk);
+    return { rows: digest.rows, sha256: digest.hex() };
+  }
   for await (const lines of readTable(trx, table)) digest.addLines(lines);
   return { rows: digest.rows, sha256: digest.hex() };
 }

@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/schema.js';
+import { linkConnection, trackedPool } from './copy.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './types.js';
 
@@ -44,7 +45,9 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
     });
     // A broken connection in the pool must not crash the process; the next query reports it.
     pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: trackedPool(pool), onCreateConnection: linkConnection }),
+    });
     return { db, kind: 'postgres', listenConnection: connection, close: () => db.destroy() };
   }
   const pglite = new PGlite({

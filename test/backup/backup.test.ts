@@ -1,13 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServices, type Services } from '../../src/app.js';
 import { checkBackupDestination, createBackup } from '../../src/backup/create.js';
 import { eraseAgain } from '../../src/backup/erasures.js';
 import { restoreBackup } from '../../src/backup/restoration.js';
+import { inSnapshot, listTables, readTable, TableDigest, type TableInfo } from '../../src/backup/tables.js';
 import { verifyBackup } from '../../src/backup/verify.js';
 import { backupEraseAgain } from '../../src/cli/commands/backup.js';
 import { ErasureJournal } from '../../src/crypto/erasure-journal.js';
@@ -253,6 +255,68 @@ describe('backup restore', () => {
           .execute()
           .catch(() => []);
         expect(users).toEqual([]);
+      } finally {
+        await target.close();
+      }
+    },
+    FRESH_DATABASE_TIMEOUT_MS,
+  );
+  it(
+    'refuses a table file cut short, rolling back and leaving the database usable',
+    async () => {
+      const copy = await copyOfBackup('truncated-restore');
+      const file = path.join(copy, 'users.ndjson.gz');
+      const bytes = await readFile(file);
+      await writeFile(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const target = await openEmptyTestDatabase();
+      try {
+        await expect(
+          restoreBackup({ db: target.db, keyring: keyring(), directory: copy, journal: null }),
+        ).rejects.toMatchObject({
+          name: 'BackupIntegrityError',
+          message: /^users\.ndjson\.gz cannot be restored \(\w+\); nothing was restored$/,
+        });
+        expect(await target.db.selectFrom('users').select('id').execute()).toEqual([]);
+      } finally {
+        await target.close();
+      }
+    },
+    FRESH_DATABASE_TIMEOUT_MS,
+  );
+});
+
+describe('backup lines', () => {
+  it(
+    'carries quotes, backslashes, control characters and any script unchanged, as the rows read one by one',
+    async () => {
+      // Last in the file: an audit row written by hand leaves the chain broken for anything after.
+      const tricky = 'a "quoted", back\\slash \\x41 tab\there\nnew line \u0001\u0002\r é 雪 🏠 \\.';
+      await sql`insert into audit_log (seq, id, at, actor, action, target, prev_hash, hash)
+        values (1000000, ${randomUUID()}, now(), 'test', 'backup.lines', ${tricky}, '\\x00', '\\x00')`.execute(
+        services.database.db,
+      );
+      const destination = path.join(dir, 'backups', 'tricky');
+      const manifest = await createBackup({
+        db: services.database.db,
+        keyring: services.keyring,
+        destination,
+      });
+      const rowByRow = await inSnapshot(services.database.db, async (trx) => {
+        const table = (await listTables(trx)).find((entry) => entry.name === 'audit_log') as TableInfo;
+        const digest = new TableDigest();
+        for await (const lines of readTable(trx, table)) digest.addLines(lines);
+        return digest.hex();
+      });
+      expect(manifest.tables.find((table) => table.name === 'audit_log')?.sha256).toBe(rowByRow);
+      const target = await openEmptyTestDatabase();
+      try {
+        await restoreBackup({ db: target.db, keyring: keyring(), directory: destination, journal: null });
+        const restored = await target.db
+          .selectFrom('audit_log')
+          .select('target')
+          .where('seq', '=', 1000000)
+          .executeTakeFirst();
+        expect(restored?.target).toBe(tricky);
       } finally {
         await target.close();
       }
