@@ -63,6 +63,40 @@ export interface ConsoleHarness {
   close(): Promise<void>;
 }
 
+/**
+ * Runs axe-core in both schemes (contrast differs) and screenshots the page at both widths in each into
+ * SCREENSHOTS as `<name>-<width>-<scheme>.png`, refusing serious or critical violations and sideways
+ * scrolling. axe is evaluated through the DevTools protocol, which the page's policy does not govern: the
+ * page itself still runs under its real policy.
+ */
+export async function reviewPage(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  for (const scheme of SCHEMES) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [device, width] of Object.entries(WIDTHS)) {
+      await page.setViewportSize({ width, height: 800 });
+      const file = path.join(SCREENSHOTS, `${name}-${device}-${scheme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+      expect(overflow, `${name} scrolls sideways at ${width}px, see ${file}`).toBeLessThanOrEqual(0);
+    }
+    await page.evaluate(AXE);
+    const violations = (await page.evaluate(async () => {
+      const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
+      return (await axe.run()).violations;
+    })) as AxeViolation[];
+    const serious = violations
+      .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map(
+        (violation) =>
+          `${violation.id}: ${violation.help} ${JSON.stringify(violation.nodes.map((n) => n.target))}`,
+      );
+    expect(serious, `${name} (${scheme})`).toEqual([]);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: WIDTHS.desktop, height: 800 });
+}
+
 export async function startConsole(options: BuildOptions = {}): Promise<ConsoleHarness> {
   const http = await buildTestHttp({
     ...options,
@@ -103,34 +137,7 @@ export async function startConsole(options: BuildOptions = {}): Promise<ConsoleH
       page.on('pageerror', (error) => pageErrors.push(error.message));
       return page;
     },
-    // axe is evaluated through the DevTools protocol, which the page's policy does not govern: the page
-    // itself still runs under its real policy.
-    async review(page, name) {
-      for (const scheme of SCHEMES) {
-        await page.emulateMedia({ colorScheme: scheme });
-        for (const [device, width] of Object.entries(WIDTHS)) {
-          await page.setViewportSize({ width, height: 800 });
-          const file = path.join(SCREENSHOTS, `${name}-${device}-${scheme}.png`);
-          await page.screenshot({ path: file, fullPage: true });
-          const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-          expect(overflow, `${name} scrolls sideways at ${width}px, see ${file}`).toBeLessThanOrEqual(0);
-        }
-        await page.evaluate(AXE);
-        const violations = (await page.evaluate(async () => {
-          const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
-          return (await axe.run()).violations;
-        })) as AxeViolation[];
-        const serious = violations
-          .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-          .map(
-            (violation) =>
-              `${violation.id}: ${violation.help} ${JSON.stringify(violation.nodes.map((n) => n.target))}`,
-          );
-        expect(serious, `${name} (${scheme})`).toEqual([]);
-      }
-      await page.emulateMedia({ colorScheme: 'light' });
-      await page.setViewportSize({ width: WIDTHS.desktop, height: 800 });
-    },
+    review: reviewPage,
     async mailedLink(email, template) {
       const mail = (await queuedMail(http.services, email)).filter(
         (message) => message.template === template,

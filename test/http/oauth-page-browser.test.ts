@@ -1,13 +1,12 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hardware, pair, recordingBroker } from '../devices/pairing-fixtures.js';
-import { CHROMIUM, launchChromium, SCHEMES, WIDTHS } from '../helpers/browser.js';
+import { CHROMIUM, launchChromium } from '../helpers/browser.js';
+import { reviewPage } from '../helpers/console-browser.js';
 import { caller, createHome } from '../homes/helpers.js';
 import { authorizeParams, pkce } from '../integrations/linking.js';
 import { buildTestHttp, type TestHttp } from './build.js';
@@ -17,16 +16,6 @@ import { buildTestHttp, type TestHttp } from './build.js';
  * both colour schemes (no sideways scrolling, no serious axe-core finding), then Allow really reaches the
  * assistant's redirect URI — the page's form-action policy must let that redirect through.
  */
-const SCREENSHOTS = path.join(os.tmpdir(), 'hearth-console-screenshots');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: unknown }[];
-}
-
 describe.skipIf(!CHROMIUM)('the account-linking page in chromium', () => {
   let http: TestHttp;
   let baseUrl: string;
@@ -44,7 +33,6 @@ describe.skipIf(!CHROMIUM)('the account-linking page in chromium', () => {
     });
     await http.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(http.app.server.address() as AddressInfo).port}`;
-    await mkdir(SCREENSHOTS, { recursive: true });
     profile = await mkdtemp(path.join(os.tmpdir(), 'hearth-chromium-'));
     context = await launchChromium(profile);
   });
@@ -54,30 +42,7 @@ describe.skipIf(!CHROMIUM)('the account-linking page in chromium', () => {
     await http?.close();
   });
 
-  async function review(page: Page, name: string): Promise<void> {
-    for (const scheme of SCHEMES) {
-      await page.emulateMedia({ colorScheme: scheme });
-      for (const [device, width] of Object.entries(WIDTHS)) {
-        await page.setViewportSize({ width, height: 800 });
-        const file = path.join(SCREENSHOTS, `oauth-${name}-${device}-${scheme}.png`);
-        await page.screenshot({ path: file, fullPage: true });
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
-        expect(overflow, `${name} scrolls sideways at ${width}px, see ${file}`).toBeLessThanOrEqual(0);
-      }
-      await page.evaluate(AXE);
-      const violations = (await page.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: unknown[] }> } }).axe;
-        return (await axe.run()).violations;
-      })) as AxeViolation[];
-      const serious = violations
-        .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-        .map(
-          (violation) =>
-            `${violation.id}: ${violation.help} ${JSON.stringify(violation.nodes.map((n) => n.target))}`,
-        );
-      expect(serious, `${name} (${scheme})`).toEqual([]);
-    }
-  }
+  const review = (page: Page, name: string) => reviewPage(page, `oauth-${name}`);
 
   it('signs in, shows what the assistant gets, and sends the code to the redirect URI', async () => {
     const redirectUri = `${baseUrl}/test/oauth-callback`;

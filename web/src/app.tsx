@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, forgetSession, isSignedIn, refresh, signOut } from './api';
+import { usePageHeading } from './focus';
 import { Outcome, useSubmit } from './form';
 import { ACCOUNT_PATHS, AccountDeletedPage, AccountPage } from './pages/account';
 import { ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage } from './pages/auth';
@@ -49,20 +50,7 @@ export function App() {
     if (session === 'out' && !PUBLIC_PATHS.has(path)) navigate('/sign-in', { replace: true });
     if (session === 'in' && (path === '/sign-in' || path === '/sign-up')) navigate('/', { replace: true });
   }, [session, path]);
-  useEffect(() => {
-    const heading = document.querySelector('h1');
-    document.title = heading?.textContent ? `${heading.textContent} · Hearth` : 'Hearth';
-  });
-  // After a client-side navigation, keyboard and screen-reader users start at the new page's heading, as
-  // they would after a page load.
-  const firstPath = useRef(path);
-  useEffect(() => {
-    if (path === firstPath.current) return;
-    firstPath.current = '';
-    const heading = document.querySelector<HTMLElement>('main h1');
-    heading?.setAttribute('tabindex', '-1');
-    heading?.focus();
-  }, [path]);
+  usePageHeading(path, 'Hearth');
 
   const leave = async () => {
     await signOut().catch(() => undefined);

@@ -21,3 +21,20 @@ export function useFocusOnStep(step: string | null): void {
     if (!first) focusHeading('main section h2');
   }, [step]);
 }
+
+/**
+ * Names the tab after the page's heading, and after a client-side navigation starts keyboard and
+ * screen-reader users at the new page's heading, as they would after a page load.
+ */
+export function usePageHeading(path: string, product: string): void {
+  useEffect(() => {
+    const heading = document.querySelector('h1');
+    document.title = heading?.textContent ? `${heading.textContent} · ${product}` : product;
+  });
+  const firstPath = useRef(path);
+  useEffect(() => {
+    if (path === firstPath.current) return;
+    firstPath.current = '';
+    focusHeading('main h1');
+  }, [path]);
+}

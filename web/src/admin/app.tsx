@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import { usePageHeading } from '../focus';
 import { Link, usePath } from '../router';
 import { may, type OperatorSession, onSessionChange, operatorSession, operatorSignOut } from './api';
 import { DeclarePage } from './declare';
@@ -17,19 +18,7 @@ export default function AdminApp() {
   const path = usePath();
   const [session, setSession] = useState<OperatorSession | null>(operatorSession());
   useEffect(() => onSessionChange(setSession), []);
-  useEffect(() => {
-    const heading = document.querySelector('h1');
-    document.title = heading?.textContent ? `${heading.textContent} · Hearth operators` : 'Hearth operators';
-  });
-  // After a client-side navigation, keyboard and screen-reader users start at the new page's heading.
-  const firstPath = useRef(path);
-  useEffect(() => {
-    if (path === firstPath.current) return;
-    firstPath.current = '';
-    const heading = document.querySelector<HTMLElement>('main h1');
-    heading?.setAttribute('tabindex', '-1');
-    heading?.focus();
-  }, [path]);
+  usePageHeading(path, 'Hearth operators');
 
   return (
     <div className="admin">
