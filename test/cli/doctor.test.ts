@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
-import { migrateToLatest } from '../../src/store/migrate.js';
+import { knownMigrations, migrateToLatest } from '../../src/store/migrate.js';
 import { testDatabaseKind } from '../helpers/database.js';
 import {
   cleanUp,
@@ -82,7 +82,7 @@ describe(`hearth doctor (${testDatabaseKind})`, () => {
       const result = await hearth(['doctor'], { HEARTH_DATA_DIR: dataDir, HEARTH_MASTER_KEY: MASTER_KEY });
       expect(result.code).toBe(1);
       expect(errorLines(result)).toEqual([
-        'hearth: The database has no Hearth tables yet (8 migrations pending); run "hearth migrate" or start "hearth serve" first',
+        `hearth: The database has no Hearth tables yet (${knownMigrations().length} migrations pending); run "hearth migrate" or start "hearth serve" first`,
       ]);
     });
   });

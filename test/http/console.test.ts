@@ -82,7 +82,7 @@ describe('the console page', () => {
       { url: '/v1/nothing-here', headers: PAGE },
       { url: '/v1', headers: PAGE },
       { url: '/dev/nothing', headers: PAGE },
-      { url: '/oauth/authorize', headers: PAGE },
+      { url: '/oauth/unknown', headers: PAGE },
       { url: '/docs/nothing/here', headers: PAGE },
       { url: '/sign-in', headers: { accept: 'application/json' } },
       { url: '/sign-in', headers: {} },
