@@ -14,6 +14,7 @@ import { benchRevokeAll } from './revoke-all.js';
 import { benchRotation } from './rotation.js';
 import { benchSealer } from './sealer.js';
 import { benchTokenCheck } from './token-check.js';
+import { benchWills } from './wills.js';
 
 /** `npm run bench` runs every benchmark; `npm run bench -- sealer rotation` only those named. */
 const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }> = {
@@ -67,6 +68,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'backup create / verify / restore rows/s vs pg_dump -Fc / pg_restore of the same PostgreSQL schema',
     run: benchBackup,
+  },
+  wills: {
+    title:
+      'Embedded brokers through Redis: a round looking for dead nodes’ wills, and a will stored at connect, vs aedes-persistence-redis as shipped',
+    run: benchWills,
   },
 };
 

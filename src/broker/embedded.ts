@@ -1,4 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -11,12 +12,13 @@ import {
   deviceSubscribeAllowed,
   deviceTopic,
   MAX_PAYLOAD_BYTES,
+  parseDeviceTopic,
 } from '../devices/topics.js';
 import { deliverToSink } from './deliver.js';
 import { BrokerStartError, brokerUnavailable, listenError } from './errors.js';
 import type { Broker, BrokerDependencies } from './index.js';
 import { guardPacketSize } from './packet-size-guard.js';
-import { connectSharedMqtt, type SharedMqtt } from './shared-mqtt.js';
+import { connectSharedMqtt, type SharedMqtt, type StoredWill } from './shared-mqtt.js';
 
 type EmbeddedConfig = Extract<MqttConfig, { mode: 'embedded' }>;
 type Identity = { kind: 'cloud' } | { kind: 'device'; deviceId: string };
@@ -66,10 +68,24 @@ export class EmbeddedBroker implements Broker {
 
   async start(): Promise<void> {
     if (this.aedes) return;
-    const shared = this.config.redis ? await connectSharedMqtt(this.config.redis) : null;
+    const redis = this.config.redis;
+    const shared = redis
+      ? await connectSharedMqtt(redis, (will) => {
+          const refusal = this.orphanedWillRefusal(will);
+          if (refusal) this.deps.logger.warn(`a dead node's will was dropped: ${refusal.message}`);
+          return refusal === null;
+        })
+      : null;
     this.shared = shared;
     const aedes = await Aedes.createBroker({
-      ...(shared ? { mq: shared.mq, persistence: shared.persistence } : {}),
+      ...(shared && redis
+        ? {
+            id: shared.brokerId,
+            mq: shared.mq,
+            persistence: shared.persistence,
+            heartbeatInterval: redis.heartbeatMs,
+          }
+        : {}),
       authenticate: (client, username, password, done) => {
         this.authenticate(client, username, password).then(
           () => done(null, true),
@@ -88,6 +104,11 @@ export class EmbeddedBroker implements Broker {
     });
     aedes.on('clientDisconnect', (client) => this.forget(client));
     aedes.on('clientError', (client) => this.forget(client));
+    // Raised by the periodic work (publishing a dead node's wills) when Redis fails; unheard, it would end
+    // the process. The next round tries again. (aedes' types leave this event out.)
+    (aedes as unknown as EventEmitter).on('error', (error: Error) =>
+      this.deps.logger.error({ err: error }, 'MQTT broker error'),
+    );
     this.aedes = aedes;
     try {
       await this.subscribeCloud(aedes);
@@ -210,6 +231,7 @@ export class EmbeddedBroker implements Broker {
     client: Client | null,
     packet: AedesPublishPacket | { topic: string; payload: unknown },
   ) {
+    if (!client && this.shared?.isOrphanedWill(packet)) return this.orphanedWillRefusal(packet as StoredWill);
     const identity = client ? this.identities.get(client) : undefined;
     if (identity?.kind === 'cloud') return null;
     if (identity?.kind !== 'device') return new Error('publisher unknown');
@@ -217,6 +239,22 @@ export class EmbeddedBroker implements Broker {
     const size = Buffer.isBuffer(packet.payload)
       ? packet.payload.length
       : Buffer.byteLength(String(packet.payload));
+    if (size > MAX_PAYLOAD_BYTES) return new Error('payload too large');
+    return null;
+  }
+
+  /**
+   * A will of a device that was connected to a node that died, published by this node on its behalf: only the
+   * device's own status topic, so no device can have anything else (or another device's status) published.
+   */
+  private orphanedWillRefusal(will: StoredWill): Error | null {
+    const parsed = parseDeviceTopic(will.topic);
+    if (parsed?.deviceId !== will.clientId || parsed.channel !== 'status') {
+      return new Error("a will may only be on its device's own status topic");
+    }
+    const size = Buffer.isBuffer(will.payload)
+      ? will.payload.length
+      : Buffer.byteLength(String(will.payload));
     if (size > MAX_PAYLOAD_BYTES) return new Error('payload too large');
     return null;
   }
@@ -233,9 +271,10 @@ export class EmbeddedBroker implements Broker {
     if (this.shared) {
       // Through Redis every node hears every publish, so a subscription would ingest each message once per
       // node. The node the publishing client is connected to ingests it instead, wills included ('publish'
-      // is emitted on that node only, with the client; messages from other nodes come without one).
+      // is emitted on that node only, with the client; messages from other nodes come without one), and a
+      // dead node's wills are ingested by the node that claimed them.
       aedes.on('publish', (packet, client) => {
-        if (client)
+        if (client || this.shared?.isOrphanedWill(packet))
           deliverToSink(this.deps.sink, this.deps.logger, packet.topic, Buffer.from(packet.payload));
       });
       return;

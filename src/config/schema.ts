@@ -99,6 +99,16 @@ export const configSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 letters, digits or : . _ -')
     .default('hearth:mqtt:'),
+  // How often each embedded broker tells the others through Redis that it is alive. One silent for 3 intervals
+  // is dead: a node checks every 4 intervals and publishes the dead one's device wills (offline 3-7 intervals
+  // after the death). Shorter shows a dead node's devices offline sooner, but an event-loop stall of 3
+  // intervals would have a live node's wills published.
+  HEARTH_REDIS_HEARTBEAT_MS: z.coerce
+    .number({ message: 'must be a whole number of milliseconds, 100 to 600000' })
+    .int('must be a whole number of milliseconds, 100 to 600000')
+    .min(100, 'must be a whole number of milliseconds, 100 to 600000')
+    .max(600_000, 'must be a whole number of milliseconds, 100 to 600000')
+    .default(5_000),
   HEARTH_COMMAND_TIMEOUT_MS: positiveInt('a positive whole number of milliseconds').default(5_000),
   HEARTH_EVENT_RETENTION_DAYS: positiveInt('a positive whole number of days').default(90),
   HEARTH_INGEST_BATCH_SIZE: positiveInt('a positive whole number of messages').default(1000),
@@ -211,7 +221,7 @@ export type MqttConfig = (
       port: number;
       tls?: { port: number; certFile: string; keyFile: string };
       /** Present when several nodes share one MQTT service through Redis. */
-      redis?: { url: string; keyPrefix: string };
+      redis?: { url: string; keyPrefix: string; heartbeatMs: number };
     }
   | { mode: 'external'; url: string; username: string; password: string }
 ) & {
@@ -353,7 +363,13 @@ function toMqttConfig(env: Env): MqttConfig {
       ? { tls: { port: env.MQTT_TLS_PORT, certFile: env.MQTT_TLS_CERT_FILE, keyFile: env.MQTT_TLS_KEY_FILE } }
       : {}),
     ...(env.HEARTH_REDIS_URL
-      ? { redis: { url: env.HEARTH_REDIS_URL, keyPrefix: env.HEARTH_REDIS_KEY_PREFIX } }
+      ? {
+          redis: {
+            url: env.HEARTH_REDIS_URL,
+            keyPrefix: env.HEARTH_REDIS_KEY_PREFIX,
+            heartbeatMs: env.HEARTH_REDIS_HEARTBEAT_MS,
+          },
+        }
       : {}),
     publicUrl,
   };

@@ -76,7 +76,13 @@ describe('configuration', () => {
     });
     expect(
       loadConfig({ HEARTH_REDIS_URL: 'rediss://cache', HEARTH_REDIS_KEY_PREFIX: 'eu-1:' }).mqtt,
-    ).toMatchObject({ redis: { keyPrefix: 'eu-1:' } });
+    ).toMatchObject({ redis: { keyPrefix: 'eu-1:', heartbeatMs: 5_000 } });
+    expect(
+      loadConfig({ HEARTH_REDIS_URL: 'redis://cache', HEARTH_REDIS_HEARTBEAT_MS: '1000' }).mqtt,
+    ).toMatchObject({ redis: { heartbeatMs: 1_000 } });
+    expect(configError({ HEARTH_REDIS_HEARTBEAT_MS: '10' })).toMatch(
+      /HEARTH_REDIS_HEARTBEAT_MS must be a whole number of milliseconds, 100 to 600000 \(got "10"\)/,
+    );
     const wrongScheme = configError({ HEARTH_REDIS_URL: 'http://:s3cret@cache' });
     expect(wrongScheme).toMatch(/HEARTH_REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(wrongScheme).not.toContain('s3cret');

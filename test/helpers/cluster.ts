@@ -79,6 +79,18 @@ export interface Cluster {
    * default `through`'s) and waits until they show online; they ack every command.
    */
   pairDevices(through: ClusterNode, count: number, connectTo?: ClusterNode): Promise<Fleet>;
+  /** Pairs a plug through `through` into `userId`'s home without connecting it: its id and MQTT password. */
+  provisionPlug(
+    through: ClusterNode,
+    userId: string,
+    homeId: string,
+  ): Promise<{ id: string; password: string }>;
+  /**
+   * The environment for one more node run as a `hearth serve` process (a real process, to kill): the
+   * cluster's database schema, master key, erasure journal and broker. The caller adds its data directory
+   * and ports.
+   */
+  serveEnv(): Record<string, string>;
   /** Ends the node's LISTEN connection from another session, as a failover would; answers how many ended. */
   dropListenConnection(node: ClusterNode): Promise<number>;
   listenConnections(node: ClusterNode): Promise<number>;
@@ -203,26 +215,27 @@ export async function startCluster(options: {
       if (!node) throw new Error(`no node ${name}`);
       return node;
     },
+    provisionPlug,
+    serveEnv: () => {
+      const url = new URL(options.databaseUrl);
+      url.searchParams.set('options', `-c search_path=${schema}`);
+      return {
+        DATABASE_URL: url.toString(),
+        HEARTH_MASTER_KEY: masterKey,
+        HEARTH_ERASURE_JOURNAL: path.join(journalDir, 'erasure-journal.ndjson'),
+        ...brokerEnv,
+        ...options.env,
+      };
+    },
     async pairDevices(through, count, connectTo = through) {
       const { services } = through;
       const userId = await createUser(through);
       const home = await services.homes.create(userId, { name: 'Cluster home', timeZone: 'Europe/Berlin' });
       const fleet: ClusterDevice[] = [];
       for (let n = 0; n < count; n++) {
-        const { claimToken } = await services.devices.pairing.issueClaimToken(userId, home.id);
-        const paired = await services.devices.pairing.provision(
-          claimToken,
-          {
-            mac: ['02', ...randomBytes(5).toString('hex').match(/../g)!].join(':'),
-            serial: `CLUSTER-${randomBytes(6).toString('hex')}`,
-            model: 'plug',
-            firmware: '1.0.0',
-            ssid: 'Cluster Wi-Fi',
-          },
-          '10.0.0.1',
-        );
+        const paired = await provisionPlug(through, userId, home.id);
         const url = mosquitto?.url ?? connectTo.services.broker.deviceUrl();
-        const device = await connectPlug(url, paired.deviceId, paired.password);
+        const device = await connectPlug(url, paired.id, paired.password);
         devices.push(device);
         fleet.push(device);
         await device.publish('status', 'online');
@@ -242,6 +255,27 @@ export async function startCluster(options: {
     listenConnections: async (node) => (await backends(node, 'count')).rowCount ?? 0,
     close,
   };
+}
+
+async function provisionPlug(
+  through: ClusterNode,
+  userId: string,
+  homeId: string,
+): Promise<{ id: string; password: string }> {
+  const { pairing } = through.services.devices;
+  const { claimToken } = await pairing.issueClaimToken(userId, homeId);
+  const paired = await pairing.provision(
+    claimToken,
+    {
+      mac: ['02', ...randomBytes(5).toString('hex').match(/../g)!].join(':'),
+      serial: `CLUSTER-${randomBytes(6).toString('hex')}`,
+      model: 'plug',
+      firmware: '1.0.0',
+      ssid: 'Cluster Wi-Fi',
+    },
+    '10.0.0.1',
+  );
+  return { id: paired.deviceId, password: paired.password };
 }
 
 /** Removes what a cluster's embedded brokers kept in Redis under its prefix. */
@@ -270,14 +304,23 @@ export async function createUser(node: Pick<ClusterNode, 'services'>): Promise<s
   return id;
 }
 
-/** A plug that acks every command at once with the state it asked for. */
-async function connectPlug(url: string, id: string, password: string): Promise<ClusterDevice> {
+/**
+ * A plug that acks every command at once with the state it asked for; with `will`, the message the broker
+ * publishes for it when its connection is lost (a real device's is `offline` on its own status topic).
+ */
+export async function connectPlug(
+  url: string,
+  id: string,
+  password: string,
+  will?: { topic: string; payload: string },
+): Promise<ClusterDevice> {
   const client = await mqtt.connectAsync(url, {
     username: id,
     password,
     clientId: id,
     protocolVersion: 4,
     reconnectPeriod: 0,
+    ...(will ? { will: { ...will, qos: 1 as const, retain: true } } : {}),
   });
   const received: string[] = [];
   const publish = async (channel: 'state' | 'status' | 'acks', payload: unknown) => {
