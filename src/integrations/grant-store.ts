@@ -405,9 +405,11 @@ export class GrantStore {
   }
 
   /**
-   * Codes that expired before `codesBefore`, and traded pairs (their access token expired too) traded before
-   * `rotatedBefore`. Both are kept a while after they stop working, so that a second use of a code or an old
-   * refresh token is still recognised, and ends its grant, rather than looking merely unknown.
+   * Codes that expired before `codesBefore`; traded pairs (their access token expired too) traded before
+   * `rotatedBefore`; and pairs whose refresh token lapsed before `rotatedBefore` (an Alexa or Google link
+   * unused for 90 days, IFTTT's endpoint-test tokens). Each is kept a while after it stops working, so that
+   * a second use of a code or an old refresh token is still recognised, and ends its grant, rather than
+   * looking merely unknown.
    */
   async purge(now: Date, codesBefore: Date, rotatedBefore: Date): Promise<number> {
     const codes = await this.db
@@ -416,8 +418,10 @@ export class GrantStore {
       .executeTakeFirst();
     const tokens = await this.db
       .deleteFrom('oauth_tokens')
-      .where('rotated_at', '<', rotatedBefore)
       .where('access_expires_at', '<', now)
+      .where((eb) =>
+        eb.or([eb('rotated_at', '<', rotatedBefore), eb('refresh_expires_at', '<', rotatedBefore)]),
+      )
       .executeTakeFirst();
     return Number(codes.numDeletedRows) + Number(tokens.numDeletedRows);
   }

@@ -332,7 +332,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     return pending.length;
   }
 
-  /** Expired codes and long-traded token pairs; the maintenance job runs it. */
+  /** Expired codes, and token pairs traded or lapsed 30 days ago; the maintenance job runs it. */
   purge(): Promise<number> {
     const now = this.#clock();
     const day = 24 * 60 * 60_000;

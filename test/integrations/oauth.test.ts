@@ -377,3 +377,39 @@ describe('revocation and metadata', () => {
     expect(String(metadata.token_endpoint)).toMatch(/\/oauth\/token$/);
   });
 });
+
+describe('the maintenance job', () => {
+  const DAY = 24 * 3_600_000;
+  const pairsOf = async (grantId: string) =>
+    (
+      await http.services.database.db
+        .selectFrom('oauth_tokens')
+        .select('refresh_expires_at')
+        .where('grant_id', '=', grantId)
+        .execute()
+    ).length;
+
+  it('forgets token pairs that lapsed a month ago and keeps every pair that still works', async () => {
+    const { owner } = await household();
+    const ifttt = await registerClient(http, 'ifttt');
+    await link(http, owner, ifttt);
+    const iftttGrant = await http.services.grants.issueIftttTestToken(owner.id);
+    if (!iftttGrant) throw new Error('the IFTTT link was not made');
+    const alexa = await link(http, owner, client);
+    const alexaGrant = await bearer(alexa.access_token);
+    if (!alexaGrant) throw new Error('the Alexa link was not made');
+    // The link's own pair and the endpoint test's one-hour pair.
+    expect(await pairsOf(iftttGrant.grant.id)).toBe(2);
+
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 31 * DAY });
+    await http.services.grants.purge();
+    expect(await pairsOf(iftttGrant.grant.id)).toBe(1);
+    expect(await pairsOf(alexaGrant.id)).toBe(1);
+
+    // An Alexa link unused for 90 days lapsed; a month later its pair goes too. IFTTT links never lapse.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 121 * DAY });
+    await http.services.grants.purge();
+    expect(await pairsOf(alexaGrant.id)).toBe(0);
+    expect(await pairsOf(iftttGrant.grant.id)).toBe(1);
+  });
+});
