@@ -320,6 +320,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     brokerPorts.credentials = devices;
     homes.onDeleting(devices);
     homes.onDeleting(grants);
+    homes.onMemberLeft(grants);
     accountFlows.personalData.register(devices.personalDataSource());
     const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
     accountFlows.personalData.register(scale.personalDataSource());
