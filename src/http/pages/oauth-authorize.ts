@@ -175,6 +175,8 @@ export function renderLinkingPage(page: Exclude<LinkingPage, { kind: 'redirect' 
               )
         }
       </fieldset>
+      <div class="choice"><input type="checkbox" id="include-new-devices" name="includeNewDevices" value="yes"${page.includeNewDevices ? html` checked` : ''}>
+        <label for="include-new-devices">Also show devices I pair later</label></div>
       ${RECEIVES}
       <p>You can change the devices or unlink at any time in the Hearth console.</p>
       <div class="actions">
