@@ -195,6 +195,18 @@ describe('new devices and linked assistants', () => {
     expect(await discovered(toAlexa.token)).toEqual([lamp]);
   });
 
+  it('a provider that is down does not fail the pairing; the link still shows the device', async () => {
+    const { owner, homeId, lamp } = await household();
+    const toAlexa = await linked(owner, 'alexa', { includeNewDevices: true });
+    forget();
+    gateway.failNext(STAND_IN_RETRY.attempts, 503);
+
+    const { deviceId: plug } = await pair(http, owner, homeId, hardware('plug'));
+
+    expect(gateway.requests).toHaveLength(STAND_IN_RETRY.attempts);
+    expect(await discovered(toAlexa.token)).toEqual([lamp, plug].sort());
+  });
+
   it('with the choice off, a new device is not shown and nothing is sent', async () => {
     const { owner, homeId, lamp } = await household();
     const toAlexa = await linked(owner, 'alexa', { includeNewDevices: false });
