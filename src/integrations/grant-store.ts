@@ -92,15 +92,16 @@ export class GrantStore {
       .execute();
   }
 
-  /** Adds one device to the grant's exposure; false when it was exposed already. */
-  async addDevice(grantId: string, deviceId: string): Promise<boolean> {
-    const row = await this.db
+  /** Adds one device to these grants' exposure; returns the grants that did not expose it yet. */
+  async addDevice(grantIds: readonly string[], deviceId: string): Promise<string[]> {
+    if (grantIds.length === 0) return [];
+    const rows = await this.db
       .insertInto('integration_grant_devices')
-      .values({ grant_id: grantId, device_id: deviceId })
+      .values(grantIds.map((grantId) => ({ grant_id: grantId, device_id: deviceId })))
       .onConflict((oc) => oc.doNothing())
-      .returning('device_id')
-      .executeTakeFirst();
-    return row !== undefined;
+      .returning('grant_id')
+      .execute();
+    return rows.map((row) => row.grant_id);
   }
 
   async setIncludeNewDevices(grantId: string, include: boolean): Promise<void> {

@@ -294,19 +294,30 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
    */
   async devicePaired(device: { id: string; homeId: string }): Promise<void> {
     try {
-      const changes: ExposureChange[] = [];
-      for (const grant of await this.#store.listLiveFollowing(device.homeId)) {
-        if (!(await this.ownerMaySee(grant, device.id))) continue;
-        if (!(await this.#store.addDevice(grant.id, device.id))) continue;
-        const deviceIds = [...grant.deviceIds, device.id].sort();
-        changes.push({
-          grant: linked({ ...grant, deviceIds }),
-          reason: 'device-paired',
-          updated: [device.id],
-          removed: [],
-        });
+      const following = await this.#store.listLiveFollowing(device.homeId);
+      if (following.length === 0) return;
+      // One person often links several assistants to a home: ask once per person.
+      const seeing = new Map<string, boolean>();
+      for (const grant of following) {
+        if (!seeing.has(grant.userId))
+          seeing.set(grant.userId, await this.ownerMaySee(grant.userId, device.id));
       }
-      await this.tellExposure(changes);
+      const added = new Set(
+        await this.#store.addDevice(
+          following.filter((grant) => seeing.get(grant.userId)).map((grant) => grant.id),
+          device.id,
+        ),
+      );
+      await this.tellExposure(
+        following
+          .filter((grant) => added.has(grant.id))
+          .map((grant) => ({
+            grant: linked({ ...grant, deviceIds: [...grant.deviceIds, device.id].sort() }),
+            reason: 'device-paired' as const,
+            updated: [device.id],
+            removed: [],
+          })),
+      );
     } catch (error) {
       this.deps.logger?.warn(
         {
@@ -319,15 +330,10 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     }
   }
 
-  private async ownerMaySee(grant: GrantRow, deviceId: string): Promise<boolean> {
-    try {
-      const visible = linkableDevices(await this.deps.directory.devicesOf(grant.userId, grant.homeId));
-      return visible.some((device) => device.id === deviceId);
-    } catch (error) {
-      // No longer a member of the home (a removal racing the pairing): nothing of it is theirs to link.
-      if (error instanceof DomainError) return false;
-      throw error;
-    }
+  /** A guest sees only the devices shared with them, and a scale is never linked. */
+  private async ownerMaySee(userId: string, deviceId: string): Promise<boolean> {
+    const device = await this.deps.directory.deviceOf(userId, deviceId);
+    return device !== null && device.id === deviceId && linkableDevices([device]).length === 1;
   }
 
   /** A new link: listeners (the state reports) start watching what it shows. */
