@@ -30,9 +30,10 @@ export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
 
 /**
  * Told after what a grant shows changed: it was just made (`linked`; the provider learns of its devices
- * by asking), its owner changed the exposure, a device paired into a home whose link includes new devices,
- * an exposed device left the home, or an exposed device was renamed or moved to another room. `updated` are exposed devices the provider
- * should describe again (newly exposed or renamed), `removed` those it must forget.
+ * by asking), its owner changed the exposure, a new device joined a link that includes new devices, an
+ * exposed device left the home, or an exposed device was renamed or moved to another room. `updated` are
+ * exposed devices the provider should describe again (newly exposed or renamed), `removed` those it must
+ * forget.
  */
 export type ExposureListener = (change: ExposureChange) => Promise<void>;
 
@@ -333,7 +334,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   /** A guest sees only the devices shared with them, and a scale is never linked. */
   private async ownerMaySee(userId: string, deviceId: string): Promise<boolean> {
     const device = await this.deps.directory.deviceOf(userId, deviceId);
-    return device !== null && device.id === deviceId && linkableDevices([device]).length === 1;
+    return device !== null && linkableDevices([device]).length === 1;
   }
 
   /** A new link: listeners (the state reports) start watching what it shows. */
