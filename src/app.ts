@@ -501,6 +501,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {
         await maintenance.stop();
+        // New devices' notices under way reach their providers before the listeners go.
+        await grants.idle();
         providerNotices.stop();
         await assistants.stop();
         await incidentParts.incidentJobs.stop();

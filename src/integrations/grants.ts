@@ -84,6 +84,8 @@ const grantNotFound = () =>
 export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHook, HomeMembershipHook {
   readonly #revokeListeners = new Set<RevokeListener>();
   readonly #exposureListeners = new Set<ExposureListener>();
+  /** Notices of new devices still on their way to the providers. */
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #store: GrantStore;
   readonly #clock: () => Date;
 
@@ -291,7 +293,9 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   /**
    * A new device joined the home: each live link of it that includes new devices is given it, when its
    * owner may see it (a guest only once it is shared with them; never a scale), and its provider is told.
-   * Pairing has committed by now, so nothing here fails it: a failure is logged with ids only.
+   * Pairing has committed by now, so nothing here fails it: a failure is logged with ids only. The providers
+   * are told without waiting: the device's provisioning request must not wait out a provider's retries
+   * (seconds, or minutes when one is down) and time out with its claim token already spent.
    */
   async devicePaired(device: { id: string; homeId: string }): Promise<void> {
     try {
@@ -309,7 +313,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
           device.id,
         ),
       );
-      await this.tellExposure(
+      this.tellExposureLater(
         following
           .filter((grant) => added.has(grant.id))
           .map((grant) => ({
@@ -463,6 +467,28 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
         'An integration was not told of revoked grants; it will be asked again',
       );
     }
+  }
+
+  /** Resolves once every notice of a new device has reached its providers or failed; `close()` waits. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#inFlight]);
+  }
+
+  /** As `tellExposure`, without the caller waiting; `idle()` waits for it. */
+  private tellExposureLater(changes: ExposureChange[]): void {
+    if (changes.length === 0) return;
+    const told: Promise<void> = this.tellExposure(changes)
+      .catch((error: unknown) => {
+        this.deps.logger?.warn(
+          {
+            grants: changes.map((change) => change.grant.id),
+            reason: error instanceof Error ? error.message : typeof error,
+          },
+          'An integration was not told of an exposure change',
+        );
+      })
+      .finally(() => this.#inFlight.delete(told));
+    this.#inFlight.add(told);
   }
 
   /** The change stands; each provider's listener owns its own retries. */
