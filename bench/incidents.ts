@@ -171,7 +171,7 @@ function actionsOn(classes: Classes, services: Services, store: IncidentStore): 
     grants: new classes.IntegrationGrants({
       db,
       audit: services.audit,
-      directory: { homesOf: async () => [], devicesOf: async () => [] },
+      directory: { homesOf: async () => [], devicesOf: async () => [], deviceOf: async () => null },
     }),
     // end-sessions never rotates device credentials or the KEK.
     deviceCredentials: ((services as unknown as Record<string, unknown>).deviceCredentials ?? {}) as never,

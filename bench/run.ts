@@ -8,6 +8,7 @@ import { benchIncidents } from './incidents.js';
 import { benchIngest } from './ingest.js';
 import { benchLogin } from './login.js';
 import { type Figure, figureTable, log, now } from './measure.js';
+import { benchNewDevices } from './new-devices.js';
 import { benchNodes } from './nodes.js';
 import { benchPairing } from './pairing.js';
 import { benchRevokeAll } from './revoke-all.js';
@@ -63,6 +64,11 @@ const benchmarks: Record<string, { title: string; run: () => Promise<Figure[]> }
     title:
       'Pairing rate at 1k, 3k and 10k devices in place: embedded broker, embedded brokers joined through Redis, Mosquitto dynamic security',
     run: benchPairing,
+  },
+  'new-devices': {
+    title:
+      'Pairing into a home with 2 assistant links following new devices vs a home without links (PostgreSQL)',
+    run: benchNewDevices,
   },
   backup: {
     title:

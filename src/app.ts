@@ -29,6 +29,7 @@ import { DeviceService } from './devices/service.js';
 import { ShareStore } from './devices/share-store.js';
 import { DeviceStore } from './devices/store.js';
 import { buildTelemetry, type Telemetry } from './devices/telemetry.js';
+import { DomainError } from './domain-error.js';
 import { membersSeeingDevices } from './homes/exposure.js';
 import { HomeService } from './homes/service.js';
 import { HomeStore } from './homes/store.js';
@@ -297,6 +298,15 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
           room: device.room,
           model: device.model,
         })),
+      deviceOf: async (userId, deviceId) => {
+        try {
+          const { id, model } = await devices.requireDevice(userId, deviceId, 'view');
+          return { id, model };
+        } catch (error) {
+          if (error instanceof DomainError && error.kind === 'not_found') return null;
+          throw error;
+        }
+      },
     };
     const grants = new IntegrationGrants({ db: database.db, directory: linkDirectory, audit, logger });
     // What the device domain revokes through it is dropped by whichever node holds the connection.
@@ -320,6 +330,7 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
     brokerPorts.credentials = devices;
     homes.onDeleting(devices);
     homes.onDeleting(grants);
+    homes.onMemberLeft(grants);
     accountFlows.personalData.register(devices.personalDataSource());
     const scale = new ScaleService({ store: new ScaleStore(database.db, sealer), homes, audit });
     accountFlows.personalData.register(scale.personalDataSource());
@@ -490,6 +501,8 @@ export async function buildServices(config: Config, options: BuildOptions = {}):
       scrapeTokens: new ScrapeTokens(database.db, audit),
       close: async () => {
         await maintenance.stop();
+        // New devices' notices under way reach their providers before the listeners go.
+        await grants.idle();
         providerNotices.stop();
         await assistants.stop();
         await incidentParts.incidentJobs.stop();

@@ -6,7 +6,7 @@ import type { Db } from '../store/database.js';
 import { DEVICE_MODELS } from './catalog.js';
 import type { ClaimTokenStore } from './credentials.js';
 import { mintDevicePassword } from './credentials.js';
-import type { DeviceBroker } from './ports.js';
+import { type DeviceBroker, type DeviceIntegrationsHook, noIntegrations } from './ports.js';
 import { type DeviceStore, isUniqueViolation } from './store.js';
 
 /** Separators `:` or `-` between the pairs, or none; either case. */
@@ -33,6 +33,7 @@ export interface PairingDependencies {
   users: { getById(id: string): Promise<{ emailVerifiedAt: Date | null } | undefined> };
   broker: DeviceBroker;
   audit: Pick<AuditLog, 'append'>;
+  integrations?: Pick<DeviceIntegrationsHook, 'devicePaired'>;
   clock?: () => Date;
 }
 
@@ -107,6 +108,13 @@ export class DevicePairing {
       details: { homeId: paired.homeId, model: request.model, repaired: paired.repaired },
       detailsSubject: homeSubject(paired.homeId),
     });
+    // A device paired again was in the home's links already, or taken out of them on purpose.
+    if (!paired.repaired) {
+      await (this.deps.integrations ?? noIntegrations).devicePaired({
+        id: paired.deviceId,
+        homeId: paired.homeId,
+      });
+    }
     return { deviceId: paired.deviceId, homeId: paired.homeId, password };
   }
 }

@@ -30,16 +30,23 @@ export interface DeviceCredentialCheck {
 }
 
 /**
- * Called when a device leaves its home (removed, factory-reset, or its home deleted), so every third-party
- * link (Alexa, Google, IFTTT) forgets it. The integrations issue fills it; until then it does nothing.
+ * Tells third-party links (Alexa, Google, IFTTT) of a home's devices coming, changing and going; the
+ * integrations domain implements it.
  */
 export interface DeviceIntegrationsHook {
+  /**
+   * A new device was paired into its home (not a known device paired again), after the commit: links that
+   * include new devices show it. Best effort: it logs its own failures and never fails the pairing.
+   */
+  devicePaired(device: { id: string; homeId: string }): Promise<void>;
+  /** It left its home (removed, factory-reset, or its home deleted): every link forgets it. */
   deviceRemoved(device: { id: string; homeId: string }): Promise<void>;
   /** Its nickname or room changed: a link showing it describes it again. */
   deviceRenamed(device: { id: string; homeId: string }): Promise<void>;
 }
 
 export const noIntegrations: DeviceIntegrationsHook = {
+  devicePaired: async () => {},
   deviceRemoved: async () => {},
   deviceRenamed: async () => {},
 };

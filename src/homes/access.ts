@@ -36,3 +36,11 @@ export interface HomeAccess {
 export interface HomeDeletionHook {
   homeDeleting(homeId: string): Promise<void>;
 }
+
+/**
+ * Called after a person left a home or was removed from it, so what they held through their membership
+ * (their assistant links to it) ends with it. Registered in the composition root.
+ */
+export interface HomeMembershipHook {
+  memberLeft(homeId: string, userId: string): Promise<void>;
+}

@@ -5,7 +5,7 @@ import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
 import { isId } from '../schema/ids.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
-import { type HomeAccess, type HomeRole, roleAtLeast } from './access.js';
+import { type HomeAccess, type HomeMembershipHook, type HomeRole, roleAtLeast } from './access.js';
 import { auditHomeAction } from './audit.js';
 import { roleRequired } from './guards.js';
 import type { HomeStore } from './store.js';
@@ -25,6 +25,8 @@ export interface HomeMembersDependencies {
   homes: Pick<HomeAccess, 'requireRole'>;
   audit: Pick<AuditLog, 'append'>;
   outbox: Pick<Outbox, 'enqueue'>;
+  /** Told once a removal committed, so what the person held through the membership ends too. */
+  membership?: HomeMembershipHook;
 }
 
 const memberNotFound = () =>
@@ -86,6 +88,7 @@ export class HomeMembers {
         })
       : undefined;
     if (!removed) throw memberNotFound();
+    await this.deps.membership?.memberLeft(homeId, memberId);
     if (leaving) {
       await auditHomeAction(this.deps.audit, userId, 'home.member.leave', homeId, { role: removed });
       return;

@@ -6,7 +6,14 @@ import { DomainError } from '../domain-error.js';
 import type { Outbox } from '../mail/outbox.js';
 import { isId } from '../schema/ids.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
-import { type HomeAccess, type HomeDeletionHook, type HomeRole, homeSubject, roleAtLeast } from './access.js';
+import {
+  type HomeAccess,
+  type HomeDeletionHook,
+  type HomeMembershipHook,
+  type HomeRole,
+  homeSubject,
+  roleAtLeast,
+} from './access.js';
 import { auditHomeAction } from './audit.js';
 import { homeNotFound, roleRequired } from './guards.js';
 import type { InvitedRole } from './invitation-store.js';
@@ -46,13 +53,22 @@ export interface HomeServiceDependencies {
  */
 export class HomeService implements HomeAccess {
   private readonly hooks: HomeDeletionHook[] = [];
+  private readonly membershipHooks: HomeMembershipHook[] = [];
   private readonly clock: () => Date;
   private readonly members: HomeMembers;
   private readonly invitations: HomeInvitations;
 
   constructor(private readonly deps: HomeServiceDependencies) {
     this.clock = deps.clock ?? (() => new Date());
-    this.members = new HomeMembers({ ...deps, homes: this });
+    this.members = new HomeMembers({
+      ...deps,
+      homes: this,
+      membership: {
+        memberLeft: async (homeId, userId) => {
+          for (const hook of this.membershipHooks) await hook.memberLeft(homeId, userId);
+        },
+      },
+    });
     this.invitations = new HomeInvitations({
       ...deps,
       invitations: deps.store.invitations,
@@ -64,6 +80,11 @@ export class HomeService implements HomeAccess {
   /** Registers work to do before a home's rows and key go (devices revoke their broker credentials). */
   onDeleting(hook: HomeDeletionHook): void {
     this.hooks.push(hook);
+  }
+
+  /** Registers work to do once a person left a home or was removed (their assistant links to it end). */
+  onMemberLeft(hook: HomeMembershipHook): void {
+    this.membershipHooks.push(hook);
   }
 
   async requireRole(userId: string, homeId: string, least: HomeRole): Promise<HomeRole> {

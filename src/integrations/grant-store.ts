@@ -20,6 +20,7 @@ export interface GrantRow {
   createdAt: Date;
   lastUsedAt: Date | null;
   deviceIds: string[];
+  includeNewDevices: boolean;
 }
 
 export interface RevokedRow {
@@ -33,6 +34,7 @@ export interface CodeRow {
   userId: string;
   homeId: string;
   deviceIds: string[];
+  includeNewDevices: boolean;
   redirectUri: string;
   scope: string;
   codeChallenge: string;
@@ -63,6 +65,7 @@ export class GrantStore {
     homeId: string;
     scope: string;
     deviceIds: readonly string[];
+    includeNewDevices: boolean;
   }): Promise<void> {
     await this.db
       .insertInto('integration_grants')
@@ -73,6 +76,7 @@ export class GrantStore {
         client_id: grant.clientId,
         home_id: grant.homeId,
         scope: grant.scope,
+        include_new_devices: grant.includeNewDevices,
       })
       .execute();
     await this.replaceDevices(grant.id, grant.deviceIds);
@@ -85,6 +89,26 @@ export class GrantStore {
       .insertInto('integration_grant_devices')
       .values(deviceIds.map((deviceId) => ({ grant_id: grantId, device_id: deviceId })))
       .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
+
+  /** Adds one device to these grants' exposure; returns the grants that did not expose it yet. */
+  async addDevice(grantIds: readonly string[], deviceId: string): Promise<string[]> {
+    if (grantIds.length === 0) return [];
+    const rows = await this.db
+      .insertInto('integration_grant_devices')
+      .values(grantIds.map((grantId) => ({ grant_id: grantId, device_id: deviceId })))
+      .onConflict((oc) => oc.doNothing())
+      .returning('grant_id')
+      .execute();
+    return rows.map((row) => row.grant_id);
+  }
+
+  async setIncludeNewDevices(grantId: string, include: boolean): Promise<void> {
+    await this.db
+      .updateTable('integration_grants')
+      .set({ include_new_devices: include })
+      .where('id', '=', grantId)
       .execute();
   }
 
@@ -103,6 +127,7 @@ export class GrantStore {
         'g.scope',
         'g.created_at',
         'g.last_used_at',
+        'g.include_new_devices',
         eb.fn
           .coalesce(
             sql<string[]>`(select array_agg(d.device_id::text order by d.device_id)
@@ -129,6 +154,16 @@ export class GrantStore {
       .limit(1)
       .executeTakeFirst();
     return row ? toGrant(row) : undefined;
+  }
+
+  /** The live grants of the home that include devices paired later. */
+  async listLiveFollowing(homeId: string): Promise<GrantRow[]> {
+    const rows = await this.liveGrants()
+      .where('g.home_id', '=', homeId)
+      .where('g.include_new_devices', '=', true)
+      .orderBy('g.id')
+      .execute();
+    return rows.map(toGrant);
   }
 
   /** The live grants exposing this device. */
@@ -271,6 +306,7 @@ export class GrantStore {
     userId: string;
     homeId: string;
     deviceIds: readonly string[];
+    includeNewDevices: boolean;
     redirectUri: string;
     scope: string;
     codeChallenge: string;
@@ -284,6 +320,7 @@ export class GrantStore {
         user_id: code.userId,
         home_id: code.homeId,
         device_ids: JSON.stringify(code.deviceIds),
+        include_new_devices: code.includeNewDevices,
         redirect_uri: code.redirectUri,
         scope: code.scope,
         code_challenge: code.codeChallenge,
@@ -304,6 +341,7 @@ export class GrantStore {
       userId: row.user_id,
       homeId: row.home_id,
       deviceIds: row.device_ids,
+      includeNewDevices: row.include_new_devices,
       redirectUri: row.redirect_uri,
       scope: row.scope,
       codeChallenge: row.code_challenge,
@@ -437,6 +475,7 @@ function toGrant(row: {
   scope: string;
   created_at: Date;
   last_used_at: Date | null;
+  include_new_devices: boolean;
   device_ids: string[];
 }): GrantRow {
   return {
@@ -450,5 +489,6 @@ function toGrant(row: {
     createdAt: row.created_at,
     lastUsedAt: row.last_used_at,
     deviceIds: row.device_ids,
+    includeNewDevices: row.include_new_devices,
   };
 }

@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/log.js';
 import { generateSecret, hashSecret } from '../crypto/secrets.js';
 import type { DeviceIntegrationsHook } from '../devices/ports.js';
 import { DomainError } from '../domain-error.js';
-import type { HomeDeletionHook } from '../homes/access.js';
+import type { HomeDeletionHook, HomeMembershipHook } from '../homes/access.js';
 import type { Logger } from '../log.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
 import type { Db } from '../store/database.js';
@@ -30,15 +30,16 @@ export type RevokeListener = (grants: RevokedGrant[]) => Promise<void>;
 
 /**
  * Told after what a grant shows changed: it was just made (`linked`; the provider learns of its devices
- * by asking), its owner changed the exposure, an exposed device left the home,
- * or an exposed device was renamed or moved to another room. `updated` are exposed devices the provider
- * should describe again (newly exposed or renamed), `removed` those it must forget.
+ * by asking), its owner changed the exposure, a new device joined a link that includes new devices, an
+ * exposed device left the home, or an exposed device was renamed or moved to another room. `updated` are
+ * exposed devices the provider should describe again (newly exposed or renamed), `removed` those it must
+ * forget.
  */
 export type ExposureListener = (change: ExposureChange) => Promise<void>;
 
 export interface ExposureChange {
   grant: LinkedGrant;
-  reason: 'linked' | 'changed-by-user' | 'device-removed' | 'device-renamed';
+  reason: 'linked' | 'changed-by-user' | 'device-paired' | 'device-removed' | 'device-renamed';
   updated: readonly string[];
   removed: readonly string[];
 }
@@ -60,6 +61,8 @@ export interface LinkView {
   clientName: string;
   home: { id: string; name: string | null };
   exposedDevices: { id: string; name: string; room: string | null }[];
+  /** Devices paired into the home later join the link (those its owner may see; never a scale). */
+  includeNewDevices: boolean;
   linkedAt: Date;
   lastUsedAt: Date | null;
 }
@@ -78,9 +81,11 @@ const grantNotFound = () =>
  * revoked row keeps `revoked_at`, `revoke_reason` and its notification status, so a provider that missed a
  * call is told again (`retryNotifications`) and an operator can see who has not heard yet.
  */
-export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHook {
+export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHook, HomeMembershipHook {
   readonly #revokeListeners = new Set<RevokeListener>();
   readonly #exposureListeners = new Set<ExposureListener>();
+  /** Notices of new devices still on their way to the providers. */
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #store: GrantStore;
   readonly #clock: () => Date;
 
@@ -148,6 +153,7 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
         exposedDevices: devices
           .filter((device) => exposed.has(device.id))
           .map(({ id, name, room }) => ({ id, name, room })),
+        includeNewDevices: grant.includeNewDevices,
         linkedAt: grant.createdAt,
         lastUsedAt: grant.lastUsedAt,
       });
@@ -156,29 +162,47 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   }
 
   /**
-   * Replaces what the assistant may see. Every id must be a device of the grant's home that the person may
-   * see themselves (a guest: the devices shared with them), and never a scale.
+   * Changes what the assistant may see: `exposedDeviceIds` replaces the list (every id a device of the
+   * grant's home that the person may see themselves, a guest: the devices shared with them, never a scale);
+   * `includeNewDevices` says whether devices paired later join it. Either may be left out.
    */
-  async setExposure(userId: string, grantId: string, deviceIds: readonly string[]): Promise<LinkedGrant> {
+  async change(
+    userId: string,
+    grantId: string,
+    change: { exposedDeviceIds?: readonly string[] | undefined; includeNewDevices?: boolean | undefined },
+  ): Promise<LinkedGrant & { includeNewDevices: boolean }> {
     const grant = await this.#store.getLive(grantId);
     if (!grant || grant.userId !== userId) throw grantNotFound();
-    await this.requireLinkable(userId, grant.homeId, deviceIds);
-    const unique = [...new Set(deviceIds)];
+    const { exposedDeviceIds, includeNewDevices } = change;
+    const unique = exposedDeviceIds ? [...new Set(exposedDeviceIds)] : grant.deviceIds;
+    if (exposedDeviceIds) await this.requireLinkable(userId, grant.homeId, exposedDeviceIds);
+    const following = includeNewDevices ?? grant.includeNewDevices;
     await this.deps.db.transaction().execute(async (trx) => {
-      await this.#store.within(trx).replaceDevices(grant.id, unique);
+      const store = this.#store.within(trx);
+      if (exposedDeviceIds) await store.replaceDevices(grant.id, unique);
+      if (following !== grant.includeNewDevices) await store.setIncludeNewDevices(grant.id, following);
     });
+    const changed = { ...linked(grant), exposedDeviceIds: [...unique].sort(), includeNewDevices: following };
+    if (following !== grant.includeNewDevices) {
+      await this.deps.audit.append({
+        actor: `user:${userId}`,
+        action: 'integration.include-new-devices',
+        target: `integration-grant:${grant.id}`,
+        details: { provider: grant.provider, includeNewDevices: following },
+      });
+    }
+    if (!exposedDeviceIds) return changed;
     await this.deps.audit.append({
       actor: `user:${userId}`,
       action: 'integration.exposure',
       target: `integration-grant:${grant.id}`,
       details: { provider: grant.provider, devices: unique.length },
     });
-    const changed = { ...linked(grant), exposedDeviceIds: unique.sort() };
     const before = new Set(grant.deviceIds);
     const now = new Set(unique);
     await this.tellExposure([
       {
-        grant: changed,
+        grant: linked({ ...grant, deviceIds: changed.exposedDeviceIds }),
         reason: 'changed-by-user',
         updated: unique.filter((id) => !before.has(id)),
         removed: grant.deviceIds.filter((id) => !now.has(id)),
@@ -266,6 +290,57 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     await this.tellExposure(changes);
   }
 
+  /**
+   * A new device joined the home: each live link of it that includes new devices is given it, when its
+   * owner may see it (a guest only once it is shared with them; never a scale), and its provider is told.
+   * Pairing has committed by now, so nothing here fails it: a failure is logged with ids only. The providers
+   * are told without waiting: the device's provisioning request must not wait out a provider's retries
+   * (seconds, or minutes when one is down) and time out with its claim token already spent.
+   */
+  async devicePaired(device: { id: string; homeId: string }): Promise<void> {
+    try {
+      const following = await this.#store.listLiveFollowing(device.homeId);
+      if (following.length === 0) return;
+      // One person often links several assistants to a home: ask once per person.
+      const seeing = new Map<string, boolean>();
+      for (const grant of following) {
+        if (!seeing.has(grant.userId))
+          seeing.set(grant.userId, await this.ownerMaySee(grant.userId, device.id));
+      }
+      const added = new Set(
+        await this.#store.addDevice(
+          following.filter((grant) => seeing.get(grant.userId)).map((grant) => grant.id),
+          device.id,
+        ),
+      );
+      this.tellExposureLater(
+        following
+          .filter((grant) => added.has(grant.id))
+          .map((grant) => ({
+            grant: linked({ ...grant, deviceIds: [...grant.deviceIds, device.id].sort() }),
+            reason: 'device-paired' as const,
+            updated: [device.id],
+            removed: [],
+          })),
+      );
+    } catch (error) {
+      this.deps.logger?.warn(
+        {
+          device: device.id,
+          home: device.homeId,
+          reason: error instanceof Error ? error.message : typeof error,
+        },
+        'A new device was not added to the links that include new devices',
+      );
+    }
+  }
+
+  /** A guest sees only the devices shared with them, and a scale is never linked. */
+  private async ownerMaySee(userId: string, deviceId: string): Promise<boolean> {
+    const device = await this.deps.directory.deviceOf(userId, deviceId);
+    return device !== null && linkableDevices([device]).length === 1;
+  }
+
   /** A new link: listeners (the state reports) start watching what it shows. */
   async linkCreated(grantId: string): Promise<void> {
     const grant = await this.#store.getLive(grantId);
@@ -325,6 +400,16 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
     await this.tellRevokedLater(await this.#store.revoke({ homeId }, 'home-deleted', this.#clock()));
   }
 
+  /**
+   * A person left the home or was removed from it: their links to it end, so no assistant of theirs keeps
+   * seeing or controlling it, and the providers are told.
+   */
+  async memberLeft(homeId: string, userId: string): Promise<void> {
+    await this.tellRevokedLater(
+      await this.#store.revoke({ homeId, userIds: [userId] }, 'member-left', this.#clock()),
+    );
+  }
+
   /** Tells the providers again of revocations they missed; the maintenance job runs it. */
   async retryNotifications(): Promise<number> {
     const pending = await this.#store.pendingNotifications(MAX_NOTIFY_ATTEMPTS, 100);
@@ -382,6 +467,28 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
         'An integration was not told of revoked grants; it will be asked again',
       );
     }
+  }
+
+  /** Resolves once every notice of a new device has reached its providers or failed; `close()` waits. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#inFlight]);
+  }
+
+  /** As `tellExposure`, without the caller waiting; `idle()` waits for it. */
+  private tellExposureLater(changes: ExposureChange[]): void {
+    if (changes.length === 0) return;
+    const told: Promise<void> = this.tellExposure(changes)
+      .catch((error: unknown) => {
+        this.deps.logger?.warn(
+          {
+            grants: changes.map((change) => change.grant.id),
+            reason: error instanceof Error ? error.message : typeof error,
+          },
+          'An integration was not told of an exposure change',
+        );
+      })
+      .finally(() => this.#inFlight.delete(told));
+    this.#inFlight.add(told);
   }
 
   /** The change stands; each provider's listener owns its own retries. */

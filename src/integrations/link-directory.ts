@@ -12,6 +12,11 @@ export interface LinkDirectory {
     userId: string,
     homeId: string,
   ): Promise<{ id: string; name: string; room: string | null; model: DeviceModel }[]>;
+  /**
+   * One device, when the person may see it (the same rule as `devicesOf`), else null: one look-up, where
+   * `devicesOf` reads and opens the names of the whole home.
+   */
+  deviceOf(userId: string, deviceId: string): Promise<{ id: string; model: DeviceModel } | null>;
 }
 
 /** Body metrics never reach an assistant: a scale is never offered, listed or exposed. */

@@ -37,6 +37,8 @@ export type LinkingPage =
       ticket: string;
       home: { id: string; name: string };
       devices: { id: string; name: string; room: string | null }[];
+      /** Whether "Also show devices I pair later" is ticked: by default, and as posted on a retry. */
+      includeNewDevices: boolean;
       status: number;
       message?: string;
     };
@@ -175,7 +177,7 @@ export class AccountLinking {
     ticket: string,
     userId: string,
     home: { id: string; name: string },
-    problem?: { status: number; message: string },
+    problem?: { status: number; message: string; includeNewDevices: boolean },
   ): Promise<LinkingPage> {
     const devices = linkableDevices(await this.deps.directory.devicesOf(userId, home.id)).map(
       ({ id, name, room }) => ({ id, name, room }),
@@ -186,6 +188,7 @@ export class AccountLinking {
       ticket,
       home,
       devices,
+      includeNewDevices: problem?.includeNewDevices ?? true,
       status: problem?.status ?? 200,
       ...(problem ? { message: problem.message } : {}),
     };
@@ -206,6 +209,8 @@ export class AccountLinking {
     if (!home) return this.homeChoice(request, ticket, principal);
     const picked = [form.deviceId ?? []].flat();
     const deviceIds = picked.map((id) => canonicalId(id) ?? id);
+    // A checkbox: sent when ticked, absent when not.
+    const includeNewDevices = form.includeNewDevices !== undefined;
     try {
       await this.deps.grants.requireLinkable(principal.userId, home.id, deviceIds);
     } catch (error) {
@@ -213,12 +218,14 @@ export class AccountLinking {
       return this.consent(request, ticket, principal.userId, home, {
         status: 400,
         message: 'Some of the devices picked are no longer in this home. Check the list and allow again.',
+        includeNewDevices,
       });
     }
     const location = await this.deps.server.allow(request, {
       id: principal.userId,
       homeId: home.id,
       deviceIds: [...new Set(deviceIds)],
+      includeNewDevices,
     });
     await this.endTicket(principal);
     return { kind: 'redirect', location };

@@ -83,6 +83,8 @@ interface LinkingUser {
   id: string;
   homeId: string;
   deviceIds: readonly string[];
+  /** The page's "Also show devices I pair later". */
+  includeNewDevices: boolean;
 }
 
 interface CodeUser extends LinkingUser {
@@ -203,7 +205,11 @@ export class AuthorizationServer {
 
   /** The person said no: the client hears `access_denied`. */
   async deny(request: AuthorizationRequest, userId: string): Promise<string> {
-    return this.#authorize(request, { id: userId, homeId: '', deviceIds: [] }, { allowed: 'false' });
+    return this.#authorize(
+      request,
+      { id: userId, homeId: '', deviceIds: [], includeNewDevices: false },
+      { allowed: 'false' },
+    );
   }
 
   async #authorize(request: AuthorizationRequest, user: LinkingUser, extra: Record<string, string>) {
@@ -316,6 +322,7 @@ export class AuthorizationServer {
           userId: linking.id,
           homeId: linking.homeId,
           deviceIds: linking.deviceIds,
+          includeNewDevices: linking.includeNewDevices,
           redirectUri: code.redirectUri,
           scope: (code.scope ?? []).join(' '),
           codeChallenge: code.codeChallenge ?? '',
@@ -336,6 +343,7 @@ export class AuthorizationServer {
           id: row.userId,
           homeId: row.homeId,
           deviceIds: row.deviceIds,
+          includeNewDevices: row.includeNewDevices,
           codeHash: hash,
         };
         return {
@@ -433,6 +441,7 @@ export class AuthorizationServer {
               homeId: linking.homeId,
               scope: (token.scope ?? []).join(' '),
               deviceIds: linking.deviceIds.filter((id) => allowed.has(id)),
+              includeNewDevices: linking.includeNewDevices,
             });
             await inTrx.insertTokens({ ...pair, grantId });
             await inTrx.setCodeGrant(linking.codeHash, grantId);
@@ -441,7 +450,12 @@ export class AuthorizationServer {
             actor: `user:${linking.id}`,
             action: 'integration.link',
             target: `integration-grant:${grantId}`,
-            details: { provider, clientId: client.id, homeId: linking.homeId },
+            details: {
+              provider,
+              clientId: client.id,
+              homeId: linking.homeId,
+              includeNewDevices: linking.includeNewDevices,
+            },
           });
           await this.deps.grants.linkCreated(grantId);
         } else {

@@ -18,8 +18,8 @@ export class ProviderNotTold extends Error {
 
 /**
  * Tells the providers what changed in a link, through the grant side's listener hooks; every change also
- * has the state reports re-read the live links, so a new link is watched at once. Exposure changes,
- * renames and removals: Alexa AddOrUpdateReport / DeleteReport, Google Request Sync. An ended link: Alexa
+ * has the state reports re-read the live links, so a new link is watched at once. Exposure changes, new
+ * devices joining a link, renames and removals: Alexa AddOrUpdateReport / DeleteReport, Google Request Sync. An ended link: Alexa
  * DeleteReport of every endpoint it showed (then its LWA tokens are forgotten), Google Request Sync so Home
  * Graph drops the devices; IFTTT needs nothing beyond its token being refused. A call that fails after the
  * outbound retries throws, so `IntegrationGrants` records `failed` and its maintenance job tries again.

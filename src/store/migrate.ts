@@ -11,6 +11,7 @@ import * as metricsScrapeTokens from './migrations/0008-metrics-scrape-tokens.js
 import * as oauth from './migrations/0009-oauth.js';
 import * as assistantTokens from './migrations/0010-assistant-tokens.js';
 import * as leases from './migrations/0011-leases.js';
+import * as includeNewDevices from './migrations/0012-include-new-devices.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '0009-oauth': oauth,
   '0010-assistant-tokens': assistantTokens,
   '0011-leases': leases,
+  '0012-include-new-devices': includeNewDevices,
 };
 
 /** Creates the key vault and audit log every service is built on. */

@@ -317,6 +317,8 @@ export interface IntegrationGrantsTable {
   last_used_at: NullableTimestamp;
   notify_status: GrantNotifyStatus | null;
   notify_attempts: Defaulted<number>;
+  /** Migration 0012: new devices of the home join the grant; false on grants made before it. */
+  include_new_devices: Defaulted<boolean>;
 }
 
 // OAuth account linking (migration 0009).
@@ -351,6 +353,7 @@ export interface OAuthAuthorizationCodesTable {
   used_at: NullableTimestamp;
   grant_id: string | null;
   created_at: Timestamp;
+  include_new_devices: Defaulted<boolean>;
 }
 
 export interface OAuthTokensTable {

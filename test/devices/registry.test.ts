@@ -220,6 +220,7 @@ describe('device registry', () => {
       },
       audit: services.audit,
       integrations: {
+        devicePaired: async () => {},
         deviceRenamed: async () => {},
         deviceRemoved: async (device) => {
           steps.push(`integrations ${device.id} ${device.homeId}`);

@@ -14,7 +14,12 @@ import { link, type RegisteredClient, registerClient, token } from '../integrati
 if (!CHROMIUM) console.warn('linked assistants browser test: skipped, no chromium at /usr/bin/chromium');
 
 interface Listed {
-  items: { id: string; provider: string; exposedDevices: { id: string; name: string }[] }[];
+  items: {
+    id: string;
+    provider: string;
+    includeNewDevices: boolean;
+    exposedDevices: { id: string; name: string }[];
+  }[];
   next: string | null;
 }
 
@@ -103,12 +108,20 @@ describe.skipIf(!CHROMIUM)('the linked assistants page in chromium', { timeout: 
     await expect.poll(() => alexaCard.textContent()).toMatch(/Power: (On|Off) · Brightness: \d+%/);
     await review(page, 'assist-list');
 
-    // Narrow Alexa to the lamp and the porch door; the API holds exactly that, IFTTT keeps all three.
+    // Both links were made with "Also show devices I pair later" ticked, as the consent page offers it.
+    const newDevices = (card: typeof alexaCard) =>
+      card.getByRole('checkbox', { name: 'Also show devices I pair later' });
+    expect(await newDevices(alexaCard).isChecked()).toBe(true);
+    expect(await newDevices(iftttCard).isChecked()).toBe(true);
+
+    // Narrow Alexa to the lamp and the porch door, and stop new devices joining it; the API holds exactly
+    // that, IFTTT keeps all three and keeps following new devices.
     await alexaCard.getByRole('checkbox', { name: /Kettle/ }).uncheck();
+    await newDevices(alexaCard).uncheck();
     await alexaCard.getByRole('button', { name: 'Save' }).click();
     await alexaCard.getByRole('status').waitFor();
     expect(await alexaCard.getByRole('status').textContent()).toBe(
-      'Saved. Alexa now sees 2 of your devices here, and has been told.',
+      'Saved. Alexa now sees 2 of your devices here, and has been told. Devices you pair later are not added.',
     );
     const narrowed = await listed(owner);
     const exposedTo = (provider: string) =>
@@ -118,7 +131,28 @@ describe.skipIf(!CHROMIUM)('the linked assistants page in chromium', { timeout: 
         .sort();
     expect(exposedTo('alexa')).toEqual([lamp.deviceId, porch.deviceId].sort());
     expect(exposedTo('ifttt')).toEqual([lamp.deviceId, kettle.deviceId, porch.deviceId].sort());
+    expect(narrowed.items.map((item) => [item.provider, item.includeNewDevices])).toEqual([
+      ['ifttt', true],
+      ['alexa', false],
+    ]);
     await review(page, 'assist-narrowed');
+
+    // A plug paired now joins IFTTT's link only; after a reload the page shows it ticked there.
+    const fan = await harness.pair(owner.headers, homeId, 'plug', { nickname: 'Desk fan', room: 'Study' });
+    const afterPairing = await listed(owner);
+    const sees = (provider: string) =>
+      afterPairing.items
+        .find((item) => item.provider === provider)
+        ?.exposedDevices.map((device) => device.id);
+    expect(sees('ifttt')).toContain(fan.deviceId);
+    expect(sees('alexa')).not.toContain(fan.deviceId);
+    await page.reload();
+    await alexaCard.getByRole('checkbox', { name: /Desk fan/ }).waitFor();
+    expect(await iftttCard.getByRole('checkbox', { name: /Desk fan/ }).isChecked()).toBe(true);
+    expect(await alexaCard.getByRole('checkbox', { name: /Desk fan/ }).isChecked()).toBe(false);
+    expect(await newDevices(alexaCard).isChecked()).toBe(false);
+    expect(await newDevices(iftttCard).isChecked()).toBe(true);
+    await review(page, 'assist-new-devices');
 
     // The porch door leaves the home while the page still offers it: the API's refusal is shown as it is.
     const removed = await http.app.inject({
@@ -136,7 +170,11 @@ describe.skipIf(!CHROMIUM)('the linked assistants page in chromium', { timeout: 
     // The list is read again: the porch door is no longer offered, and saving now works.
     await expect.poll(() => alexaCard.getByRole('checkbox', { name: /Porch door/ }).count()).toBe(0);
     await alexaCard.getByRole('button', { name: 'Save' }).click();
-    await alexaCard.getByText('Saved. Alexa now sees 1 of your devices here, and has been told.').waitFor();
+    await alexaCard
+      .getByText(
+        'Saved. Alexa now sees 1 of your devices here, and has been told. Devices you pair later are not added.',
+      )
+      .waitFor();
     expect(await alexaCard.getByRole('alert').count()).toBe(0);
 
     // Unlink IFTTT, after a confirmation; "Keep it" leaves it linked.

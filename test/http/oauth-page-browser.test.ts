@@ -73,6 +73,9 @@ describe.skipIf(!CHROMIUM)('the account-linking page in chromium', () => {
     await review(page, 'consent');
     const labels = await page.locator('fieldset label').allTextContents();
     expect(labels.sort()).toEqual(['Kettle (Kitchen)', 'Reading lamp (Living room)']);
+    expect(await page.getByRole('checkbox', { name: 'Also show devices I pair later' }).isChecked()).toBe(
+      true,
+    );
 
     await page.click('button[value=allow]');
     await page.waitForURL(/\/test\/oauth-callback/);

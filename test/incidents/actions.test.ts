@@ -65,7 +65,7 @@ function responder(options: { batchSize?: number } = {}) {
   const grants = new IntegrationGrants({
     db,
     audit: http.services.audit,
-    directory: { homesOf: async () => [], devicesOf: async () => [] },
+    directory: { homesOf: async () => [], devicesOf: async () => [], deviceOf: async () => null },
   });
   const actions = new ResponseActions({
     db,

@@ -124,7 +124,7 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
     exposureChanges.length = 0;
     const changed = await patch([plug]);
     expect(changed.statusCode, changed.body).toBe(200);
-    expect(changed.json()).toEqual({ id: grant?.id, exposedDeviceIds: [plug] });
+    expect(changed.json()).toEqual({ id: grant?.id, exposedDeviceIds: [plug], includeNewDevices: true });
     expect((await bearer(tokens.access_token))?.exposedDeviceIds).toEqual([plug]);
     expect(exposureChanges).toEqual([
       {

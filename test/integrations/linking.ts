@@ -62,7 +62,8 @@ export function fieldsOf(html: string) {
     ]),
   );
   const devices = [...html.matchAll(/name="deviceId" value="([^"]+)" checked/g)].map((m) => m[1] as string);
-  return { hidden, devices };
+  const includeNewDevices = /name="includeNewDevices" value="yes" checked/.test(html);
+  return { hidden, devices, includeNewDevices };
 }
 
 function unescape(value: string): string {
@@ -105,7 +106,7 @@ export async function signInOnPage(
   http: TestHttp,
   user: Caller,
   params: Record<string, string>,
-): Promise<{ hidden: Record<string, string>; devices: string[]; html: string }> {
+): Promise<{ hidden: Record<string, string>; devices: string[]; includeNewDevices: boolean; html: string }> {
   const page = await postAuthorize(http, {
     ...params,
     step: 'sign-in',
@@ -116,16 +117,29 @@ export async function signInOnPage(
   return { ...fieldsOf(page.body), html: page.body };
 }
 
-/** The whole browser side: sign in, allow the given (default: all ticked) devices; returns the code. */
+/** What to allow on the consent page; left out, what the page ticked, as a person leaves it. */
+export interface Consent {
+  deviceIds?: string[];
+  includeNewDevices?: boolean;
+}
+
+/** The whole browser side: sign in, allow (default: as the page ticked it); returns the code. */
 export async function authorize(
   http: TestHttp,
   user: Caller,
   client: RegisteredClient,
   challenge: string,
-  deviceIds?: string[],
+  consent: Consent | string[] = {},
 ): Promise<string> {
-  const { hidden, devices } = await signInOnPage(http, user, authorizeParams(client, challenge));
-  const allowed = await postAuthorize(http, { ...hidden, decision: 'allow', deviceId: deviceIds ?? devices });
+  const { deviceIds, includeNewDevices } = Array.isArray(consent) ? { deviceIds: consent } : consent;
+  const page = await signInOnPage(http, user, authorizeParams(client, challenge));
+  const allowed = await postAuthorize(http, {
+    ...page.hidden,
+    decision: 'allow',
+    deviceId: deviceIds ?? page.devices,
+    // A checkbox: posted only when ticked.
+    ...((includeNewDevices ?? page.includeNewDevices) ? { includeNewDevices: 'yes' } : {}),
+  });
   expect(allowed.statusCode, allowed.body).toBe(302);
   const location = new URL(allowed.headers.location as string);
   expect(location.origin + location.pathname).toBe(REDIRECT_URI);
@@ -161,8 +175,13 @@ export async function exchange(http: TestHttp, client: RegisteredClient, code: s
 }
 
 /** A linked assistant's tokens, through the page and the token endpoint. */
-export async function link(http: TestHttp, user: Caller, client: RegisteredClient, deviceIds?: string[]) {
+export async function link(
+  http: TestHttp,
+  user: Caller,
+  client: RegisteredClient,
+  consent: Consent | string[] = {},
+) {
   const { verifier, challenge } = pkce();
-  const code = await authorize(http, user, client, challenge, deviceIds);
+  const code = await authorize(http, user, client, challenge, consent);
   return exchange(http, client, code, verifier);
 }

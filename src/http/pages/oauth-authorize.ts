@@ -175,8 +175,10 @@ export function renderLinkingPage(page: Exclude<LinkingPage, { kind: 'redirect' 
               )
         }
       </fieldset>
+      <div class="choice"><input type="checkbox" id="include-new-devices" name="includeNewDevices" value="yes"${page.includeNewDevices ? html` checked` : ''}>
+        <label for="include-new-devices">Also show devices I pair later</label></div>
       ${RECEIVES}
-      <p>You can change the devices or unlink at any time in the Hearth console.</p>
+      <p>You can change the devices and this choice, or unlink, at any time in the Hearth console.</p>
       <div class="actions">
         <button type="submit" name="decision" value="allow">Allow</button>
         <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>

@@ -18,6 +18,9 @@ const linkSchema = z.object({
   exposedDevices: z
     .array(z.object({ id: idSchema, name: z.string(), room: z.string().nullable() }))
     .describe('What the assistant may see and control: names, rooms and states, nothing else.'),
+  includeNewDevices: z
+    .boolean()
+    .describe('Devices paired into the home later are added to exposedDevices (never a scale).'),
   linkedAt: z.date(),
   lastUsedAt: z.date().nullable().describe('When the assistant last used the link (to the minute).'),
 });
@@ -51,32 +54,48 @@ export const integrationRoutes: FastifyPluginAsyncZod<Pick<Services, 'grants'>> 
     {
       config: { access: 'user' },
       schema: {
-        summary: 'Change which devices a linked assistant may see',
+        summary: 'Change which devices a linked assistant may see, now and when paired later',
         description:
-          'Only devices of the link’s home that I may see myself; never a scale. The assistant is told.',
+          'Only devices of the link’s home that I may see myself; never a scale. The assistant is told. ' +
+          'Send exposedDeviceIds, includeNewDevices or both.',
         tags: ['integrations'],
         params: grantParams,
-        body: z.strictObject({
-          exposedDeviceIds: z
-            .array(idSchema)
-            .max(1000)
-            .describe('The complete new list; an empty list hides every device.'),
-        }),
+        body: z
+          .strictObject({
+            exposedDeviceIds: z
+              .array(idSchema)
+              .max(1000)
+              .optional()
+              .describe('The complete new list; an empty list hides every device.'),
+            includeNewDevices: z
+              .boolean()
+              .optional()
+              .describe('Whether devices paired into the home later are shown to the assistant too.'),
+          })
+          .refine((body) => body.exposedDeviceIds !== undefined || body.includeNewDevices !== undefined, {
+            message: 'must name exposedDeviceIds, includeNewDevices or both',
+          }),
         response: {
-          200: z.object({ id: idSchema, exposedDeviceIds: z.array(idSchema) }),
-          400: problemResponse('A device is not one of this home that I may expose; see errors.'),
+          200: z.object({
+            id: idSchema,
+            exposedDeviceIds: z.array(idSchema),
+            includeNewDevices: z.boolean(),
+          }),
+          400: problemResponse(
+            'A device is not one of this home that I may expose, or a field has the wrong type; see errors.',
+          ),
           401: unauthorised,
           404: notFound,
         },
       },
     },
     async (request) => {
-      const grant = await grants.setExposure(
-        principalOf(request).userId,
-        request.params.grantId,
-        request.body.exposedDeviceIds,
-      );
-      return { id: grant.id, exposedDeviceIds: [...grant.exposedDeviceIds] };
+      const grant = await grants.change(principalOf(request).userId, request.params.grantId, request.body);
+      return {
+        id: grant.id,
+        exposedDeviceIds: [...grant.exposedDeviceIds],
+        includeNewDevices: grant.includeNewDevices,
+      };
     },
   );
 

@@ -15,6 +15,7 @@ interface LinkedAssistant {
   clientName: string;
   home: { id: string; name: string | null };
   exposedDevices: { id: string; name: string; room: string | null }[];
+  includeNewDevices: boolean;
   linkedAt: string;
   lastUsedAt: string | null;
 }
@@ -170,12 +171,17 @@ function Exposure(props: { link: LinkedAssistant; provider: string; readDevices:
   const save = useSubmit(async (form) => {
     const ids = form.getAll('deviceId').map(String);
     try {
-      const saved = await api<{ exposedDeviceIds: string[] }>('PATCH', `/v1/me/integrations/${link.id}`, {
-        exposedDeviceIds: ids,
-      });
+      const saved = await api<{ exposedDeviceIds: string[]; includeNewDevices: boolean }>(
+        'PATCH',
+        `/v1/me/integrations/${link.id}`,
+        { exposedDeviceIds: ids, includeNewDevices: form.has('includeNewDevices') },
+      );
       setExposed(new Set(saved.exposedDeviceIds));
       const count = saved.exposedDeviceIds.length;
-      return `Saved. ${provider} now sees ${count === 0 ? 'none' : count} of your devices here, and has been told.`;
+      const later = saved.includeNewDevices
+        ? 'Devices you pair later are added too.'
+        : 'Devices you pair later are not added.';
+      return `Saved. ${provider} now sees ${count === 0 ? 'none' : count} of your devices here, and has been told. ${later}`;
     } catch (caught) {
       // A device may have left the home since the list was read: read it again so the next Save can work.
       void readDevices(link.home.id, { fresh: true }).then(devices.setValue, () => {});
@@ -222,6 +228,20 @@ function Exposure(props: { link: LinkedAssistant; provider: string; readDevices:
           );
         })}
       </fieldset>
+      <div className="choice">
+        <input
+          id={`${fieldsetId}-new`}
+          type="checkbox"
+          name="includeNewDevices"
+          defaultChecked={link.includeNewDevices}
+          aria-describedby={`${fieldsetId}-new-hint`}
+        />
+        <label htmlFor={`${fieldsetId}-new`}>Also show devices I pair later</label>
+        <small id={`${fieldsetId}-new-hint`} className="meta">
+          From now on, each device paired into {link.home.name} that you can see is shown to {provider} too,
+          and it is told. A scale never is.
+        </small>
+      </div>
       <button type="submit" disabled={save.busy}>
         Save
       </button>
