@@ -311,8 +311,11 @@ describe('the token endpoint', () => {
     const [a, b] = await Promise.all([refresh(first.refresh_token), refresh(first.refresh_token)]);
     expect(a?.statusCode, a?.body).toBe(200);
     expect(b?.statusCode, b?.body).toBe(200);
-    const second = a?.json() as { access_token: string; refresh_token: string };
-    expect(b?.json()).toEqual(second);
+    const second = a?.json() as { access_token: string; refresh_token: string; expires_in: number };
+    // The same pair; `expires_in` counts down, so under load the two answers may be a second apart.
+    const retried = b?.json() as typeof second;
+    expect({ ...retried, expires_in: 0 }).toEqual({ ...second, expires_in: 0 });
+    expect(Math.abs(retried.expires_in - second.expires_in)).toBeLessThanOrEqual(1);
     expect(second.refresh_token).not.toBe(first.refresh_token);
     expect(await bearer(second.access_token)).not.toBeNull();
 
