@@ -12,6 +12,7 @@ import * as oauth from './migrations/0009-oauth.js';
 import * as assistantTokens from './migrations/0010-assistant-tokens.js';
 import * as leases from './migrations/0011-leases.js';
 import * as includeNewDevices from './migrations/0012-include-new-devices.js';
+import * as linksOfFormerMembers from './migrations/0013-links-of-former-members.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0010-assistant-tokens': assistantTokens,
   '0011-leases': leases,
   '0012-include-new-devices': includeNewDevices,
+  '0013-links-of-former-members': linksOfFormerMembers,
 };
 
 /** Creates the key vault and audit log every service is built on. */
