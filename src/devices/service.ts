@@ -96,8 +96,10 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
   }
 
   async get(userId: string, deviceId: string): Promise<DeviceView> {
-    const access = await this.access(userId, deviceId, 'view');
-    return viewFor(await this.record(deviceId), roleAtLeast(access.role, 'admin'));
+    // The access rule of `access(…, 'view')`, read in the same query as the device.
+    const found = await this.deps.store.getForMember(userId, deviceId);
+    if (!found || (found.role === 'guest' && !found.shared)) throw deviceNotFound();
+    return viewFor(found.record, roleAtLeast(found.role, 'admin'));
   }
 
   /** Nickname and room: a string sets, null clears, absent leaves as it is. */

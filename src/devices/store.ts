@@ -279,6 +279,28 @@ export class DeviceStore {
     return Number(row.count);
   }
 
+  /**
+   * The device with the user's role in its home and whether it is shared with them, in one round trip;
+   * undefined when the user is no member of its home.
+   */
+  async getForMember(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ record: DeviceRecord; role: HomeRole; shared: boolean } | undefined> {
+    const row = await this.db
+      .selectFrom('devices')
+      .innerJoin('home_members', (join) =>
+        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
+      )
+      .select(DEVICE_COLUMNS.map((column) => `devices.${column}` as const))
+      .select(['home_members.role', sharedWith(userId).as('shared')])
+      .where('devices.id', '=', deviceId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { role, shared, ...device } = row;
+    return { record: await this.open(device), role, shared: Boolean(shared) };
+  }
+
   async getById(deviceId: string): Promise<DeviceRecord | undefined> {
     const row = await this.db
       .selectFrom('devices')
