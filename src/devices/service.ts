@@ -15,7 +15,7 @@ import {
   noIntegrations,
 } from './ports.js';
 import type { ShareStore } from './share-store.js';
-import { type DeviceRecord, type DeviceStore, deviceNotFound } from './store.js';
+import { type DeviceRecord, type DeviceStateRecord, type DeviceStore, deviceNotFound } from './store.js';
 
 export interface DeviceServiceDependencies {
   db: Db;
@@ -28,6 +28,9 @@ export interface DeviceServiceDependencies {
   integrations?: DeviceIntegrationsHook;
   clock?: () => Date;
 }
+
+/** A device's state without its names and hardware details (`getState`). */
+export type DeviceState = DeviceStateRecord;
 
 /** A device as one caller sees it: hardware details only for the home's admins and owners. */
 export type DeviceView = Omit<DeviceRecord, 'ssid' | 'mac' | 'serial'> &
@@ -96,8 +99,17 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
   }
 
   async get(userId: string, deviceId: string): Promise<DeviceView> {
-    const access = await this.access(userId, deviceId, 'view');
-    return viewFor(await this.record(deviceId), roleAtLeast(access.role, 'admin'));
+    // The access rule of `access(…, 'view')`, read in the same query as the device.
+    const found = await this.deps.store.getForMember(userId, deviceId);
+    if (!found || (found.role === 'guest' && !found.shared)) throw deviceNotFound();
+    return viewFor(found.record, roleAtLeast(found.role, 'admin'));
+  }
+
+  /** What `get` answers less the names and hardware details, which it never opens: for state alone. */
+  async getState(userId: string, deviceId: string): Promise<DeviceState> {
+    const found = await this.deps.store.getStateForMember(userId, deviceId);
+    if (!found || (found.role === 'guest' && !found.shared)) throw deviceNotFound();
+    return found.state;
   }
 
   /** Nickname and room: a string sets, null clears, absent leaves as it is. */

@@ -40,6 +40,9 @@ export interface DeviceRecord {
   desiredVersion: number;
 }
 
+/** A device without its sealed fields: its model, connection and shadow. */
+export type DeviceStateRecord = Omit<DeviceRecord, 'nickname' | 'room' | 'ssid' | 'mac' | 'serial'>;
+
 /** A device as its caller may reach it: the caller's role in its home, and whether it is shared with them. */
 export interface DeviceAccessRow {
   id: string;
@@ -86,6 +89,15 @@ const DEVICE_COLUMNS = [
 ] as const;
 
 type DeviceRow = Pick<Selectable<DevicesTable>, (typeof DEVICE_COLUMNS)[number]>;
+
+const SEALED_COLUMNS = new Set<string>(['nickname', 'room', 'ssid', 'mac', 'serial']);
+/** The plain columns of DEVICE_COLUMNS: what a device's state is read from without opening anything. */
+const STATE_COLUMNS = DEVICE_COLUMNS.filter(
+  (
+    column,
+  ): column is Exclude<(typeof DEVICE_COLUMNS)[number], 'nickname' | 'room' | 'ssid' | 'mac' | 'serial'> =>
+    !SEALED_COLUMNS.has(column),
+);
 
 /** Whether the device of the surrounding query is shared with this user. */
 function sharedWith(userId: string) {
@@ -277,6 +289,66 @@ export class DeviceStore {
       .where('connected', '=', true)
       .executeTakeFirstOrThrow();
     return Number(row.count);
+  }
+
+  /**
+   * The device with the user's role in its home and whether it is shared with them, in one round trip;
+   * undefined when the user is no member of its home.
+   */
+  async getForMember(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ record: DeviceRecord; role: HomeRole; shared: boolean } | undefined> {
+    const row = await this.db
+      .selectFrom('devices')
+      .innerJoin('home_members', (join) =>
+        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
+      )
+      .select(DEVICE_COLUMNS.map((column) => `devices.${column}` as const))
+      .select(['home_members.role', sharedWith(userId).as('shared')])
+      .where('devices.id', '=', deviceId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { role, shared, ...device } = row;
+    return { record: await this.open(device), role, shared: Boolean(shared) };
+  }
+
+  /**
+   * `getForMember` without the sealed columns: the plain half of the device (model, connection, shadow),
+   * for callers that need its state but not its names, and so open nothing.
+   */
+  async getStateForMember(
+    userId: string,
+    deviceId: string,
+  ): Promise<{ state: DeviceStateRecord; role: HomeRole; shared: boolean } | undefined> {
+    const row = await this.db
+      .selectFrom('devices')
+      .innerJoin('home_members', (join) =>
+        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
+      )
+      .select(STATE_COLUMNS.map((column) => `devices.${column}` as const))
+      .select(['home_members.role', sharedWith(userId).as('shared')])
+      .where('devices.id', '=', deviceId)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      state: {
+        id: row.id,
+        homeId: row.home_id,
+        model: row.model as DeviceModel,
+        firmware: row.firmware,
+        pairedAt: row.paired_at,
+        connected: row.connected,
+        lastSeenAt: row.last_seen_at,
+        reported: row.reported,
+        reportedVersion: Number(row.reported_version),
+        reportedAt: row.reported_at,
+        desired: row.desired,
+        desiredVersion: Number(row.desired_version),
+      },
+      role: row.role,
+      shared: Boolean(row.shared),
+    };
   }
 
   async getById(deviceId: string): Promise<DeviceRecord | undefined> {

@@ -1,7 +1,7 @@
 import { checkCommand, type DeviceModel, type EventType } from '../devices/catalog.js';
 import type { CommandService } from '../devices/commands.js';
 import type { EventService } from '../devices/events.js';
-import type { DeviceService, DeviceView } from '../devices/service.js';
+import type { DeviceService, DeviceState, DeviceView } from '../devices/service.js';
 import { DomainError } from '../domain-error.js';
 import { canonicalId } from '../schema/ids.js';
 import type { LinkedGrant } from './linked-grant.js';
@@ -39,8 +39,17 @@ export interface ExposedDevice {
   pairedAt: Date;
 }
 
+/** A command a device acked or refused, and the device as the ack leaves it. */
+export interface SentCommand<Device extends ExposedState> {
+  command: CommandRecord;
+  device: Device;
+}
+
+/** A device's state as an assistant may see it, without the name and room (which take unsealing). */
+export type ExposedState = Omit<ExposedDevice, 'nickname' | 'room'>;
+
 export interface ExposedDevicesDependencies {
-  devices: Pick<DeviceService, 'list' | 'get'>;
+  devices: Pick<DeviceService, 'list' | 'get' | 'getState'>;
   commands: Pick<CommandService, 'send'>;
   events: Pick<EventService, 'listForDevice'>;
   clock?: () => Date;
@@ -97,17 +106,41 @@ export class ExposedDevices {
   }
 
   /**
-   * Sends a catalog command to a device `get` or `list` returned (so exposed, in the grant's home, never
+   * `get` without the name and room: what answering a state query or a command needs, read without
+   * opening any sealed field.
+   */
+  async state(grant: LinkedGrant, deviceId: string): Promise<ExposedState | null> {
+    const id = this.#exposedId(grant, deviceId);
+    if (!id) return null;
+    let device: DeviceState;
+    try {
+      device = await this.#deps.devices.getState(grant.userId, id);
+    } catch (error) {
+      if (error instanceof DomainError && error.kind === 'not_found') return null;
+      throw error;
+    }
+    if (device.homeId !== grant.homeId || NEVER_SHARED.has(device.model)) return null;
+    const recentMotion = device.model === 'camera' ? await this.#recentMotion(grant, id) : false;
+    const {
+      nickname: _nickname,
+      room: _room,
+      ...state
+    } = this.#toExposed({ ...device, nickname: null, room: null }, recentMotion);
+    return state;
+  }
+
+  /**
+   * Sends a catalog command to a device `get`, `state` or `list` returned (so exposed, in the grant's home, never
    * the scale), as the person who linked, and waits for the device's ack. Returns the device as the ack
    * leaves it: the catalog's desired patch applied, which the device confirmed by acking (reading the row
    * again would cost opening every sealed field once more).
    */
-  async send(
+  async send<Device extends ExposedState>(
     grant: LinkedGrant,
-    device: ExposedDevice,
+    device: Device,
     name: string,
     params: unknown,
-  ): Promise<{ command: CommandRecord; device: ExposedDevice }> {
+  ): Promise<SentCommand<Device>> {
     const command = await this.#deps.commands.send(grant.userId, device.id, name, params);
     const checked = checkCommand(device.model, name, params);
     if (command.status !== 'acknowledged' || !checked.ok) return { command, device };

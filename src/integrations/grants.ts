@@ -122,12 +122,15 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
   /** The live grant of a bearer access token; null when unknown, expired or revoked. Marks it used. */
   async authenticateAccessToken(token: string): Promise<LinkedGrant | null> {
     if (!token.startsWith('hth_oat_')) return null;
-    const row = await this.#store.findByAccessHash(hashSecret(token));
+    // Read afresh on every request, never cached: an unlink or an exposure change holds from the next one.
+    const grant = await this.#store.findLiveByAccessHash(hashSecret(token));
     const now = this.#clock();
-    if (!row || row.access_expires_at <= now) return null;
-    const grant = await this.#store.getLive(row.grant_id);
-    if (!grant) return null;
-    await this.#store.touch(grant.id, now, new Date(now.getTime() - LAST_USED_RESOLUTION_MS));
+    if (!grant || grant.accessExpiresAt <= now) return null;
+    const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+    // The row read just now says whether the write is due; most requests need none.
+    if (grant.lastUsedAt === null || grant.lastUsedAt < staleBefore) {
+      await this.#store.touch(grant.id, now, staleBefore);
+    }
     return linked(grant);
   }
 
@@ -516,7 +519,9 @@ async function settle(calls: Promise<void>[]): Promise<unknown[]> {
   return results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
 }
 
-function linked(grant: GrantRow): LinkedGrant {
+function linked(
+  grant: Pick<GrantRow, 'id' | 'userId' | 'homeId' | 'provider' | 'clientId' | 'deviceIds'>,
+): LinkedGrant {
   return {
     id: grant.id,
     userId: grant.userId,

@@ -130,6 +130,17 @@ describe('device registry', () => {
       id: shared.deviceId,
       homeId: home,
     });
+    // The state-only read (what assistants answer from) keeps the same rule, and opens no name.
+    const state = await http.services.devices.getState(houseGuest.id, shared.deviceId);
+    expect(state).toMatchObject({ id: shared.deviceId, homeId: home, model: 'plug' });
+    for (const hidden of ['nickname', 'room', 'ssid', 'mac', 'serial'])
+      expect(state).not.toHaveProperty(hidden);
+    await expect(http.services.devices.getState(houseGuest.id, privateOne.deviceId)).rejects.toMatchObject({
+      kind: 'not_found',
+    });
+    await expect(
+      http.services.devices.getState((await caller(http)).id, shared.deviceId),
+    ).rejects.toMatchObject({ kind: 'not_found' });
 
     const toMember = await send(owner, 'PUT', `/v1/devices/${shared.deviceId}/shares/${housemate.id}`);
     expect(toMember.statusCode).toBe(409);

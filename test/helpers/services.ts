@@ -36,6 +36,8 @@ export async function buildTestServices(
     mailTransport: options.mailTransport,
     ...(options.broker ? { broker: options.broker } : {}),
     ...(options.passwords ? { passwords: options.passwords } : {}),
+    // The assistants' ports and retry policy (stand-in providers answer at once, so tests wait milliseconds).
+    ...(options.assistants ? { assistants: options.assistants } : {}),
     migrate: false,
   });
   return services as TestServices;

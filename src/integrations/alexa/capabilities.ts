@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CATALOG, type DeviceModel } from '../../devices/catalog.js';
 import { clamp, commandParamRange, inRange, type NumberRange } from '../catalog-ranges.js';
-import type { ExposedDevice } from '../exposed-devices.js';
+import type { ExposedDevice, ExposedState } from '../exposed-devices.js';
 import { type AlexaFailure, failure } from './messages.js';
 
 /** What a control directive asks of the device: a catalog command and its params. */
@@ -12,12 +12,12 @@ export interface DeviceCommand {
 
 type DirectiveMapper = (
   payload: Record<string, unknown>,
-  device: ExposedDevice,
+  device: ExposedState,
 ) => DeviceCommand | AlexaFailure;
 
 /** One Alexa interface: the properties it reports and the directives it takes. */
 interface AlexaInterface {
-  properties: { name: string; read(device: ExposedDevice): unknown }[];
+  properties: { name: string; read(device: ExposedState): unknown }[];
   directives: Record<string, DirectiveMapper>;
 }
 
@@ -50,7 +50,7 @@ const KELVIN = commandParamRange('bulb', 'set-color-temperature', 'kelvin');
 export const KELVIN_STEP = 500;
 
 /** Reported state first; the last command's desired state while no report has come. */
-function current(device: ExposedDevice, field: string): unknown {
+function current(device: ExposedState, field: string): unknown {
   return device.state[field] ?? device.desired[field];
 }
 
@@ -68,7 +68,7 @@ function outOfRange(what: string, range: NumberRange): AlexaFailure {
   });
 }
 
-const detection = (field: string, detected: unknown) => (device: ExposedDevice) => {
+const detection = (field: string, detected: unknown) => (device: ExposedState) => {
   const value = device.state[field];
   return value === undefined ? undefined : value === detected ? 'DETECTED' : 'NOT_DETECTED';
 };
@@ -188,7 +188,7 @@ export function discoveryEndpoint(device: ExposedDevice) {
 
 /** Every known property of the device, as `context.properties` carries them. */
 export function propertiesOf(
-  device: ExposedDevice,
+  device: ExposedState,
   sample: { timeOfSample: string; uncertaintyInMilliseconds: number },
 ) {
   return interfacesOf(device.model).flatMap((namespace) =>
@@ -207,7 +207,7 @@ export function commandFor(
   namespace: string,
   name: string,
   payload: Record<string, unknown>,
-  device: ExposedDevice,
+  device: ExposedState,
 ): DeviceCommand | AlexaFailure {
   const supported = interfacesOf(device.model) as string[];
   const mapper = supported.includes(namespace)

@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import { commandFailure, type ExposedDevice, type ExposedDevices } from '../exposed-devices.js';
+import { commandFailure, type ExposedDevices, type ExposedState } from '../exposed-devices.js';
 import { authenticateFor, type GrantAuthenticator, type LinkedGrant } from '../linked-grant.js';
 import { commandFor, discoveryEndpoint, isDiscoverable, isFailure, propertiesOf } from './capabilities.js';
 import {
@@ -14,7 +14,7 @@ import {
 
 export interface AlexaDirectiveDependencies {
   authenticator: GrantAuthenticator;
-  devices: Pick<ExposedDevices, 'list' | 'get' | 'send'>;
+  devices: Pick<ExposedDevices, 'list' | 'state' | 'send'>;
   /**
    * AcceptGrant: exchanges the code at Login with Amazon and keeps the tokens (sealed) for the event
    * gateway; throws when either fails.
@@ -70,7 +70,8 @@ export class AlexaDirectives {
       return this.#acceptGrant(grant, directive);
     const endpointId = directive.endpoint?.endpointId;
     if (!endpointId) return failure('INVALID_DIRECTIVE', 'The directive names no endpoint.');
-    const device = await this.#deps.devices.get(grant, endpointId);
+    // State only: no answer to a directive carries the device's name, so none is unsealed.
+    const device = await this.#deps.devices.state(grant, endpointId);
     if (!device || !isDiscoverable(device.model)) {
       return failure('NO_SUCH_ENDPOINT', 'No such endpoint, or it is not shared with Alexa.');
     }
@@ -130,13 +131,13 @@ export class AlexaDirectives {
   async #control(
     grant: LinkedGrant,
     directive: Directive,
-    device: ExposedDevice,
+    device: ExposedState,
   ): Promise<AlexaMessage | AlexaFailure> {
     const { namespace, name } = directive.header;
     const asked = commandFor(namespace, name, directive.payload, device);
     if (isFailure(asked)) return asked;
     if (!device.connected) return failure('ENDPOINT_UNREACHABLE', 'The device is offline.');
-    let after: ExposedDevice;
+    let after: ExposedState;
     try {
       const sent = await this.#deps.devices.send(grant, device, asked.command, asked.params);
       if (sent.command.status === 'failed') {
@@ -160,7 +161,7 @@ export class AlexaDirectives {
   }
 
   /** A response whose context carries every property of the device, sampled when it last reported. */
-  #withContext(responseHeader: AlexaMessage['event']['header'], device: ExposedDevice): AlexaMessage {
+  #withContext(responseHeader: AlexaMessage['event']['header'], device: ExposedState): AlexaMessage {
     const now = this.#clock();
     const sampledAt = device.reportedAt ?? now;
     // Offline, the state may have changed since the device was last heard from.

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import type { Logger } from '../../log.js';
-import { commandFailure, type ExposedDevice, type ExposedDevices } from '../exposed-devices.js';
+import {
+  commandFailure,
+  type ExposedDevice,
+  type ExposedDevices,
+  type SentCommand,
+} from '../exposed-devices.js';
 import type { LinkedGrant } from '../linked-grant.js';
 import type { AgentUserIdOf } from './agent-user-id.js';
 import { commandFor, isSyncable, statesOf, syncDevice } from './traits.js';
@@ -119,7 +124,12 @@ export class GoogleFulfillment {
       if ('errorCode' in asked) return { ids: [id], status: 'ERROR', errorCode: asked.errorCode };
       if (!device.connected) return offline(id);
       try {
-        const sent = await this.#deps.devices.send(grant, device, asked.command, asked.params);
+        const sent: SentCommand<ExposedDevice> = await this.#deps.devices.send(
+          grant,
+          device,
+          asked.command,
+          asked.params,
+        );
         if (sent.command.status === 'failed')
           return { ids: [id], status: 'ERROR', errorCode: 'hardwareFailure' };
         device = sent.device;
