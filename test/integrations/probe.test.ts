@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordingBroker } from '../devices/pairing-fixtures.js';
+import { caller } from '../homes/helpers.js';
 import { buildTestHttp, type TestHttp } from '../http/build.js';
 import { type AssistantWorld, assistantWorld } from './fixtures.js';
 import { FORM, form, REDIRECT_URI, type RegisteredClient, registerClient } from './linking.js';
@@ -76,6 +77,42 @@ describe('the OAuth endpoints under malformed requests', () => {
       const nul = await post(url, form({ token: 'a\u0000', refresh_token: 'a\u0000' }));
       expect(oauthError(nul)).toMatchObject({ error: 'invalid_request' });
     }
+  });
+});
+
+describe('the account-linking page and linked-assistant list under odd requests', () => {
+  let http: TestHttp;
+  beforeAll(async () => {
+    http = await buildTestHttp({ services: { broker: recordingBroker() } });
+  });
+  afterAll(() => http?.close());
+
+  it('says what a page limit must be when it is given twice or is not a number', async () => {
+    const person = await caller(http);
+    for (const query of ['limit=1&limit=2', 'limit=ten']) {
+      const response = await http.app.inject({
+        method: 'GET',
+        url: `/v1/me/integrations?${query}`,
+        headers: person.headers,
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        errors: [{ in: 'query', pointer: '/limit', detail: 'limit must be one whole number from 1 to 100' }],
+      });
+    }
+  });
+
+  it('tells a form post in another media type to send a form, not JSON', async () => {
+    const response = await http.app.inject({
+      method: 'POST',
+      url: '/oauth/authorize',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'step=sign-in',
+    });
+    expect(response.statusCode).toBe(415);
+    const { detail } = response.json() as { detail: string };
+    expect(detail).toContain('application/x-www-form-urlencoded');
+    expect(detail).not.toContain('application/json');
   });
 });
 
