@@ -102,6 +102,24 @@ describe('the account-linking page and linked-assistant list under odd requests'
     }
   });
 
+  it('shows a person in the browser a page, not a JSON document, when the request is refused early', async () => {
+    for (const request of [
+      { method: 'GET' as const, url: '/oauth/authorize?client_id=a%00b' },
+      {
+        method: 'POST' as const,
+        url: '/oauth/authorize',
+        headers: FORM,
+        payload: form({ step: 'sign-in', email: 'a\u0000@example.com' }),
+      },
+    ]) {
+      const response = await http.app.inject(request);
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^text\/html/);
+      expect(response.body).toContain('NUL character');
+      expect(response.headers['content-security-policy']).toContain("default-src 'none'");
+    }
+  });
+
   it('tells a form post in another media type to send a form, not JSON', async () => {
     const response = await http.app.inject({
       method: 'POST',
@@ -110,9 +128,8 @@ describe('the account-linking page and linked-assistant list under odd requests'
       payload: 'step=sign-in',
     });
     expect(response.statusCode).toBe(415);
-    const { detail } = response.json() as { detail: string };
-    expect(detail).toContain('application/x-www-form-urlencoded');
-    expect(detail).not.toContain('application/json');
+    expect(response.body).toContain('application/x-www-form-urlencoded');
+    expect(response.body).not.toContain('application/json');
   });
 });
 
