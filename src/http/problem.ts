@@ -89,7 +89,11 @@ const FASTIFY_ERROR_DETAILS: Record<string, (request: FastifyRequest) => string>
   FST_ERR_CTP_EMPTY_JSON_BODY: () => 'The request body is empty but its content type says JSON.',
   FST_ERR_CTP_BODY_TOO_LARGE: (request) =>
     `The request body is larger than the limit of ${request.routeOptions.bodyLimit} bytes.`,
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => 'This media type is not accepted; send the body as application/json.',
+  // Only the OAuth scopes parse forms: there, JSON is the wrong advice.
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (request) =>
+    request.server.hasContentTypeParser('application/x-www-form-urlencoded')
+      ? 'This media type is not accepted; send the body as a form (application/x-www-form-urlencoded).'
+      : 'This media type is not accepted; send the body as application/json.',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => 'The request body does not match its Content-Length.',
   FST_ERR_BAD_URL: () => 'The request path is not valid: it has a malformed percent-encoding.',
   FST_ERR_MAX_PARAM_LENGTH: (request) =>

@@ -234,6 +234,16 @@ export class AuthorizationServer {
     body: Record<string, unknown>,
     headers: Record<string, string | undefined>,
   ): Promise<EndpointAnswer> {
+    const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+    // RFC 6749 §3.2: no parameter may be sent twice. The library would hand the model an array.
+    const repeated = Object.keys(body).find((name) => Array.isArray(body[name]));
+    if (repeated) {
+      return {
+        status: 400,
+        headers: noStore,
+        body: { error: 'invalid_request', error_description: `${repeated} is given more than once` },
+      };
+    }
     const present = Object.fromEntries(
       Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
     );
@@ -245,14 +255,18 @@ export class AuthorizationServer {
       if (!(error instanceof OAuth2Server.OAuthError) || error instanceof OAuth2Server.ServerError) {
         throw unwrap(error);
       }
+      // The library throws its first checks (a body that is not a form) before it writes the response.
+      if ((response.status ?? 200) < 400) {
+        return {
+          status: error.code,
+          headers: noStore,
+          body: { error: error.name, error_description: error.message },
+        };
+      }
     }
     return {
       status: response.status ?? 200,
-      headers: {
-        ...(response.headers as Record<string, string>),
-        'cache-control': 'no-store',
-        pragma: 'no-cache',
-      },
+      headers: { ...(response.headers as Record<string, string>), ...noStore },
       body: response.body as Record<string, unknown>,
     };
   }

@@ -1,7 +1,13 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { sql } from 'kysely';
 import { z } from 'zod';
-import { checkDestinationSafety, moveDatabase, moveDestination } from '../../backup/move.js';
+import {
+  checkDestinationSafety,
+  MoveRefusedError,
+  moveDatabase,
+  moveDestination,
+} from '../../backup/move.js';
 import { loadConfig } from '../../config/load.js';
 import { InterruptedError } from '../../control/errors.js';
 import type { Operation } from '../../control/operation.js';
@@ -11,7 +17,13 @@ import { type CommandResult, jsonOption, runCommand } from '../runner.js';
 import { progressBar } from '../terminal.js';
 
 const moveArgs = z.strictObject({
-  to: z.string().min(1).max(4096),
+  to: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((value) => URL.canParse(value), {
+      error: 'is not a URL such as postgres://host:5432/db?sslmode=verify-full',
+    }),
   allowInsecureLocal: z.boolean().optional(),
 });
 
@@ -33,6 +45,13 @@ export const move: Operation<z.infer<typeof moveArgs>> = {
     for (const note of notes) context.progress(note);
     const target = await openDatabase({ kind: 'postgres', url: destination.url }, { poolSize: 2 });
     try {
+      try {
+        await sql`select 1`.execute(target.db);
+      } catch (error) {
+        // Otherwise reported as this deployment's own database (check DATABASE_URL) or as unexpected.
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new MoveRefusedError(`Cannot connect to the destination ${destination.label} (${reason})`);
+      }
       const report = await moveDatabase({
         source: db,
         destination: target.db,

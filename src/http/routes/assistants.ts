@@ -1,10 +1,12 @@
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorResponse, failure } from '../../integrations/alexa/messages.js';
 import type { Assistants } from '../../integrations/assistants.js';
 import { authFailureBody } from '../../integrations/google/fulfillment.js';
 import { IftttError } from '../../integrations/ifttt/service.js';
 import { authenticateFor } from '../../integrations/linked-grant.js';
+import { toProblem } from '../problem.js';
 
 const BEARER = /^Bearer\s+(\S{1,1024})$/i;
 
@@ -27,6 +29,31 @@ async function ifttt(reply: FastifyReply, handler: () => Promise<unknown>) {
 }
 
 /**
+ * A request refused before its handler ran (not JSON, not an object, too large, a NUL, a path too long),
+ * answered in the format of the provider that sent it: Alexa reads an ErrorResponse (with 200, as every
+ * directive failure; the skill's Lambda replaces any other status with BRIDGE_UNREACHABLE), Google a
+ * protocolError, IFTTT its `errors` list. Unexpected errors go on to the app's handler.
+ */
+function answerRefusal(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const problem = toProblem(error, request);
+  if (problem.status >= 500) throw error;
+  request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
+  const fields = (problem.errors ?? []).map((field) => `${field.in} ${field.pointer}: ${field.detail}`);
+  const message = [problem.detail.replace(/; see errors\.$/, '.'), ...fields].join(' ');
+  const route = request.routeOptions.url ?? '';
+  if (route.startsWith('/v1/alexa/')) {
+    return reply.code(200).send(errorResponse(failure('INVALID_DIRECTIVE', message), undefined));
+  }
+  if (route.startsWith('/v1/google/')) {
+    return reply.code(400).send({ payload: { errorCode: 'protocolError', debugString: message } });
+  }
+  return reply
+    .code(problem.status)
+    .headers(problem.headers)
+    .send({ errors: [{ message }] });
+}
+
+/**
  * The providers' endpoints. Each authenticates on its own terms (the token inside Alexa's envelope, a
  * Google bearer token, IFTTT's service key or bearer token), so all are `public` to the route guard.
  */
@@ -34,6 +61,14 @@ export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> 
   app,
   { assistants },
 ) => {
+  app.setErrorHandler(answerRefusal);
+  // IFTTT sends Content-Type: application/json on every request, also the body-less ones (status, test
+  // set-up, trigger identity deletion); in this scope an empty JSON body is no body rather than an error.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body.length === 0 ? done(null, undefined) : parseJson(request, body.toString(), done),
+  );
   app.post(
     '/v1/alexa/directives',
     {

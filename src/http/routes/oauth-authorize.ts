@@ -1,9 +1,10 @@
 import formBody from '@fastify/formbody';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Services } from '../../app.js';
 import type { Form, LinkingPage } from '../../integrations/linking.js';
 import { clientOf } from '../auth.js';
 import { renderLinkingPage } from '../pages/oauth-authorize.js';
+import { toProblem } from '../problem.js';
 
 /**
  * The page's policy: no script at all, styles from our own file, forms posted only to this page — and, since
@@ -42,6 +43,16 @@ export const oauthAuthorizeRoutes: FastifyPluginAsync<
 > = async (app, { accountLinking, publicUrl }) => {
   const publicOrigin = new URL(publicUrl).origin;
   await app.register(formBody);
+
+  // A person reads this address in a browser: what is refused before the page's steps (a NUL, a wrong
+  // media type, a body too large) is a page too, not a problem document.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error, request);
+    if (problem.status >= 500) throw error;
+    request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
+    const message = problem.detail.replace(/; see errors\.$/, '.');
+    return answer(reply, { kind: 'problem', status: problem.status, message });
+  });
 
   app.get(
     '/oauth/authorize',

@@ -1,9 +1,10 @@
 import formBody from '@fastify/formbody';
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../../app.js';
 import type { EndpointAnswer } from '../../integrations/oauth-server.js';
+import { toProblem } from '../problem.js';
 
 /**
  * A form the authorization server checks itself: every field optional here, so that a missing or repeated
@@ -39,6 +40,22 @@ export const oauthRoutes: FastifyPluginAsyncZod<Pick<Services, 'authorizationSer
   { authorizationServer },
 ) => {
   await app.register(formBody);
+
+  // What is refused before a handler runs (media type, JSON, size, NUL) still gets the RFC 6749 error the
+  // providers parse; a problem document would be unreadable to them. Anything else goes to the app's handler.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error, request);
+    if (problem.status >= 500) throw error;
+    request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
+    const description =
+      problem.status === 415 || error.validation
+        ? 'Send the parameters as a form: application/x-www-form-urlencoded.'
+        : problem.detail.replace(/; see errors\.$/, '.');
+    return reply
+      .code(problem.status)
+      .headers({ ...problem.headers, 'cache-control': 'no-store' })
+      .send({ error: 'invalid_request', error_description: description });
+  });
 
   app.post(
     '/oauth/token',
