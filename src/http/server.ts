@@ -8,6 +8,7 @@ import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
 import { answerFrameworkError, clientErrorAnswerer, registerProtocolChecks } from './client-errors.js';
 import { deviceAuthenticator } from './device-auth.js';
+import { parseJsonAllowingEmpty } from './json-body.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
 import { operatorAuthenticator } from './operator-auth.js';
 import { registerProblemHandlers } from './problem.js';
@@ -97,6 +98,9 @@ export async function buildHttpServer(
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: accepting text/plain would let any web page post to the API without a CORS preflight.
   app.removeContentTypeParser('text/plain');
+  // Many HTTP clients label every request JSON, a DELETE without a body too: that is no body, not an error.
+  // A POST, PUT or PATCH with an empty JSON body is still refused, saying why.
+  parseJsonAllowingEmpty(app, (request) => request.method === 'DELETE');
   const consoleBuild = loadConsoleBuild();
   registerProblemHandlers(app, (path) => allowedMethods.forPath(path), consoleFallback(consoleBuild));
   registerNulRefusal(app);

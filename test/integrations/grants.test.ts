@@ -141,12 +141,13 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
     const tokens = await link(http, owner, client);
     const grant = await bearer(tokens.access_token);
     revoked.length = 0;
+    // Labelled JSON without a body, as many HTTP clients send every request: no body, not an error.
     const response = await http.app.inject({
       method: 'DELETE',
       url: `/v1/me/integrations/${grant?.id}`,
-      headers: owner.headers,
+      headers: { ...owner.headers, 'content-type': 'application/json' },
     });
-    expect(response.statusCode).toBe(204);
+    expect(response.statusCode, response.body).toBe(204);
     expect(await bearer(tokens.access_token)).toBeNull();
     expect(revoked).toEqual([[{ id: grant?.id, userId: owner.id, provider: 'google' }]]);
     const refreshed = await http.app.inject({
@@ -173,6 +174,21 @@ describe('GET, PATCH and DELETE /v1/me/integrations', () => {
       headers: owner.headers,
     });
     expect(again.statusCode).toBe(404);
+  });
+
+  it('still refuses a PATCH whose JSON body is empty, saying so', async () => {
+    const { owner } = await household();
+    const tokens = await link(http, owner, client);
+    const grant = await bearer(tokens.access_token);
+    const response = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/me/integrations/${grant?.id}`,
+      headers: { ...owner.headers, 'content-type': 'application/json' },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      detail: 'The request body is empty but its content type says JSON.',
+    });
   });
 });
 

@@ -6,6 +6,7 @@ import type { Assistants } from '../../integrations/assistants.js';
 import { authFailureBody } from '../../integrations/google/fulfillment.js';
 import { IftttError } from '../../integrations/ifttt/service.js';
 import { authenticateFor } from '../../integrations/linked-grant.js';
+import { parseJsonAllowingEmpty } from '../json-body.js';
 import { toProblem } from '../problem.js';
 
 const BEARER = /^Bearer\s+(\S{1,1024})$/i;
@@ -64,11 +65,7 @@ export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> 
   app.setErrorHandler(answerRefusal);
   // IFTTT sends Content-Type: application/json on every request, also the body-less ones (status, test
   // set-up, trigger identity deletion); in this scope an empty JSON body is no body rather than an error.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
-    body.length === 0 ? done(null, undefined) : parseJson(request, body.toString(), done),
-  );
+  parseJsonAllowingEmpty(app, () => true);
   app.post(
     '/v1/alexa/directives',
     {
