@@ -191,13 +191,15 @@ async function prepareDestination(db: Db, level: string, resuming: boolean): Pro
 }
 
 /**
- * Empties tables about to be copied again. audit_log refuses TRUNCATE through its append-only trigger;
- * here, on a copy being built, user triggers are switched off for the one statement (in its transaction).
+ * Empties tables about to be copied again that hold rows (a fresh destination's migrations seed one),
+ * with the tables referencing them, as TRUNCATE requires. audit_log refuses TRUNCATE through its
+ * append-only trigger; here, on a copy being built, user triggers are switched off for the one statement
+ * (in its transaction).
  */
 async function emptyTables(db: Db, tables: TableInfo[]): Promise<void> {
   const filled = await nonEmptyTables(db, tables);
   if (filled.length === 0) return;
-  const names = tables.map((table) => sql.table(table.name));
+  const names = [...withDependents(tables, filled)].map((name) => sql.table(name));
   await db.transaction().execute(async (trx) => {
     for (const name of names) await sql`alter table ${name} disable trigger user`.execute(trx);
     await sql`truncate table ${sql.join(names)}`.execute(trx);
