@@ -28,13 +28,42 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const LETTER_U = 0x75;
 const LETTER_N = 0x6e;
-const TAB = Buffer.from('\t');
-const ROW_END = Buffer.from('\n');
-const NULL_FIELD = Buffer.from('\\N');
-const NULL_TEXT = Buffer.from('null');
+const TAB = 0x09;
+const LETTER_L = 0x6c;
+const CAPITAL_N = 0x4e;
 
-/** Rows gathered before one push: fewer, larger writes into the COPY stream. */
-const OUTPUT_BYTES = 256 * 1024;
+/** Where converted rows are written: one buffer per input chunk, grown when a row needs more room. */
+class Output {
+  buffer: Buffer;
+  at = 0;
+
+  constructor(size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+
+  /** Room for `bytes` more, so a caller can write into `buffer` directly. */
+  ensure(bytes: number): Buffer {
+    if (this.at + bytes > this.buffer.length) {
+      const larger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
+      this.buffer.copy(larger, 0, 0, this.at);
+      this.buffer = larger;
+    }
+    return this.buffer;
+  }
+
+  byte(value: number): void {
+    this.ensure(1)[this.at++] = value;
+  }
+
+  bytes(source: Buffer): void {
+    this.ensure(source.length);
+    this.at += source.copy(this.buffer, this.at);
+  }
+
+  take(): Buffer {
+    return this.buffer.subarray(0, this.at);
+  }
+}
 
 export function copyTextFromLines(columns: readonly string[]): Transform {
   if (columns.length === 0) throw new Error('A table without columns cannot be loaded');
@@ -42,52 +71,45 @@ export function copyTextFromLines(columns: readonly string[]): Transform {
   const keys = columns.map((column, index) =>
     Buffer.from(`${index === 0 ? '{' : ','}${JSON.stringify(column)}:`),
   );
-  let rest: Buffer | null = null;
-  let parts: Buffer[] = [];
-  let size = 0;
-  const emit = (part: Buffer) => {
-    parts.push(part);
-    size += part.length;
-  };
-  const row = (line: Buffer) => {
-    let at = 0;
+  /** Converts the line `source[start..end)` (without its newline) into one row of `output`. */
+  const row = (source: Buffer, start: number, end: number, output: Output) => {
+    let at = start;
     for (let index = 0; index < keys.length; index++) {
       const key = keys[index] as Buffer;
-      if (line.length < at + key.length || key.compare(line, at, at + key.length) !== 0) throw malformed();
+      if (end - at < key.length) throw malformed();
+      for (let offset = 0; offset < key.length; offset++) {
+        if (source[at + offset] !== key[offset]) throw malformed();
+      }
       at += key.length;
-      if (index > 0) emit(TAB);
-      at = field(line, at, emit);
+      if (index > 0) output.byte(TAB);
+      at = field(source, at, end, output);
     }
-    if (at !== line.length - 1 || line[at] !== CLOSE_BRACE) throw malformed();
-    emit(ROW_END);
+    if (at !== end - 1 || source[at] !== CLOSE_BRACE) throw malformed();
+    output.byte(NEWLINE);
   };
-  const flushParts = (stream: Transform) => {
-    if (size === 0) return;
-    stream.push(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
-    parts = [];
-    size = 0;
-  };
+  let rest: Buffer | null = null;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       try {
+        // Rows come out no longer than their lines but for jsonb with backslashes: grown then.
+        const output = new Output(chunk.length + (rest?.length ?? 0) + 64);
         let start = 0;
         let end = chunk.indexOf(NEWLINE);
         if (rest && end !== -1) {
-          row(Buffer.concat([rest, chunk.subarray(0, end)]));
+          const line = Buffer.concat([rest, chunk.subarray(0, end)]);
+          row(line, 0, line.length, output);
           rest = null;
           start = end + 1;
           end = chunk.indexOf(NEWLINE, start);
         }
-        for (; end !== -1; start = end + 1, end = chunk.indexOf(NEWLINE, start)) {
-          row(chunk.subarray(start, end));
-          if (size >= OUTPUT_BYTES) flushParts(this);
-        }
+        for (; end !== -1; start = end + 1, end = chunk.indexOf(NEWLINE, start))
+          row(chunk, start, end, output);
         if (start < chunk.length) {
           // Copied: the part of a line held back must not change when the reader reuses its buffer.
           const tail = Buffer.from(chunk.subarray(start));
           rest = rest ? Buffer.concat([rest, tail]) : tail;
         }
-        flushParts(this);
+        if (output.at > 0) this.push(output.take());
         done();
       } catch (error) {
         done(error as Error);
@@ -102,60 +124,83 @@ export function copyTextFromLines(columns: readonly string[]): Transform {
 
 const malformed = () => new MalformedLineError('A line is not a row of this table');
 
-/** Emits the COPY text of the JSON value starting at `at`; returns where it ends. */
-function field(line: Buffer, at: number, emit: (part: Buffer) => void): number {
-  const first = line[at];
+/** Writes the COPY text of the JSON value at `source[at]` (within the line ending at `end`); returns where it ends. */
+function field(source: Buffer, at: number, end: number, output: Output): number {
+  const first = source[at];
   if (first === QUOTE) {
-    const end = stringEnd(line, at);
-    const body = line.subarray(at + 1, end);
-    emit(hasUnicodeEscape(body) ? reescaped(line.subarray(at, end + 1)) : body);
-    return end + 1;
+    // A string's body is copied byte for byte (see above), escapes included, unless it holds a \u.
+    const begin = output.at;
+    const target = output.ensure(end - at);
+    let write = begin;
+    let read = at + 1;
+    let unicode = false;
+    for (;;) {
+      if (read >= end) throw malformed();
+      const byte = source[read] as number;
+      if (byte === QUOTE) break;
+      if (byte === BACKSLASH) {
+        if (read + 1 >= end) throw malformed();
+        if (source[read + 1] === LETTER_U) unicode = true;
+        target[write++] = byte;
+        target[write++] = source[read + 1] as number;
+        read += 2;
+      } else {
+        target[write++] = byte;
+        read += 1;
+      }
+    }
+    output.at = unicode ? begin : write;
+    if (unicode) output.bytes(reescaped(source.subarray(at, read + 1)));
+    return read + 1;
   }
   if (first === OPEN_BRACE || first === OPEN_BRACKET) {
-    const end = nestedEnd(line, at);
-    const json = line.subarray(at, end);
-    emit(json.includes(BACKSLASH) ? escapeCopyText(json.toString('utf8')) : json);
-    return end;
+    const close = nestedEnd(source, at, end);
+    // JSON text as it is, backslashes doubled for COPY; it holds no raw control character.
+    const target = output.ensure(2 * (close - at));
+    let write = output.at;
+    for (let read = at; read < close; read++) {
+      const byte = source[read] as number;
+      if (byte === BACKSLASH) target[write++] = BACKSLASH;
+      target[write++] = byte;
+    }
+    output.at = write;
+    return close;
   }
-  if (first === LETTER_N && at + 4 <= line.length && NULL_TEXT.compare(line, at, at + 4) === 0) {
-    emit(NULL_FIELD);
+  if (
+    at + 4 <= end &&
+    first === LETTER_N &&
+    source[at + 1] === LETTER_U &&
+    source[at + 2] === LETTER_L &&
+    source[at + 3] === LETTER_L
+  ) {
+    output.byte(BACKSLASH);
+    output.byte(CAPITAL_N);
     return at + 4;
   }
   // A number, true or false: up to the next comma or the closing brace, as PostgreSQL wrote it.
-  let end = at;
-  while (end < line.length && line[end] !== COMMA && line[end] !== CLOSE_BRACE) end++;
-  if (end === at) throw malformed();
-  emit(line.subarray(at, end));
-  return end;
+  let stop = at;
+  while (stop < end && source[stop] !== COMMA && source[stop] !== CLOSE_BRACE) stop++;
+  if (stop === at) throw malformed();
+  output.bytes(source.subarray(at, stop));
+  return stop;
 }
 
 /** The index of the quote that closes the string opening at `at`. */
-function stringEnd(line: Buffer, at: number): number {
-  let from = at + 1;
-  for (;;) {
-    const quote = line.indexOf(QUOTE, from);
-    if (quote === -1) throw malformed();
-    let backslashes = 0;
-    while (line[quote - 1 - backslashes] === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return quote;
-    from = quote + 1;
+function stringEnd(source: Buffer, at: number, end: number): number {
+  for (let read = at + 1; read < end; read++) {
+    const byte = source[read];
+    if (byte === QUOTE) return read;
+    if (byte === BACKSLASH) read++;
   }
-}
-
-/** Whether a JSON string's body holds a `\uXXXX` escape (as opposed to an escaped backslash before a u). */
-function hasUnicodeEscape(body: Buffer): boolean {
-  for (let at = body.indexOf(BACKSLASH); at !== -1; at = body.indexOf(BACKSLASH, at + 2)) {
-    if (body[at + 1] === LETTER_U) return true;
-  }
-  return false;
+  throw malformed();
 }
 
 /** The end (exclusive) of the object or array opening at `at`, skipping over strings inside it. */
-function nestedEnd(line: Buffer, at: number): number {
+function nestedEnd(source: Buffer, at: number, end: number): number {
   let depth = 0;
-  for (let index = at; index < line.length; index++) {
-    const byte = line[index];
-    if (byte === QUOTE) index = stringEnd(line, index);
+  for (let index = at; index < end; index++) {
+    const byte = source[index];
+    if (byte === QUOTE) index = stringEnd(source, index, end);
     else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) depth++;
     else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
       depth--;
