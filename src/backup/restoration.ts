@@ -4,6 +4,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import { KeyVault } from '../crypto/vault.js';
 import type { Db } from '../store/database.js';
 import { appliedMigrations, knownMigrations, migrateTo } from '../store/migrate.js';
+import { withIndexesDeferred } from './deferred-indexes.js';
 import type { Manifest, ManifestTable } from './manifest.js';
 import {
   copyLinesIn,
@@ -13,6 +14,7 @@ import {
   nonEmptyTables,
   ROWS_PER_BATCH,
   TableDigest,
+  type TableInfo,
 } from './tables.js';
 import { checkManifest, openTableFile, readTableFile, tableMismatch } from './verify.js';
 
@@ -53,10 +55,11 @@ const SEEDED_BY_MIGRATIONS = ['global_security'];
 
 /**
  * Restores a backup into an empty database: checks the manifest's MAC and the keys first, migrates the
- * database to the backup's schema level, inserts every table in one transaction checking each file's
- * count and hash as it is read, then compares each table's count and hash as the database now holds it
- * with the manifest before committing. Then lists the journalled subjects the backup brought back, for
- * the caller to erase again.
+ * database to the backup's schema level, then in one transaction loads every table with its indexes and
+ * keys deferred (built again after the load, as pg_restore does), checking each file's count and hash as
+ * it is read, and compares each table's count and hash as the database now holds it with the manifest
+ * before committing. Then lists the journalled subjects the backup brought back, for the caller to erase
+ * again.
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoredBackup> {
   const { db, directory } = options;
@@ -77,38 +80,61 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoredBa
     throw new RestoreRefusedError(`The schema at ${manifest.schemaLevel} has no table ${absent.join(', ')}`);
   }
   let rows = 0;
+  // Tables the manifest says are empty have nothing to load: their files only need to prove it.
+  const filled = manifest.tables.filter((table) => table.rows > 0);
   await db.transaction().execute(async (trx) => {
     await sql`set local timezone = 'UTC'`.execute(trx);
     for (const seeded of SEEDED_BY_MIGRATIONS) await sql`delete from ${sql.table(seeded)}`.execute(trx);
     let done = 0;
-    for (const table of manifest.tables) {
-      options.onTable?.(done++, manifest.tables.length);
-      const digest = new TableDigest();
-      try {
-        await restoreTable(trx, directory, table, digest);
-      } catch (error) {
-        // A missing, truncated or edited file (a line that is not a row of this table): nothing is kept. Only
-        // the code is shown: the database's message may quote a value from the file.
-        throw new BackupIntegrityError(
-          `${table.file} cannot be restored (${String((error as { code?: unknown }).code ?? 'unreadable')}); nothing was restored`,
-        );
+    const load = async () => {
+      for (const table of manifest.tables) {
+        options.onTable?.(done++, manifest.tables.length);
+        const digest = new TableDigest();
+        try {
+          await restoreTable(trx, directory, tables.get(table.name) as TableInfo, table, digest);
+        } catch (error) {
+          // A missing, truncated or edited file (a line that is not a row of this table): nothing is kept.
+          // Only the code is shown: the database's message may quote a value from the file.
+          throw new BackupIntegrityError(
+            `${table.file} cannot be restored (${errorCode(error)}); nothing was restored`,
+          );
+        }
+        const mismatch = tableMismatch(table, { rows: digest.rows, sha256: digest.hex() });
+        if (mismatch) throw new BackupIntegrityError(`${mismatch}; nothing was restored`);
+        rows += digest.rows;
       }
-      const mismatch = tableMismatch(table, { rows: digest.rows, sha256: digest.hex() });
-      if (mismatch) throw new BackupIntegrityError(`${mismatch}; nothing was restored`);
-      rows += digest.rows;
+    };
+    try {
+      await withIndexesDeferred(
+        trx,
+        filled.map((table) => table.name),
+        load,
+      );
+    } catch (error) {
+      if (error instanceof BackupIntegrityError) throw error;
+      // Every file matched its hash, yet a key or constraint built after the load refuses the rows.
+      throw new BackupIntegrityError(
+        `The restored rows break a key or constraint of the schema (${errorCode(error)}); nothing was restored`,
+      );
     }
     options.onTable?.(done, manifest.tables.length);
-    for (const table of manifest.tables) {
-      const stored = await digestTable(
-        trx,
-        tables.get(table.name) as NonNullable<ReturnType<typeof tables.get>>,
-      );
-      const mismatch = tableMismatch(table, stored);
+    // Read back from the database, so what is committed is proven to be what the backup holds.
+    for (const table of filled) {
+      const mismatch = tableMismatch(table, await digestTable(trx, tables.get(table.name) as TableInfo));
       if (mismatch) {
         throw new BackupIntegrityError(
           `After inserting, table ${table.name} differs: ${mismatch}; nothing was restored`,
         );
       }
+    }
+    const notEmpty = await nonEmptyTables(
+      trx,
+      manifest.tables.filter((table) => table.rows === 0),
+    );
+    if (notEmpty.length > 0) {
+      throw new BackupIntegrityError(
+        `After inserting, ${notEmpty.join(', ')} hold rows the backup does not; nothing was restored`,
+      );
     }
   });
   const createdAt = new Date(manifest.createdAt);
@@ -130,12 +156,16 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoredBa
 async function restoreTable(
   trx: Db,
   directory: string,
+  info: TableInfo,
   table: ManifestTable,
   digest: TableDigest,
 ): Promise<void> {
-  // PostgreSQL: the file's bytes go through COPY, hashed as they pass.
-  if (await copyLinesIn(trx, table.name, () => [openTableFile(directory, table), digest.passThrough()]))
+  if (table.rows === 0) {
+    for await (const chunk of openTableFile(directory, table)) digest.addBytes(chunk);
     return;
+  }
+  // PostgreSQL: the file's bytes go through COPY, hashed as they pass.
+  if (await copyLinesIn(trx, info, () => [openTableFile(directory, table), digest.passThrough()])) return;
   let batch: string[] = [];
   for await (const lines of readTableFile(directory, table, digest)) {
     batch.push(...lines);
@@ -146,6 +176,8 @@ async function restoreTable(
   }
   await insertLines(trx, table.name, batch);
 }
+
+const errorCode = (error: unknown) => String((error as { code?: unknown }).code ?? 'unreadable');
 
 async function readJournal(journal: ErasureJournal | null): Promise<JournalReading> {
   if (!journal) return { exists: false, entries: [], tampered: [], unverifiable: 0 };

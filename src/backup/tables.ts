@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { sql } from 'kysely';
 import { copyConnection } from '../store/copy.js';
 import type { Db } from '../store/database.js';
+import { copyTextFromLines } from './copy-text.js';
 
 /**
  * Hearth's tables as backups and moves see them: every table of the current schema but the migrator's
@@ -25,11 +26,18 @@ export interface TableInfo {
   primaryKey: string[];
   /** Tables this one references (foreign keys), which must be filled first. */
   parents: string[];
+  /** In table order, as `to_json(row)` names them. */
+  columns: string[];
 }
 
 /** The tables in an order where every table comes after the tables it references. */
 export async function listTables(db: Db): Promise<TableInfo[]> {
-  const { rows } = await sql<{ name: string; primary_key: string[] | null; parents: string[] | null }>`
+  const { rows } = await sql<{
+    name: string;
+    primary_key: string[] | null;
+    parents: string[] | null;
+    columns: string[] | null;
+  }>`
     select c.relname as name,
       (select array_agg(a.attname::text order by k.ord)
          from pg_index i
@@ -38,13 +46,20 @@ export async function listTables(db: Db): Promise<TableInfo[]> {
         where i.indrelid = c.oid and i.indisprimary) as primary_key,
       (select array_agg(distinct p.relname::text)
          from pg_constraint f join pg_class p on p.oid = f.confrelid
-        where f.conrelid = c.oid and f.contype = 'f' and f.confrelid <> c.oid) as parents
+        where f.conrelid = c.oid and f.contype = 'f' and f.confrelid <> c.oid) as parents,
+      (select array_agg(a.attname::text order by a.attnum) from pg_attribute a
+        where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns
     from pg_class c
     where c.relnamespace = current_schema()::regnamespace and c.relkind = 'r'
     order by c.relname`.execute(db);
   const tables = rows
     .filter((row) => !MIGRATOR_TABLES.includes(row.name))
-    .map((row) => ({ name: row.name, primaryKey: row.primary_key ?? [], parents: row.parents ?? [] }));
+    .map((row) => ({
+      name: row.name,
+      primaryKey: row.primary_key ?? [],
+      parents: row.parents ?? [],
+      columns: row.columns ?? [],
+    }));
   return dependencyOrder(tables);
 }
 
@@ -123,45 +138,20 @@ export async function copyTableOut(trx: Db, table: TableInfo): Promise<Readable 
 
 /**
  * On PostgreSQL, fills `table` from the lines `source` streams (a reader and transforms, opened only
- * here) through COPY into a temporary table of lines, then one insert that turns them back into rows;
- * false on PGlite, where nothing is opened.
+ * here): each line becomes a row in COPY's text format on the way (`copy-text.ts`), so the server reads
+ * plain COPY input straight into the table, the fastest way it loads rows; false on PGlite, where
+ * nothing is opened. Callers defer the table's indexes around it (`withIndexesDeferred`).
  */
 export async function copyLinesIn(
   trx: Db,
-  table: string,
+  table: TableInfo,
   source: () => Array<Readable | Transform>,
 ): Promise<boolean> {
   const copy = await copyConnection(trx);
   if (!copy) return false;
-  const staging = sql.table('hearth_restore_lines');
-  await sql`create temporary table if not exists ${staging} (line text) on commit drop`.execute(trx);
-  await sql`truncate ${staging}`.execute(trx);
-  await pipeline([...source(), copy.from(`copy hearth_restore_lines (line) from stdin ${RAW_LINES}`)]);
-  const target = sql.table(table);
-  // As pg_restore does: foreign keys and indexes that back no constraint are dropped for the insert and
-  // added back after, which checks every row with one join and builds each index in one sorted pass
-  // instead of one lookup and one index insert per row. DDL is transactional: a failure restores them.
-  const { rows: foreignKeys } = await sql<{ name: string; definition: string }>`
-    select conname as name, pg_get_constraintdef(oid) as definition from pg_constraint
-    where conrelid = ${table}::regclass and contype = 'f' order by conname`.execute(trx);
-  const { rows: indexes } = await sql<{ name: string; definition: string }>`
-    select c.relname as name, pg_get_indexdef(i.indexrelid) as definition
-    from pg_index i join pg_class c on c.oid = i.indexrelid
-    where i.indrelid = ${table}::regclass
-      and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
-    order by c.relname`.execute(trx);
-  for (const { name } of foreignKeys) {
-    await sql`alter table ${target} drop constraint ${sql.ref(name)}`.execute(trx);
-  }
-  for (const { name } of indexes) await sql`drop index ${sql.ref(name)}`.execute(trx);
-  await sql`insert into ${target}
-    select r.* from ${staging} as s cross join lateral json_populate_record(null::${target}, s.line::json) as r`.execute(
-    trx,
-  );
-  for (const { definition } of indexes) await sql.raw(definition).execute(trx);
-  for (const { name, definition } of foreignKeys) {
-    await sql`alter table ${target} add constraint ${sql.ref(name)} ${sql.raw(definition)}`.execute(trx);
-  }
+  const columns = sql.join(table.columns.map((column) => sql.ref(column)));
+  const statement = sql`copy ${sql.table(table.name)} (${columns}) from stdin`.compile(trx).sql;
+  await pipeline([...source(), copyTextFromLines(table.columns), copy.from(statement)]);
   return true;
 }
 
@@ -250,12 +240,13 @@ export async function digestTable(trx: Db, table: TableInfo): Promise<{ rows: nu
   return { rows: digest.rows, sha256: digest.hex() };
 }
 
-/** Tables that hold at least one row. */
-export async function nonEmptyTables(db: Db, tables: readonly TableInfo[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const table of tables) {
-    const { rows } = await sql`select 1 from ${sql.table(table.name)} limit 1`.execute(db);
-    if (rows.length > 0) found.push(table.name);
-  }
-  return found;
+/** Tables that hold at least one row, asked in one query. */
+export async function nonEmptyTables(db: Db, tables: readonly Pick<TableInfo, 'name'>[]): Promise<string[]> {
+  if (tables.length === 0) return [];
+  const probes = tables.map(
+    (table) => sql`select ${table.name}::text as name where exists (select from ${sql.table(table.name)})`,
+  );
+  const { rows } = await sql<{ name: string }>`${sql.join(probes, sql` union all `)}`.execute(db);
+  const found = new Set(rows.map((row) => row.name));
+  return tables.map((table) => table.name).filter((name) => found.has(name));
 }

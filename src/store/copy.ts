@@ -1,3 +1,4 @@
+import { PassThrough, type Readable } from 'node:stream';
 import type { DatabaseConnection } from 'kysely';
 import { CompiledQuery } from 'kysely';
 import type pg from 'pg';
@@ -38,7 +39,7 @@ export async function linkConnection(connection: DatabaseConnection): Promise<vo
 
 /** What COPY needs: a readable stream out of, or a writable stream into, the transaction's connection. */
 export interface CopyConnection {
-  to(statement: string): NodeJS.ReadableStream & import('node:stream').Readable;
+  to(statement: string): Readable;
   from(statement: string): import('node:stream').Writable;
 }
 
@@ -52,7 +53,25 @@ export async function copyConnection(trx: Db): Promise<CopyConnection | null> {
     .provideConnection(async (connection) => clientsByConnection.get(connection) ?? null);
   if (!client) return null;
   return {
-    to: (statement) => client.query(copyTo(statement)),
+    to: (statement) => drainedWhenAbandoned(client.query(copyTo(statement))),
     from: (statement) => client.query(copyFrom(statement)),
   };
+}
+
+/**
+ * COPY … TO STDOUT cannot be stopped from the client: a reader that gives up half-way (an error further
+ * down a pipeline, an interrupt) would leave the connection waiting for the rest forever, and the
+ * transaction's rollback behind it. So what is handed out is a pass-through: when it is destroyed early,
+ * the COPY is read on to its end and discarded, and the connection is free again.
+ */
+function drainedWhenAbandoned(copy: Readable): Readable {
+  const output = new PassThrough();
+  copy.on('error', (error) => output.destroy(error));
+  copy.pipe(output);
+  output.on('close', () => {
+    if (copy.readableEnded || copy.destroyed) return;
+    copy.unpipe(output);
+    copy.resume();
+  });
+  return output;
 }

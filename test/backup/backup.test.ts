@@ -239,7 +239,8 @@ describe('backup restore', () => {
           restoreBackup({ db: target.db, keyring: keyring(), directory: copy, journal: null }),
         ).rejects.toMatchObject({
           name: 'BackupIntegrityError',
-          message: /^users\.ndjson\.gz cannot be restored \(23502\); nothing was restored$/,
+          // PostgreSQL's COPY path refuses the line itself; PGlite's insert refuses the nulls it gives.
+          message: /^users\.ndjson\.gz cannot be restored \((not-a-row|23502)\); nothing was restored$/,
         });
         await expect(
           restoreBackup({

@@ -1,8 +1,10 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkDestinationSafety, moveDatabase, moveDestination } from '../../src/backup/move.js';
+import { listTables } from '../../src/backup/tables.js';
 import { probeDatabase } from '../../src/doctor/probes.js';
 import { type OpenDatabase, openDatabase } from '../../src/store/database.js';
 import { createUser } from '../helpers/accounts.js';
@@ -76,6 +78,72 @@ describe('hearth move', () => {
     expect(recopied).toContain('sessions');
     expect(recopied).not.toContain('operators');
     expect(await countUsers()).toBe(4);
+  }, 120_000);
+
+  it('resumes a move stopped in the middle of a table: that table is emptied, copied again and verified', async () => {
+    // Enough data keys that the copy of key_vault takes many chunks (COPY) or batches (PGlite's cursor).
+    await sql`insert into key_vault (subject, dek_version, kek_version, wrapped_dek)
+      select 'test:move-' || g, 1, 1, decode(md5(g::text), 'hex') from generate_series(1, 20000) g`.execute(
+      services.database.db,
+    );
+    const second = await createTestSchema('hearth_move_mid');
+    const secondTarget = await openDatabase({ kind: 'postgres', url: second.url }, { poolSize: 2 });
+    try {
+      const order = (await listTables(services.database.db)).map((table) => table.name);
+      const stateFile = path.join(dir, 'move-mid-state.json');
+      let current = '';
+      let chunks = 0;
+      const move = (stopInKeyVault: boolean) =>
+        moveDatabase({
+          source: services.database.db,
+          destination: secondTarget.db,
+          destinationLabel: moveDestination(second.url).label,
+          stateFile,
+          onTable: (done) => {
+            current = order[done] ?? '';
+          },
+          checkpoint: () => {
+            if (stopInKeyVault && current === 'key_vault' && ++chunks === 3)
+              throw new Error('stopped mid-table');
+          },
+        });
+      const keyCount = async (db: typeof secondTarget.db) =>
+        Number(
+          (
+            await db
+              .selectFrom('key_vault')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+
+      await expect(move(true)).rejects.toThrow('stopped mid-table');
+      expect(chunks).toBe(3);
+      const state = JSON.parse(await readFile(stateFile, 'utf8'));
+      expect(state.tables).toHaveProperty('kek_versions');
+      expect(state.tables).not.toHaveProperty('key_vault');
+      // The table's own transaction was rolled back with the stop.
+      expect(await keyCount(secondTarget.db)).toBe(0);
+      // As if a run had committed part of the table and crashed before recording it: the resume empties it.
+      await sql`insert into key_vault (subject, dek_version, kek_version, wrapped_dek)
+        values ('test:stray', 1, 1, '\\x00')`.execute(secondTarget.db);
+
+      const resumed = await move(false);
+      const keyVault = resumed.tables.find((table) => table.name === 'key_vault');
+      expect(keyVault).toMatchObject({ copied: true });
+      expect(keyVault?.rows).toBe(await keyCount(services.database.db));
+      expect(await keyCount(secondTarget.db)).toBe(keyVault?.rows);
+      expect(resumed.tables.find((table) => table.name === 'kek_versions')).toMatchObject({ copied: false });
+      const stray = await secondTarget.db
+        .selectFrom('key_vault')
+        .select('subject')
+        .where('subject', '=', 'test:stray')
+        .execute();
+      expect(stray).toEqual([]);
+    } finally {
+      await secondTarget.close();
+      await second.drop();
+    }
   }, 120_000);
 });
 
