@@ -55,6 +55,13 @@ describe('GET /v1/admin/doctor', () => {
   });
 
   it('answers the whole report, quiet on a healthy loopback deployment, and audits the run', async () => {
+    // HEAD is no way to run it: no answer, so no walk of the database and no audit entry.
+    const head = await http.app.inject({
+      method: 'HEAD',
+      url: '/v1/admin/doctor',
+      headers: operator.headers,
+    });
+    expect(head.statusCode).toBe(405);
     const report = await doctor();
     expect(report.ok).toBe(true);
     // The suite's PostgreSQL accepts trust connections on loopback: a real finding, medium.

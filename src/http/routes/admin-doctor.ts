@@ -30,6 +30,8 @@ export const adminDoctorRoutes: FastifyPluginAsyncZod<{
     '/v1/admin/doctor',
     {
       config: { access: 'operator' },
+      // No automatic HEAD route: HEAD would run the handler (an audit entry, a walk of the database) for no answer.
+      exposeHeadRoute: false,
       schema: {
         summary: 'Check the deployment for exposure and weak settings (hearth doctor)',
         description:

@@ -42,6 +42,8 @@ export const adminIncidentProgressRoutes: FastifyPluginAsyncZod<IncidentProgress
     '/v1/admin/incidents/:incidentId/progress',
     {
       config: { access: 'operator' },
+      // No automatic HEAD route: HEAD would run the handler (an audit entry, a walk of the database) for no answer.
+      exposeHeadRoute: false,
       schema: {
         summary: "Watch an incident's response actions advance, as server-sent events",
         description:

@@ -119,6 +119,8 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
     '/v1/admin/incidents',
     {
       config: { access: 'operator' },
+      // No automatic HEAD route: HEAD would run the handler (an audit entry, a walk of the database) for no answer.
+      exposeHeadRoute: false,
       schema: {
         summary: 'List incidents, newest first',
         tags: ['incidents'],
@@ -176,6 +178,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
     '/v1/admin/incidents/:incidentId',
     {
       config: { access: 'operator' },
+      exposeHeadRoute: false,
       schema: {
         summary: 'An incident with its timeline, action progress and notice counts',
         tags: ['incidents'],
@@ -313,6 +316,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
     '/v1/admin/incidents/:incidentId/notices',
     {
       config: { access: 'operator' },
+      exposeHeadRoute: false,
       schema: {
         summary: 'Delivery status per person (queued, sent, failed), with counts',
         tags: ['incidents'],
@@ -393,6 +397,7 @@ export const adminIncidentRoutes: FastifyPluginAsyncZod<
     '/v1/admin/incidents/:incidentId/report',
     {
       config: { access: 'operator' },
+      exposeHeadRoute: false,
       schema: {
         summary: 'The GDPR Art. 33 report for the supervisory authority, as JSON or Markdown',
         tags: ['incidents'],

@@ -24,6 +24,8 @@ export const adminOperatorRoutes: FastifyPluginAsyncZod<{
     '/v1/admin/operators',
     {
       config: { access: 'operator' },
+      // No automatic HEAD route: HEAD would run the handler (an audit entry, a walk of the database) for no answer.
+      exposeHeadRoute: false,
       schema: {
         summary: 'List every operator with role and status (hearth operators list)',
         description:
@@ -44,6 +46,7 @@ export const adminOperatorRoutes: FastifyPluginAsyncZod<{
     '/v1/admin/audit/verify',
     {
       config: { access: 'operator' },
+      exposeHeadRoute: false,
       schema: {
         summary: 'Check the whole audit chain (hearth audit verify)',
         description:
