@@ -58,3 +58,26 @@ describe(`hearth move with a wrong destination (${testDatabaseKind})`, () => {
     expect(result.stderr).not.toContain('pw-not-shown');
   });
 });
+
+describe(`hearth backup verify and restore given a directory that is not there (${testDatabaseKind})`, () => {
+  let env: Record<string, string>;
+  let dropSchema: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    ({ env, drop: dropSchema } = await migratedCliEnv('verify-probe'));
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await dropSchema?.();
+  });
+
+  it('says the directory is not there, for verify and restore, before asking for the key', async () => {
+    for (const command of ['verify', 'restore']) {
+      const result = await hearth(['backup', command, '/nonexistent/hearth-backup'], env);
+      expect(result.code, command).toBe(2);
+      expect(errorLines(result), command).toEqual([
+        "hearth: /nonexistent/hearth-backup is not a directory: give the backup's directory",
+      ]);
+    }
+  });
+});

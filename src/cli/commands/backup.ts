@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -8,7 +9,7 @@ import { restoreBackup } from '../../backup/restoration.js';
 import { verifyBackup } from '../../backup/verify.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { CommandFailedError, InterruptedError } from '../../control/errors.js';
+import { CommandFailedError, InterruptedError, UsageError } from '../../control/errors.js';
 import { noArgs, type Operation, type OperationContext, type Outcome } from '../../control/operation.js';
 import { ErasureJournal } from '../../crypto/erasure-journal.js';
 import { KeyError } from '../../crypto/errors.js';
@@ -109,6 +110,7 @@ export const backupRestore: Operation<z.infer<typeof restoreArgs>> = {
   needs: 'database',
   args: restoreArgs,
   async run(db, args, context) {
+    await requireDirectory(args.from);
     const config = loadConfig();
     const keyring = await existingKeyring(config);
     const journal = args.withoutJournal ? null : new ErasureJournal(config.erasureJournal, keyring);
@@ -187,8 +189,15 @@ export const backupEraseAgain: Operation<z.infer<typeof noArgs>> = {
   },
 };
 
+/** A mistyped backup path is bad usage, said before the key or the database is asked for anything. */
+async function requireDirectory(dir: string): Promise<void> {
+  const found = await stat(dir).catch(() => undefined);
+  if (!found?.isDirectory()) throw new UsageError(`${dir} is not a directory: give the backup's directory`);
+}
+
 /** Checks a backup with the key alone: no database is opened, so it runs anywhere the key is. */
 async function verify(dir: string, json: boolean): Promise<number> {
+  await requireDirectory(dir);
   const config = loadConfig();
   const keyring = await existingKeyring(config);
   const check = await verifyBackup(dir, keyring);
