@@ -354,6 +354,8 @@ export interface OAuthAuthorizationCodesTable {
   grant_id: string | null;
   created_at: Timestamp;
   include_new_devices: Defaulted<boolean>;
+  /** Migration 0014: when a second exchange of the code was seen. */
+  reused_at: NullableTimestamp;
 }
 
 export interface OAuthTokensTable {
