@@ -226,6 +226,7 @@ export interface DeviceClaimsTable {
 }
 
 export type CommandStatus = 'pending' | 'acknowledged' | 'failed' | 'timed-out';
+export type CommandOrigin = 'app' | 'voice' | 'rule';
 
 export interface DeviceCommandsTable {
   id: string;
@@ -237,6 +238,8 @@ export interface DeviceCommandsTable {
   error: string | null;
   created_at: Timestamp;
   completed_at: NullableTimestamp;
+  /** Migration 0015: the console or API, a voice assistant, or an automation. */
+  origin: Defaulted<CommandOrigin>;
 }
 
 export interface DeviceEventsTable {
