@@ -6,6 +6,7 @@ import { buildTestHttp, type TestHttp } from '../http/build.js';
 import {
   authorize,
   authorizeParams,
+  codeExchange,
   exchange,
   fieldsOf,
   link,
@@ -287,14 +288,7 @@ describe('the token endpoint', () => {
       await barrier;
       return useCode(hash, now);
     });
-    const fields = {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: REDIRECT_URI,
-      code_verifier: verifier,
-      client_id: client.id,
-      client_secret: client.secret,
-    };
+    const fields = codeExchange(client, code, verifier);
     const answers = await Promise.all([token(http, fields), token(http, fields)]);
     spy.mockRestore();
     // The loser is refused. The winner is refused too when the loser's mark came first; otherwise its
@@ -327,14 +321,7 @@ describe('the token endpoint', () => {
     expect(unknown.json()).toMatchObject({ error: 'invalid_client' });
 
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
-    const expired = await token(http, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: REDIRECT_URI,
-      code_verifier: verifier,
-      client_id: client.id,
-      client_secret: client.secret,
-    });
+    const expired = await token(http, codeExchange(client, code, verifier));
     expect(expired.statusCode).toBe(400);
     expect(expired.json()).toMatchObject({ error: 'invalid_grant' });
   });
