@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { type ClusterNode, createUser, startCluster } from '../test/helpers/cluster.js';
 import { benchDatabaseUrl, envCount, type Figure, log, median, now, shownUrl, table } from './measure.js';
+import { pair } from './pairing.js';
 
 /**
  * What "include new devices" costs a pairing: pairing into a home whose two assistant links (Alexa and
@@ -80,22 +81,6 @@ export async function benchNewDevices(): Promise<Figure[]> {
   } finally {
     await cluster.close();
   }
-}
-
-async function pair(node: ClusterNode, userId: string, homeId: string): Promise<string> {
-  const { claimToken } = await node.services.devices.pairing.issueClaimToken(userId, homeId);
-  const { deviceId } = await node.services.devices.pairing.provision(
-    claimToken,
-    {
-      mac: ['02', ...(randomBytes(5).toString('hex').match(/../g) as string[])].join(':'),
-      serial: `BENCH-${randomBytes(6).toString('hex')}`,
-      model: 'plug',
-      firmware: '1.0.0',
-      ssid: 'Bench Wi-Fi',
-    },
-    '10.0.0.1',
-  );
-  return deviceId;
 }
 
 /** A link of the home that includes new devices, as the consent page makes it by default. */

@@ -84,7 +84,8 @@ async function pairingRateAt(url: string, mode: ClusterBroker, size: number, win
   }
 }
 
-async function pair(node: ClusterNode, userId: string, homeId: string): Promise<string> {
+/** Pairs a new plug into the home through the real claim-token and provisioning flow. */
+export async function pair(node: ClusterNode, userId: string, homeId: string): Promise<string> {
   const { claimToken } = await node.services.devices.pairing.issueClaimToken(userId, homeId);
   const { deviceId } = await node.services.devices.pairing.provision(
     claimToken,

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
-import type { CommandStatus } from '../store/types.js';
+import type { CommandOrigin, CommandStatus } from '../store/types.js';
 
 /** A command as the API shows it. Parameters are enum states and numbers only (the catalog says so). */
 export interface CommandRecord {
@@ -44,6 +44,7 @@ export class CommandStore {
     id: string;
     deviceId: string;
     issuedBy: string;
+    origin: CommandOrigin;
     name: string;
     params: Record<string, unknown>;
     desired: Record<string, unknown>;
@@ -56,6 +57,7 @@ export class CommandStore {
           id: command.id,
           device_id: command.deviceId,
           issued_by: command.issuedBy,
+          origin: command.origin,
           name: command.name,
           params: JSON.stringify(command.params) as unknown as Record<string, unknown>,
           status: 'pending',
@@ -75,6 +77,20 @@ export class CommandStore {
       }
       return toRecord(row);
     });
+  }
+
+  /** Where the device's newest command sent since `since` came from, unless it failed or ran out of time. */
+  async newestOrigin(deviceId: string, since: Date): Promise<CommandOrigin | null> {
+    const row = await this.db
+      .selectFrom('device_commands')
+      .select('origin')
+      .where('device_id', '=', deviceId)
+      .where('created_at', '>=', since)
+      .where('status', 'in', ['pending', 'acknowledged'])
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.origin ?? null;
   }
 
   async get(deviceId: string, commandId: string): Promise<CommandRecord | undefined> {

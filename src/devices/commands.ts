@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DomainError } from '../domain-error.js';
 import type { Logger } from '../log.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../store/cursor.js';
+import type { CommandOrigin } from '../store/types.js';
 import type { AckWaiters } from './ack-waiters.js';
 import { checkCommand } from './catalog.js';
 import type { CommandRecord, CommandStore } from './command-store.js';
@@ -20,6 +21,14 @@ export interface CommandDependencies {
   /** Told how each sent command ended and how long from sending to its end (metrics). */
   onFinished?: (outcome: CommandOutcome, seconds: number) => void;
 }
+
+export type { CommandOrigin };
+
+/**
+ * How long after a command a state change counts as its doing, for the providers' change reports: the
+ * command's own wait for its ack, and a little more for the state report that follows the ack.
+ */
+const CAUSED_WITHIN_EXTRA_MS = 2_000;
 
 /** How a sent command ended, as the round-trip metric labels it. */
 export type CommandOutcome = 'acknowledged' | 'failed' | 'timed-out' | 'not-sent';
@@ -43,7 +52,13 @@ export class CommandService {
    * Sends a command and waits for its ack. Answers the command `acknowledged`, or `failed` with the
    * device's reason when the device refused it; throws when it could not be sent or no ack came in time.
    */
-  async send(userId: string, deviceId: string, name: string, params: unknown): Promise<CommandRecord> {
+  async send(
+    userId: string,
+    deviceId: string,
+    name: string,
+    params: unknown,
+    origin: CommandOrigin = 'app',
+  ): Promise<CommandRecord> {
     const { store, access, broker, waiters } = this.#deps;
     const device = await access.requireDevice(userId, deviceId, 'control');
     const checked = checkCommand(device.model, name, params);
@@ -58,6 +73,7 @@ export class CommandService {
       id,
       deviceId,
       issuedBy: userId,
+      origin,
       name,
       params: checked.value.params,
       desired: checked.value.desired,
@@ -104,6 +120,16 @@ export class CommandService {
       });
     }
     return command;
+  }
+
+  /**
+   * Where the command behind a state change the device just reported came from: the newest command sent
+   * to it within the ack wait (and a little more) that did not fail; null when there is none, so the
+   * change was made at the device itself.
+   */
+  originOfChange(deviceId: string): Promise<CommandOrigin | null> {
+    const since = new Date(this.#clock().getTime() - this.#deps.timeoutMs - CAUSED_WITHIN_EXTRA_MS);
+    return this.#deps.store.newestOrigin(deviceId, since);
   }
 
   /**

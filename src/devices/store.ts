@@ -250,25 +250,24 @@ export class DeviceStore {
       .execute();
   }
 
+  /** The device with the user's role in its home and whether it is shared with them; no row for a non-member. */
+  private ofMember(userId: string, deviceId: string) {
+    return this.db
+      .selectFrom('devices')
+      .innerJoin('home_members', (join) =>
+        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
+      )
+      .select(['home_members.role', sharedWith(userId).as('shared')])
+      .where('devices.id', '=', deviceId);
+  }
+
   /**
    * The device with the caller's role in its home, in one query; undefined when the device does not exist
    * or the caller is not a member of its home.
    */
   async findAccess(userId: string, deviceId: string): Promise<DeviceAccessRow | undefined> {
-    const row = await this.db
-      .selectFrom('devices')
-      .innerJoin('home_members', (join) =>
-        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
-      )
-      .select([
-        'devices.id',
-        'devices.home_id',
-        'devices.model',
-        'devices.connected',
-        'home_members.role',
-        sharedWith(userId).as('shared'),
-      ])
-      .where('devices.id', '=', deviceId)
+    const row = await this.ofMember(userId, deviceId)
+      .select(['devices.id', 'devices.home_id', 'devices.model', 'devices.connected'])
       .executeTakeFirst();
     if (!row) return undefined;
     return {
@@ -299,14 +298,8 @@ export class DeviceStore {
     userId: string,
     deviceId: string,
   ): Promise<{ record: DeviceRecord; role: HomeRole; shared: boolean } | undefined> {
-    const row = await this.db
-      .selectFrom('devices')
-      .innerJoin('home_members', (join) =>
-        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
-      )
+    const row = await this.ofMember(userId, deviceId)
       .select(DEVICE_COLUMNS.map((column) => `devices.${column}` as const))
-      .select(['home_members.role', sharedWith(userId).as('shared')])
-      .where('devices.id', '=', deviceId)
       .executeTakeFirst();
     if (!row) return undefined;
     const { role, shared, ...device } = row;
@@ -321,14 +314,8 @@ export class DeviceStore {
     userId: string,
     deviceId: string,
   ): Promise<{ state: DeviceStateRecord; role: HomeRole; shared: boolean } | undefined> {
-    const row = await this.db
-      .selectFrom('devices')
-      .innerJoin('home_members', (join) =>
-        join.onRef('home_members.home_id', '=', 'devices.home_id').on('home_members.user_id', '=', userId),
-      )
+    const row = await this.ofMember(userId, deviceId)
       .select(STATE_COLUMNS.map((column) => `devices.${column}` as const))
-      .select(['home_members.role', sharedWith(userId).as('shared')])
-      .where('devices.id', '=', deviceId)
       .executeTakeFirst();
     if (!row) return undefined;
     return {

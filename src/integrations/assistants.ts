@@ -1,5 +1,6 @@
 import type { AssistantsConfig } from '../config/schema.js';
 import type { BlindIndex } from '../crypto/blind-index.js';
+import type { CommandService } from '../devices/commands.js';
 import type { Logger } from '../log.js';
 import { AlexaDirectives } from './alexa/directives.js';
 import { AlexaEventGateway, type AlexaEventTokenStore } from './alexa/event-gateway.js';
@@ -53,6 +54,8 @@ export interface AssistantDependencies extends ExposedDevicesDependencies {
   /** The grant side's live links; with it, state changes are reported to the providers. */
   liveGrants?: LiveGrantDirectory | undefined;
   updates: StateReportsDependencies['updates'];
+  /** Sends commands for the assistants, and says which of them caused a change the state reports tell. */
+  commands: Pick<CommandService, 'send' | 'originOfChange'>;
   retry?: RetryPolicy;
 }
 
@@ -97,6 +100,7 @@ export function buildAssistants(deps: AssistantDependencies): Assistants {
           updates: deps.updates,
           devices,
           alexaEvents,
+          originOfChange: (deviceId) => deps.commands.originOfChange(deviceId),
           homegraph,
           iftttRealtime,
           agentUserIdOf,

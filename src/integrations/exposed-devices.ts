@@ -141,7 +141,8 @@ export class ExposedDevices {
     name: string,
     params: unknown,
   ): Promise<SentCommand<Device>> {
-    const command = await this.#deps.commands.send(grant.userId, device.id, name, params);
+    const origin = grant.provider === 'ifttt' ? 'rule' : 'voice';
+    const command = await this.#deps.commands.send(grant.userId, device.id, name, params, origin);
     const checked = checkCommand(device.model, name, params);
     if (command.status !== 'acknowledged' || !checked.ok) return { command, device };
     return {

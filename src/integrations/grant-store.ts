@@ -415,12 +415,29 @@ export class GrantStore {
     return row !== undefined;
   }
 
-  async setCodeGrant(hash: Buffer, grantId: string): Promise<void> {
-    await this.db
+  /**
+   * Records the grant the code's exchange created; true when a second exchange has marked the code reused
+   * meanwhile. The row lock orders this against `markCodeReused`: whichever runs second sees the other.
+   */
+  async setCodeGrant(hash: Buffer, grantId: string): Promise<boolean> {
+    const row = await this.db
       .updateTable('oauth_authorization_codes')
       .set({ grant_id: grantId })
       .where('code_hash', '=', hash)
-      .execute();
+      .returning('reused_at')
+      .executeTakeFirst();
+    return Boolean(row?.reused_at);
+  }
+
+  /** Marks a code exchanged a second time; returns the grant its first exchange created, if recorded yet. */
+  async markCodeReused(hash: Buffer, now: Date): Promise<string | null> {
+    const row = await this.db
+      .updateTable('oauth_authorization_codes')
+      .set((eb) => ({ reused_at: eb.fn.coalesce('reused_at', eb.val(now)) }))
+      .where('code_hash', '=', hash)
+      .returning('grant_id')
+      .executeTakeFirst();
+    return row?.grant_id ?? null;
   }
 
   // Tokens.

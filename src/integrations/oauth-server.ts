@@ -300,6 +300,12 @@ export class AuthorizationServer {
     return { status: 200, headers: {}, body: null };
   }
 
+  /** A code exchanged twice: the grant its first exchange made ends (RFC 6749 §4.1.2). */
+  async #codeReused(hash: Buffer): Promise<void> {
+    const grantId = await this.deps.grants.store.markCodeReused(hash, this.#clock());
+    if (grantId) await this.deps.grants.revokeGrant(grantId, 'authorization-code-reused');
+  }
+
   #derive(presented: string, kind: 'access' | 'refresh'): string {
     const mac = this.deps.deriver.compute('oauth_tokens', `successor-${kind}`, presented);
     return `hth_${kind === 'access' ? ACCESS_PREFIX : REFRESH_PREFIX}_${mac.toString('base64url')}`;
@@ -349,7 +355,7 @@ export class AuthorizationServer {
         const row = await store.findCode(hash);
         if (!row) return false;
         if (row.usedAt) {
-          if (row.grantId) await grants.revokeGrant(row.grantId, 'authorization-code-reused');
+          await this.#codeReused(hash);
           return false;
         }
         if (row.expiresAt <= this.#clock()) return false;
@@ -371,8 +377,13 @@ export class AuthorizationServer {
           codeChallengeMethod: 'S256',
         };
       },
-      revokeAuthorizationCode: async (code) =>
-        store.useCode(hashSecret(code.authorizationCode), this.#clock()),
+      revokeAuthorizationCode: async (code) => {
+        const hash = hashSecret(code.authorizationCode);
+        if (await store.useCode(hash, this.#clock())) return true;
+        // Another exchange of this code got there first, a moment ago: both were let through the check.
+        await this.#codeReused(hash);
+        return false;
+      },
       generateAccessToken: async (_client, user) => {
         const rotating = user as Partial<RotatingUser>;
         return rotating.presented
@@ -445,6 +456,7 @@ export class AuthorizationServer {
           const allowed = new Set(visible.map((device) => device.id));
           const grantId = randomUUID();
           const provider = (client as unknown as { kind: OAuthClient['kind'] }).kind;
+          let reused = false;
           await this.deps.db.transaction().execute(async (trx) => {
             const inTrx = store.within(trx);
             await inTrx.insertGrant({
@@ -458,8 +470,12 @@ export class AuthorizationServer {
               includeNewDevices: linking.includeNewDevices,
             });
             await inTrx.insertTokens({ ...pair, grantId });
-            await inTrx.setCodeGrant(linking.codeHash, grantId);
+            reused = await inTrx.setCodeGrant(linking.codeHash, grantId);
           });
+          if (reused) {
+            await grants.revokeGrant(grantId, 'authorization-code-reused');
+            throw new OAuth2Server.InvalidGrantError('Invalid grant: the authorization code was used twice');
+          }
           await audit.append({
             actor: `user:${linking.id}`,
             action: 'integration.link',

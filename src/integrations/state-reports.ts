@@ -1,7 +1,8 @@
+import type { CommandOrigin } from '../devices/commands.js';
 import type { DeviceUpdates, LiveDeviceState } from '../devices/device-updates.js';
 import type { Logger } from '../log.js';
 import { propertiesOf } from './alexa/capabilities.js';
-import type { AlexaEventGateway } from './alexa/event-gateway.js';
+import type { AlexaEventGateway, ChangeCause } from './alexa/event-gateway.js';
 import type { ExposedDevice, ExposedDevices } from './exposed-devices.js';
 import type { AgentUserIdOf } from './google/agent-user-id.js';
 import type { HomeGraphClient } from './google/homegraph.js';
@@ -20,6 +21,8 @@ export interface StateReportsDependencies {
   updates: Pick<DeviceUpdates, 'subscribeHome'>;
   devices: Pick<ExposedDevices, 'get' | 'events'>;
   alexaEvents: Pick<AlexaEventGateway, 'changeReport'> | null;
+  /** Where the command behind a device's latest change came from; null when none (made at the device). */
+  originOfChange(deviceId: string): Promise<CommandOrigin | null>;
   homegraph: Pick<HomeGraphClient, 'reportState'> | null;
   iftttRealtime: Pick<IftttRealtime, 'notify'> | null;
   agentUserIdOf: AgentUserIdOf;
@@ -28,6 +31,13 @@ export interface StateReportsDependencies {
 }
 
 const TRIGGER_EVENTS = Object.values(TRIGGERS).map((trigger) => trigger.event);
+
+/** Alexa's cause of a change a command made: Hearth's console or API, a voice assistant, an applet. */
+const CAUSES: Record<CommandOrigin, ChangeCause> = {
+  app: 'APP_INTERACTION',
+  voice: 'VOICE_INTERACTION',
+  rule: 'RULE_TRIGGER',
+};
 
 /**
  * Tells linked providers when an exposed device changes, as each expects: an Alexa ChangeReport naming the
@@ -123,7 +133,14 @@ export class StateReports {
     const changed = properties
       .filter((p) => before?.[`${p.namespace}.${p.name}`] !== now[`${p.namespace}.${p.name}`])
       .map((p) => p.name);
-    if (changed.length > 0) await alexaEvents.changeReport(grant.id, device, changed, 'PHYSICAL_INTERACTION');
+    if (changed.length === 0) return;
+    const origin = await this.#deps.originOfChange(device.id);
+    await alexaEvents.changeReport(
+      grant.id,
+      device,
+      changed,
+      origin ? CAUSES[origin] : 'PHYSICAL_INTERACTION',
+    );
   }
 
   async #google(grant: LinkedGrant, device: ExposedDevice): Promise<void> {

@@ -13,6 +13,8 @@ import * as assistantTokens from './migrations/0010-assistant-tokens.js';
 import * as leases from './migrations/0011-leases.js';
 import * as includeNewDevices from './migrations/0012-include-new-devices.js';
 import * as linksOfFormerMembers from './migrations/0013-links-of-former-members.js';
+import * as authorizationCodeReuse from './migrations/0014-authorization-code-reuse.js';
+import * as commandOrigin from './migrations/0015-command-origin.js';
 
 /** Every migration, in order. Both PGlite (PostgreSQL 18) and PostgreSQL 15 run the same SQL. */
 const migrations: Record<string, Migration> = {
@@ -29,6 +31,8 @@ const migrations: Record<string, Migration> = {
   '0011-leases': leases,
   '0012-include-new-devices': includeNewDevices,
   '0013-links-of-former-members': linksOfFormerMembers,
+  '0014-authorization-code-reuse': authorizationCodeReuse,
+  '0015-command-origin': commandOrigin,
 };
 
 /** Creates the key vault and audit log every service is built on. */

@@ -226,6 +226,7 @@ export interface DeviceClaimsTable {
 }
 
 export type CommandStatus = 'pending' | 'acknowledged' | 'failed' | 'timed-out';
+export type CommandOrigin = 'app' | 'voice' | 'rule';
 
 export interface DeviceCommandsTable {
   id: string;
@@ -237,6 +238,8 @@ export interface DeviceCommandsTable {
   error: string | null;
   created_at: Timestamp;
   completed_at: NullableTimestamp;
+  /** Migration 0015: the console or API, a voice assistant, or an automation. */
+  origin: Defaulted<CommandOrigin>;
 }
 
 export interface DeviceEventsTable {
@@ -354,6 +357,8 @@ export interface OAuthAuthorizationCodesTable {
   grant_id: string | null;
   created_at: Timestamp;
   include_new_devices: Defaulted<boolean>;
+  /** Migration 0014: when a second exchange of the code was seen. */
+  reused_at: NullableTimestamp;
 }
 
 export interface OAuthTokensTable {

@@ -55,18 +55,35 @@ describe('account page colours', () => {
   });
 
   for (const scheme of ['light', 'dark'] as const) {
-    it(`every text colour meets WCAG AA against the background (${scheme})`, () => {
+    it(`every text colour meets WCAG AA against the page and the card (${scheme})`, () => {
       const properties = schemes()[scheme];
-      const background = properties.get('--background') as string;
-      expect(background).toMatch(/^#[0-9a-f]{6}$/i);
-      const texts = [...properties].filter(([name]) => name !== '--background');
-      expect(texts.map(([name]) => name).sort()).toEqual(['--error', '--link', '--text']);
-      for (const [name, colour] of texts) {
-        expect(
-          contrast(colour, background),
-          `${scheme} ${name} ${colour} on ${background}`,
-        ).toBeGreaterThanOrEqual(4.5);
+      const colour = (name: string) => {
+        const value = properties.get(name) as string;
+        expect(value, `${scheme} ${name}`).toMatch(/^#[0-9a-f]{6}$/i);
+        return value;
+      };
+      // Fills and lines (not text): the page, the header and fieldsets, borders, the button fill, focus ring.
+      const fills = ['--accent', '--background', '--border', '--focus', '--surface'];
+      const texts = [...properties.keys()].filter(
+        (name) => !fills.includes(name) && name !== '--accent-text',
+      );
+      expect(texts.sort()).toEqual(['--error', '--link', '--muted', '--text']);
+      for (const name of texts) {
+        for (const background of ['--background', '--surface']) {
+          expect(
+            contrast(colour(name), colour(background)),
+            `${scheme} ${name} on ${background}`,
+          ).toBeGreaterThanOrEqual(4.5);
+        }
       }
+      expect(
+        contrast(colour('--accent-text'), colour('--accent')),
+        `${scheme} button text`,
+      ).toBeGreaterThanOrEqual(4.5);
+      // A focus ring and a field's border are non-text: 3:1 against the page (WCAG 1.4.11).
+      expect(contrast(colour('--focus'), colour('--background')), `${scheme} focus`).toBeGreaterThanOrEqual(
+        3,
+      );
     });
   }
 

@@ -87,6 +87,24 @@ describe('problem details', () => {
     expect(response.body).not.toContain(personal.email);
   });
 
+  it('says which key it refuses when a body tries prototype poisoning, rather than calling it broken JSON', async () => {
+    for (const payload of [
+      `{"email": "${personal.email}", "__proto__": {"admin": true}}`,
+      `{"constructor": {"prototype": {"admin": true}}}`,
+    ]) {
+      const response = await http.app.inject({
+        method: 'POST',
+        url: '/test/sign-up',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      });
+      expect(expectProblem(response, 400).detail).toBe(
+        'The request body uses a key that is not allowed: __proto__, or constructor holding prototype.',
+      );
+      expect(response.body).not.toContain(personal.email);
+    }
+  });
+
   it('names each invalid field and why, without echoing the values', async () => {
     const response = await http.app.inject({
       method: 'POST',

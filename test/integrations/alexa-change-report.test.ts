@@ -15,6 +15,7 @@ import { type Caller, caller, createHome } from '../homes/helpers.js';
 import { buildTestHttp, type TestHttp } from '../http/build.js';
 import {
   authorizeParams,
+  codeExchange,
   FORM,
   fieldsOf,
   form,
@@ -79,17 +80,7 @@ describe('Alexa ChangeReport over HTTP through a real grant', () => {
     const location = new URL(allowed.headers.get('location') as string);
     expect(location.origin + location.pathname).toBe(REDIRECT_URI);
     const code = location.searchParams.get('code') as string;
-    const tokens = await post(
-      '/oauth/token',
-      form({
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: REDIRECT_URI,
-        code_verifier: verifier,
-        client_id: client.id,
-        client_secret: client.secret,
-      }),
-    );
+    const tokens = await post('/oauth/token', form(codeExchange(client, code, verifier)));
     const body = (await tokens.json()) as { access_token: string };
     expect(tokens.status, JSON.stringify(body)).toBe(200);
     return body.access_token;

@@ -156,15 +156,20 @@ export function token(http: TestHttp, fields: Record<string, string>, headers: R
   });
 }
 
-export async function exchange(http: TestHttp, client: RegisteredClient, code: string, verifier: string) {
-  const response = await token(http, {
+/** The token request that trades a code for tokens, as a provider posts it (client secret in the body). */
+export function codeExchange(client: RegisteredClient, code: string, verifier: string) {
+  return {
     grant_type: 'authorization_code',
     code,
     redirect_uri: REDIRECT_URI,
     code_verifier: verifier,
     client_id: client.id,
     client_secret: client.secret,
-  });
+  };
+}
+
+export async function exchange(http: TestHttp, client: RegisteredClient, code: string, verifier: string) {
+  const response = await token(http, codeExchange(client, code, verifier));
   expect(response.statusCode, response.body).toBe(200);
   return response.json() as {
     access_token: string;

@@ -6,6 +6,7 @@ import { buildTestHttp, type TestHttp } from '../http/build.js';
 import {
   authorize,
   authorizeParams,
+  codeExchange,
   exchange,
   fieldsOf,
   link,
@@ -270,6 +271,41 @@ describe('the token endpoint', () => {
     expect(await bearer(tokens.access_token)).toBeNull();
   });
 
+  it('ends the link when two exchanges of one code race, whichever of them wins', async () => {
+    const { owner } = await household();
+    const { challenge, verifier } = pkce();
+    const code = await authorize(http, owner, client, challenge);
+    // Both exchanges pass the code check before either marks the code used: the race a replay can win.
+    const store = http.services.grants.store;
+    const useCode = store.useCode.bind(store);
+    let arrived = 0;
+    let bothArrived: () => void = () => {};
+    const barrier = new Promise<void>((resolve) => {
+      bothArrived = resolve;
+    });
+    const spy = vi.spyOn(store, 'useCode').mockImplementation(async (hash, now) => {
+      if (++arrived === 2) bothArrived();
+      await barrier;
+      return useCode(hash, now);
+    });
+    const fields = codeExchange(client, code, verifier);
+    const answers = await Promise.all([token(http, fields), token(http, fields)]);
+    spy.mockRestore();
+    // The loser is refused. The winner is refused too when the loser's mark came first; otherwise its
+    // tokens are revoked the moment the loser is seen. Either way nothing issued from the code works.
+    expect(answers.filter((answer) => answer.statusCode === 400).length).toBeGreaterThanOrEqual(1);
+    for (const answer of answers) {
+      if (answer.statusCode === 400) expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+      else expect(await bearer((answer.json() as { access_token: string }).access_token)).toBeNull();
+    }
+    const links = await http.app.inject({
+      method: 'GET',
+      url: '/v1/me/integrations',
+      headers: owner.headers,
+    });
+    expect((links.json() as { items: unknown[] }).items).toEqual([]);
+  });
+
   it('refuses an unknown client and a code older than 60 seconds', async () => {
     const { owner } = await household();
     const { challenge, verifier } = pkce();
@@ -285,14 +321,7 @@ describe('the token endpoint', () => {
     expect(unknown.json()).toMatchObject({ error: 'invalid_client' });
 
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 61_000 });
-    const expired = await token(http, {
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: REDIRECT_URI,
-      code_verifier: verifier,
-      client_id: client.id,
-      client_secret: client.secret,
-    });
+    const expired = await token(http, codeExchange(client, code, verifier));
     expect(expired.statusCode).toBe(400);
     expect(expired.json()).toMatchObject({ error: 'invalid_grant' });
   });

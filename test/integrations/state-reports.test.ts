@@ -88,6 +88,7 @@ describe('state reports to linked providers', () => {
         logger,
       }),
       iftttRealtime,
+      originOfChange: (deviceId) => world.http.telemetry.commands.originOfChange(deviceId),
       agentUserIdOf: world.http.services.assistants.agentUserIdOf,
       iftttUserIdOf: world.http.services.assistants.iftttUserIdOf,
       logger,
@@ -114,6 +115,8 @@ describe('state reports to linked providers', () => {
     world.http.telemetry.ingest.accept(message(bulb, 'state', { on: true }));
     const [first] = await until(() => (changeReports(bulb).length > 0 ? changeReports(bulb) : undefined));
     expect(first.event.endpoint.scope).toEqual({ type: 'BearerToken', token: 'Atza|linked' });
+    // No command asked for it: someone switched it at the device.
+    expect(first.event.payload.change.cause).toEqual({ type: 'PHYSICAL_INTERACTION' });
     const changed = first.event.payload.change.properties as { name: string; value: unknown }[];
     expect(changed.find((p) => p.name === 'powerState')?.value).toBe('ON');
 
@@ -164,5 +167,26 @@ describe('state reports to linked providers', () => {
     await world.http.telemetry.updates.settled();
     await reports.settled();
     expect(gateway.requests.length + google.server.requests.length + realtime.requests.length).toBe(before);
+  });
+  it('names what caused a change a command made: the console or API, a voice assistant, an applet', async () => {
+    const alexa = grants[0] as LinkedGrant;
+    const lamp = await world.devices.get(alexa, bulb);
+    if (!lamp) throw new Error('the bulb is not exposed');
+    const causeOfNext = async (send: () => Promise<unknown>) => {
+      const before = changeReports(bulb).length;
+      await send();
+      return (await until(() => changeReports(bulb)[before])).event.payload.change.cause.type;
+    };
+    const { commands } = world.http.telemetry;
+    expect(await causeOfNext(() => commands.send(world.owner.id, bulb, 'switch', { on: false }))).toBe(
+      'APP_INTERACTION',
+    );
+    expect(await causeOfNext(() => world.devices.send(alexa, lamp, 'switch', { on: true }))).toBe(
+      'VOICE_INTERACTION',
+    );
+    const applet = { ...alexa, provider: 'ifttt' as const };
+    expect(
+      await causeOfNext(() => world.devices.send(applet, lamp, 'set-brightness', { brightness: 20 })),
+    ).toBe('RULE_TRIGGER');
   });
 });

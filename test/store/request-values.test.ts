@@ -260,6 +260,54 @@ describe('forged cursors, out-of-range dates and NUL characters', () => {
     expectProblem(nested, { in: 'body', pointer: '/stores/1' }, '/problems/invalid-request');
   });
 
+  /** The providers' and OAuth's endpoints refuse in their own protocol's format, not as problem+json. */
+  const NUL = 'Text may not contain the NUL character (U+0000).';
+  const PROTOCOL_REFUSALS: {
+    prefix: string;
+    refused(response: { statusCode: number; body: string }, where: string): void;
+  }[] = [
+    {
+      prefix: '/v1/alexa/',
+      refused: (response, where) => {
+        // Alexa takes every answer with 200; the error is the event.
+        expect(response.statusCode, where).toBe(200);
+        expect(JSON.parse(response.body).event.payload, where).toMatchObject({ type: 'INVALID_DIRECTIVE' });
+      },
+    },
+    {
+      prefix: '/v1/google/',
+      refused: (response, where) => {
+        expect(response.statusCode, where).toBe(400);
+        expect(JSON.parse(response.body).payload.errorCode, where).toBe('protocolError');
+      },
+    },
+    {
+      prefix: '/ifttt/',
+      refused: (response, where) => {
+        expect(response.statusCode, where).toBe(400);
+        expect(JSON.parse(response.body).errors[0].message, where).toContain(NUL);
+      },
+    },
+    {
+      prefix: '/oauth/authorize',
+      refused: (response, where) => {
+        // A person's browser shows it: the page's own refusal.
+        expect(response.statusCode, where).toBe(400);
+        expect(response.body, where).toMatch(/^<!doctype html>/i);
+      },
+    },
+    ...['/oauth/', '/.well-known/oauth-authorization-server'].map((prefix) => ({
+      prefix,
+      refused: (response: { statusCode: number; body: string }, where: string) => {
+        expect(response.statusCode, where).toBe(400);
+        expect(JSON.parse(response.body), where).toEqual({
+          error: 'invalid_request',
+          error_description: NUL,
+        });
+      },
+    })),
+  ];
+
   it('every route refuses NUL in its path parameters, query and body with a 400, before anything runs', async () => {
     const headersFor: Record<string, Record<string, string>> = {
       public: {},
@@ -281,6 +329,11 @@ describe('forged cursors, out-of-range dates and NUL characters', () => {
         ...(hasBody ? { payload: { probe: 'a\u0000b' } } : {}),
       });
       const where = `${route.method} ${route.url}`;
+      const protocol = PROTOCOL_REFUSALS.find(({ prefix }) => route.url.startsWith(prefix));
+      if (protocol) {
+        protocol.refused(response, where);
+        continue;
+      }
       expect(response.statusCode, `${where}: ${response.body}`).toBe(400);
       const { errors } = response.json() as { errors: FieldError[] };
       const named = errors.map((error) => `${error.in} ${error.pointer}`);

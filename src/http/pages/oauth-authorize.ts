@@ -39,6 +39,7 @@ function layout(title: string, body: Html): string {
   <link rel="stylesheet" href="/account-pages/pages.css">
 </head>
 <body>
+  <header class="top"><span class="brand">Hearth</span></header>
   <main data-page="link-assistant">
 ${body}
   </main>
@@ -181,7 +182,7 @@ export function renderLinkingPage(page: Exclude<LinkingPage, { kind: 'redirect' 
       <p>You can change the devices and this choice, or unlink, at any time in the Hearth console.</p>
       <div class="actions">
         <button type="submit" name="decision" value="allow">Allow</button>
-        <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
+        <button type="submit" name="decision" value="deny" class="secondary" formnovalidate>Deny</button>
       </div>
     </form>`,
         ),
