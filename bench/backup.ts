@@ -5,7 +5,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { createBackup } from '../src/backup/create.js';
 import { moveDatabase } from '../src/backup/move.js';
 import { restoreBackup } from '../src/backup/restoration.js';
@@ -18,6 +17,7 @@ import {
   formatRate,
   log,
   openBenchPostgres,
+  runAdminStatement,
   servicesOn,
   shownUrl,
   table,
@@ -221,7 +221,7 @@ class BenchDatabases {
 
   async create(): Promise<string> {
     const name = `hearth_bench_target_${randomBytes(4).toString('hex')}`;
-    await admin(this.baseUrl, `create database ${name}`);
+    await runAdminStatement(this.baseUrl, `create database ${name}`);
     this.names.push(name);
     const url = new URL(this.baseUrl);
     url.pathname = `/${name}`;
@@ -230,13 +230,13 @@ class BenchDatabases {
 
   async drop(url: string): Promise<void> {
     const name = new URL(url).pathname.slice(1);
-    await admin(this.baseUrl, `drop database if exists ${name}`);
+    await runAdminStatement(this.baseUrl, `drop database if exists ${name}`);
     this.names.splice(this.names.indexOf(name), 1);
   }
 
   async dropAll(): Promise<void> {
     for (const name of this.names)
-      await admin(this.baseUrl, `drop database if exists ${name}`).catch(() => {});
+      await runAdminStatement(this.baseUrl, `drop database if exists ${name}`).catch(() => {});
   }
 }
 
@@ -248,16 +248,6 @@ async function seed(db: Db, rows: number): Promise<void> {
   await sql`insert into homes (id, name, time_zone)
     select md5(g::text)::uuid, decode(md5(g::text) || md5((g + 7)::text), 'hex'), decode(md5((g + 3)::text), 'hex')
     from generate_series(1, ${rows - keys}) g`.execute(db);
-}
-
-async function admin(url: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 async function directorySize(dir: string): Promise<number> {

@@ -227,31 +227,30 @@ export function benchDatabaseUrl(): string {
 /** The URL without its credentials, for messages. */
 export const shownUrl = (url: string): string => url.replace(/\/\/[^@]*@/, '//');
 
+/** One statement on its own connection (creating or dropping a schema or database). */
+export async function runAdminStatement(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
 /** A throw-away schema on the bench PostgreSQL (`hearth_bench_<random>`); closing drops it. */
 export async function openBenchPostgres(
   baseUrl = benchDatabaseUrl(),
   schema = `hearth_bench_${randomBytes(6).toString('hex')}`,
   poolSize = 4,
 ): Promise<OpenDatabase> {
-  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5_000 });
-  await admin.connect();
-  try {
-    await admin.query(`create schema ${schema}`);
-  } finally {
-    await admin.end();
-  }
+  await runAdminStatement(baseUrl, `create schema ${schema}`);
   const database = await openDatabase({ kind: 'postgres', url: baseUrl }, { searchPath: schema, poolSize });
   return {
     ...database,
     close: async () => {
       await database.close();
-      const cleanup = new pg.Client({ connectionString: baseUrl });
-      await cleanup.connect();
-      try {
-        await cleanup.query(`drop schema if exists ${schema} cascade`);
-      } finally {
-        await cleanup.end();
-      }
+      await runAdminStatement(baseUrl, `drop schema if exists ${schema} cascade`);
     },
   };
 }
