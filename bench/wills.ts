@@ -18,7 +18,15 @@ const REDIS_URL = process.env.HEARTH_BENCH_REDIS_URL || 'redis://127.0.0.1:6379'
 export async function benchWills(): Promise<Figure[]> {
   const count = envCount('HEARTH_BENCH_WILLS', 10_000);
   const keyPrefix = `hearth-bench-wills:${randomBytes(6).toString('hex')}:`;
-  const shared = await connectSharedMqtt({ url: REDIS_URL, keyPrefix }, () => true);
+  const shared = await connectSharedMqtt(
+    { url: REDIS_URL, keyPrefix },
+    {
+      acceptOrphanedWill: () => true,
+      onError: (error) => {
+        throw error;
+      },
+    },
+  );
   const ours = await Aedes.createBroker({
     id: shared.brokerId,
     mq: shared.mq,

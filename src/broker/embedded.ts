@@ -70,10 +70,13 @@ export class EmbeddedBroker implements Broker {
     if (this.aedes) return;
     const redis = this.config.redis;
     const shared = redis
-      ? await connectSharedMqtt(redis, (will) => {
-          const refusal = this.orphanedWillRefusal(will);
-          if (refusal) this.deps.logger.warn(`a dead node's will was dropped: ${refusal.message}`);
-          return refusal === null;
+      ? await connectSharedMqtt(redis, {
+          acceptOrphanedWill: (will) => {
+            const refusal = this.orphanedWillRefusal(will);
+            if (refusal) this.deps.logger.warn(`a dead node's will was dropped: ${refusal.message}`);
+            return refusal === null;
+          },
+          onError: (error) => this.deps.logger.error({ err: error }, "publishing a dead node's wills failed"),
         })
       : null;
     this.shared = shared;
@@ -142,6 +145,7 @@ export class EmbeddedBroker implements Broker {
     this.aedes = null;
     this.listenUrl = null;
     for (const server of this.servers.splice(0)) server.close();
+    await this.shared?.stopWills();
     await new Promise<void>((resolve) => aedes.close(() => resolve()));
     await this.shared?.close();
     this.shared = null;
@@ -231,7 +235,6 @@ export class EmbeddedBroker implements Broker {
     client: Client | null,
     packet: AedesPublishPacket | { topic: string; payload: unknown },
   ) {
-    if (!client && this.shared?.isOrphanedWill(packet)) return this.orphanedWillRefusal(packet as StoredWill);
     const identity = client ? this.identities.get(client) : undefined;
     if (identity?.kind === 'cloud') return null;
     if (identity?.kind !== 'device') return new Error('publisher unknown');

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { Aedes } from 'aedes';
 import AsyncRedisPersistence, { type StoredWill } from 'aedes-persistence-redis/asyncPersistence.js';
-import { Redis } from 'ioredis';
+import { type Command, Redis } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
 import { BrokerStartError } from './errors.js';
 
@@ -15,6 +16,10 @@ const willKey = (brokerId: string, clientId: string) => `will:${brokerId}:${enco
 const WILL_BROKERS = 'will-brokers';
 /** As many as the library reads per round; the rest wait for the next. */
 const MAX_WILLS_PER_ROUND = 10_000;
+/** Wills published at once, as aedes does. */
+const PUBLISH_BATCH = 16;
+/** How long closing waits for unanswered Redis commands before it closes the connection anyway. */
+const SETTLE_LIMIT_MS = 5_000;
 /** Forgets a client's entry only while it still names the broker whose will is being deleted. */
 const FORGET_WILL_BROKER = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end return 0`;
 
@@ -24,21 +29,38 @@ const FORGET_WILL_BROKER = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] t
  *   async generator, as aedes-persistence's own in-memory store does before it wraps it the same way.
  * - Every broker publishes the wills of a broker it stopped hearing from, all at once: removing a will from
  *   the list is the claim, so one broker publishes each, and only the wills `acceptOrphanedWill` passes.
+ *   It publishes them itself and hands aedes none: aedes starts publishing each will as it arrives but
+ *   awaits them only in batches of 16, so a publish failing while a batch fills (Redis gone, the broker
+ *   closing) would be a rejection nobody hears, which ends the process.
  * - A client connecting here makes the will its earlier connection left on another (dead) broker stale: it
  *   is deleted, so its "offline" never lands after the new connection's "online". aedes deletes the will at
  *   connect without a broker id (the library would look up `will:undefined:<client>`), so the broker holding
  *   each client's will is kept in a hash of its own.
  */
 class RedisPersistence extends AsyncRedisPersistence {
-  /** The wills this broker claimed and is publishing, by identity (aedes publishes the very object). */
+  /** The wills this broker claimed and is publishing, by identity (aedes emits the very packet it was given). */
   readonly claimedWills = new WeakSet<object>();
+  private broker: Aedes | null = null;
+  private stopped = false;
+  private round: Promise<void> | null = null;
 
   constructor(
     private readonly db: Redis,
     private readonly brokerId: string,
-    private readonly acceptOrphanedWill: (will: StoredWill) => boolean,
+    private readonly hooks: SharedMqttHooks,
   ) {
     super({ conn: db });
+  }
+
+  override async setup(broker: Aedes): Promise<void> {
+    this.broker = broker;
+    await super.setup(broker);
+  }
+
+  /** Publishes no more dead brokers' wills; answers once the round under way has ended. */
+  async stopWills(): Promise<void> {
+    this.stopped = true;
+    await this.round;
   }
 
   override createRetainedStreamCombi(patterns: string[]): Readable {
@@ -71,19 +93,55 @@ class RedisPersistence extends AsyncRedisPersistence {
    * reads the list and opens only the wills of brokers not in `brokers` (those heard from lately).
    */
   override async *streamWill(brokers: Record<string, number> = {}): AsyncGenerator<StoredWill> {
-    for (const key of await this.db.lrange(WILL_LIST, 0, MAX_WILLS_PER_ROUND - 1)) {
-      const [, brokerId, clientId] = key.split(':');
-      if (brokerId === undefined || clientId === undefined || brokers[brokerId] !== undefined) continue;
-      // Every broker does this at once: taking the key off the list is the claim, so one publishes each will.
-      if ((await this.db.lrem(WILL_LIST, 0, key)) === 0) continue;
-      const id = decodeURIComponent(clientId);
-      const will = await super.delWill({ id, brokerId });
-      if (will && this.acceptOrphanedWill(will)) {
-        this.claimedWills.add(will);
-        yield will; // aedes publishes it, then deletes it (and its hash entry) through delWill
-      } else {
-        await this.db.eval(FORGET_WILL_BROKER, 1, WILL_BROKERS, id, brokerId);
+    // aedes asks every 4 heartbeats, whether or not the last round has ended.
+    if (!this.stopped && !this.round) {
+      this.round = this.publishOrphanedWills(brokers).finally(() => {
+        this.round = null;
+      });
+      await this.round;
+    }
+    yield* [];
+  }
+
+  private async publishOrphanedWills(brokers: Record<string, number>): Promise<void> {
+    try {
+      const publishing: Promise<void>[] = [];
+      for (const key of await this.db.lrange(WILL_LIST, 0, MAX_WILLS_PER_ROUND - 1)) {
+        if (this.stopped) break;
+        const [, brokerId, clientId] = key.split(':');
+        if (brokerId === undefined || clientId === undefined || brokers[brokerId] !== undefined) continue;
+        // Every broker does this at once: taking the key off the list is the claim, so one publishes each.
+        if ((await this.db.lrem(WILL_LIST, 0, key)) === 0) continue;
+        publishing.push(this.publishClaimedWill(decodeURIComponent(clientId), brokerId));
+        if (publishing.length === PUBLISH_BATCH) await Promise.all(publishing.splice(0));
       }
+      await Promise.all(publishing);
+    } catch (error) {
+      this.hooks.onError(error); // the wills still listed wait for the next round
+    }
+  }
+
+  /** Never rejects: a will that cannot be published is reported (and lost, as the library loses it). */
+  private async publishClaimedWill(clientId: string, brokerId: string): Promise<void> {
+    try {
+      const will = await super.delWill({ id: clientId, brokerId });
+      const broker = this.broker;
+      if (will && broker && this.hooks.acceptOrphanedWill(will)) {
+        const packet = {
+          ...will,
+          cmd: 'publish' as const,
+          dup: false,
+          qos: will.qos === 1 ? 1 : 0,
+          retain: false,
+        } as const;
+        this.claimedWills.add(packet);
+        await new Promise<void>((resolve, reject) =>
+          broker.publish(packet, (error) => (error ? reject(error) : resolve())),
+        );
+      }
+      await this.db.eval(FORGET_WILL_BROKER, 1, WILL_BROKERS, clientId, brokerId);
+    } catch (error) {
+      this.hooks.onError(error);
     }
   }
 }
@@ -94,6 +152,45 @@ class RedisPersistence extends AsyncRedisPersistence {
  * (aedes-persistence-redis), so a device connected to one node gets a command published on any other, and
  * the wills of a node that died are published by another.
  */
+export interface SharedMqttHooks {
+  /** Whether a dead broker's will may be published (a device's will on its own status topic). */
+  acceptOrphanedWill(will: StoredWill): boolean;
+  /** Redis failed while this broker was publishing dead brokers' wills. */
+  onError(error: unknown): void;
+}
+
+/**
+ * Knows how many of its commands are unanswered, so closing can wait for them: aedes and the library send
+ * commands without awaiting them (a duplicate will's removal, a closing client's clean-up), and a command
+ * sent after QUIT fails. Hearing every command's outcome also keeps those unawaited failures from being
+ * rejections nobody hears.
+ */
+class SettlingRedis extends Redis {
+  private unanswered = 0;
+
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    this.unanswered++;
+    const answered = () => {
+      this.unanswered--;
+    };
+    command.promise.then(answered, answered);
+    return super.sendCommand(command, stream);
+  }
+
+  /** Answers once no command has been unanswered for a turn of the event loop, or after `limitMs`. */
+  async settled(limitMs: number): Promise<void> {
+    const deadline = Date.now() + limitMs;
+    while (Date.now() < deadline) {
+      if (this.unanswered === 0) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.unanswered === 0) return;
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+}
+
 export interface SharedMqtt {
   /** The id the broker must be created with: wills and heartbeats name it. */
   brokerId: string;
@@ -101,16 +198,18 @@ export interface SharedMqtt {
   persistence: RedisPersistence;
   /** Whether `packet` is a dead broker's will this broker claimed to publish. */
   isOrphanedWill(packet: object): boolean;
-  /** After aedes closed (which closes `mq`): closes the persistence's connection. */
+  /** Before aedes closes: ends the round of dead brokers' wills under way. */
+  stopWills(): Promise<void>;
+  /** After aedes closed (which closes `mq`): closes the persistence's connection once it is quiet. */
   close(): Promise<void>;
 }
 
 export async function connectSharedMqtt(
   settings: { url: string; keyPrefix: string },
-  acceptOrphanedWill: (will: StoredWill) => boolean,
+  hooks: SharedMqttHooks,
 ): Promise<SharedMqtt> {
   const open = (keyPrefix?: string) =>
-    new Redis(settings.url, {
+    new SettlingRedis(settings.url, {
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
       ...(keyPrefix ? { keyPrefix } : {}),
@@ -127,13 +226,15 @@ export async function connectSharedMqtt(
   }
   const [subConn, pubConn, store] = connections;
   const brokerId = randomUUID();
-  const persistence = new RedisPersistence(store, brokerId, acceptOrphanedWill);
+  const persistence = new RedisPersistence(store, brokerId, hooks);
   return {
     brokerId,
     mq: MQEmitterRedis({ subConn, pubConn }),
     persistence,
     isOrphanedWill: (packet) => persistence.claimedWills.has(packet),
+    stopWills: () => persistence.stopWills(),
     close: async () => {
+      await store.settled(SETTLE_LIMIT_MS);
       await store.quit().catch(() => store.disconnect());
     },
   };

@@ -279,7 +279,7 @@ async function provisionPlug(
 }
 
 /** Removes what a cluster's embedded brokers kept in Redis under its prefix. */
-async function deleteRedisKeys(prefix: string): Promise<void> {
+export async function deleteRedisKeys(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL);
   try {
     let cursor = '0';
