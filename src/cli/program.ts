@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Help } from 'commander';
 import { configSchema } from '../config/schema.js';
+import { UsageError } from '../control/errors.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerBackupCommands } from './commands/backup.js';
@@ -15,7 +16,6 @@ import { registerOperatorCommands } from './commands/operators.js';
 import { registerRepairCommands } from './commands/repair.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimulateCommand } from './commands/simulate.js';
-import { UsageError } from '../control/errors.js';
 import { type CommandResult, collect } from './runner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
