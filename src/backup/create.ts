@@ -1,11 +1,12 @@
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, open, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { sql } from 'kysely';
 import type { Keyring } from '../crypto/keyring.js';
+import { DirectoryError, makeDirectory } from '../make-directory.js';
 import type { Db } from '../store/database.js';
 import { BACKUP_FORMAT, MANIFEST_FILE, type Manifest, type ManifestTable, signManifest } from './manifest.js';
 import { copyTableOut, inSnapshot, listTables, readTable, TableDigest, type TableInfo } from './tables.js';
@@ -30,7 +31,8 @@ async function resolveReal(target: string): Promise<string> {
     try {
       return path.join(await realpath(existing), ...rest.reverse());
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
       const parent = path.dirname(existing);
       if (parent === existing) return absolute;
       rest.push(path.basename(existing));
@@ -65,7 +67,9 @@ export async function checkBackupDestination(destination: string, keys: KeyLocat
     }
     entries = await readdir(real);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    // Not there yet (or a file on the way): creating it says whether it can be made.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
     throw error;
   }
   if (entries.length > 0) {
@@ -91,7 +95,9 @@ export interface CreateBackupOptions {
  */
 export async function createBackup(options: CreateBackupOptions): Promise<Manifest> {
   const { db, keyring, destination } = options;
-  const created = await mkdir(destination, { recursive: true, mode: 0o700 });
+  const created = await makeDirectory(destination, 'the backup directory').catch((error: unknown) => {
+    throw error instanceof DirectoryError ? new BackupDestinationError(error.message) : error;
+  });
   await chmod(destination, 0o700);
   const written: string[] = [];
   try {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Help } from 'commander';
 import { configSchema } from '../config/schema.js';
+import { UsageError } from '../control/errors.js';
 import { registerAccountCommands } from './commands/accounts.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerBackupCommands } from './commands/backup.js';
@@ -15,7 +16,7 @@ import { registerOperatorCommands } from './commands/operators.js';
 import { registerRepairCommands } from './commands/repair.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSimulateCommand } from './commands/simulate.js';
-import type { CommandResult } from './runner.js';
+import { type CommandResult, collect } from './runner.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -61,5 +62,23 @@ export function buildProgram(result: CommandResult): Command {
   registerMetricsCommands(program, result);
   registerClientCommands(program, result);
   registerSimulateCommand(program, result);
+  refuseRepeatedValues(program);
   return program;
+}
+
+/**
+ * Commander keeps the last value of an option given twice, silently; whoever typed two values meant
+ * something by it. An option that takes a value is refused the second time, unless it collects its values
+ * (its help says "repeatable"). A flag without a value may repeat: it means the same either way.
+ */
+function refuseRepeatedValues(command: Command): void {
+  for (const option of command.options) {
+    if (!(option.required || option.optional) || option.variadic || option.parseArg === collect) continue;
+    let given = false;
+    command.on(`option:${option.name()}`, () => {
+      if (given) throw new UsageError(`${option.long ?? option.short} was given twice; give it once`);
+      given = true;
+    });
+  }
+  for (const subcommand of command.commands) refuseRepeatedValues(subcommand);
 }

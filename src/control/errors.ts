@@ -5,6 +5,7 @@ import { BackupIntegrityError, RestoreRefusedError } from '../backup/restoration
 import { ConfigError } from '../config/load.js';
 import { KeyError, SealedFieldError } from '../crypto/errors.js';
 import { DomainError } from '../domain-error.js';
+import { DirectoryError } from '../make-directory.js';
 import { oneLine, withoutCredentials } from '../one-line.js';
 import { DataDirLockedError } from '../store/data-dir-lock.js';
 import { MigrationError } from '../store/migrate.js';
@@ -64,6 +65,7 @@ const ONE_LINE_ERRORS: [new (...args: never[]) => Error, number][] = [
   [InterruptedError, EXIT.interrupted],
   // Where a backup goes, what it is restored into and where a move goes are the operator's choice to fix.
   [BackupDestinationError, EXIT.usage],
+  [DirectoryError, EXIT.usage],
   [RestoreRefusedError, EXIT.usage],
   [MoveRefusedError, EXIT.usage],
   [BackupIntegrityError, EXIT.failure],

@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { makeDirectory } from '../make-directory.js';
 import type { KekSet } from './key-provider.js';
 import type { Keyring } from './keyring.js';
 
@@ -73,7 +74,7 @@ export class ErasureJournal implements ErasureRecorder {
       kekVersion: set.current,
       mac: lineMac(kek, subject, erasedAt),
     });
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await makeDirectory(path.dirname(this.file), 'the erasure journal’s directory');
     const handle = await open(this.file, 'a', 0o600);
     try {
       await handle.write(`${line}\n`);

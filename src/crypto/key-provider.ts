@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { open, readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyProviderConfig } from '../config/schema.js';
+import { makeDirectory } from '../make-directory.js';
 import { KeyError } from './errors.js';
 
 export const KEK_BYTES = 32;
@@ -181,7 +182,7 @@ export class FileKeyProvider implements KeyProvider {
 
   /** Writes a temporary file and renames it over the old one, so a crash never leaves half a key file. */
   private async write(keyFile: KeyFile, exclusive = false): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    await makeDirectory(path.dirname(this.file), 'the key file’s directory');
     const target = exclusive ? this.file : `${this.file}.${process.pid}.tmp`;
     const handle = await open(target, exclusive ? 'wx' : 'w', 0o600);
     try {

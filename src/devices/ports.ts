@@ -43,12 +43,18 @@ export interface DeviceIntegrationsHook {
   deviceRemoved(device: { id: string; homeId: string }): Promise<void>;
   /** Its nickname or room changed: a link showing it describes it again. */
   deviceRenamed(device: { id: string; homeId: string }): Promise<void>;
+  /**
+   * It was shared with a guest, or the share withdrawn, after the commit: the guest's links show it only
+   * while they may see it. Best effort: it logs its own failures and never fails the share.
+   */
+  deviceShareChanged(device: { id: string; homeId: string }, guestId: string): Promise<void>;
 }
 
 export const noIntegrations: DeviceIntegrationsHook = {
   devicePaired: async () => {},
   deviceRemoved: async () => {},
   deviceRenamed: async () => {},
+  deviceShareChanged: async () => {},
 };
 
 /**

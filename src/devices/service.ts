@@ -181,6 +181,7 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
     }
     const share = await this.deps.shares.putShare(deviceId, guestId, this.clock());
     await this.auditShare(userId, device.homeId, deviceId, guestId, 'device.share');
+    await this.integrations.deviceShareChanged({ id: deviceId, homeId: device.homeId }, guestId);
     return share;
   }
 
@@ -192,6 +193,7 @@ export class DeviceService implements DeviceAccess, DeviceCredentialCheck, HomeD
       });
     }
     await this.auditShare(userId, device.homeId, deviceId, guestId, 'device.unshare');
+    await this.integrations.deviceShareChanged({ id: deviceId, homeId: device.homeId }, guestId);
   }
 
   /** The export's `devices` section: every device I may view, with the names my household gave it. */

@@ -43,4 +43,6 @@ export interface HomeDeletionHook {
  */
 export interface HomeMembershipHook {
   memberLeft(homeId: string, userId: string): Promise<void>;
+  /** Their role changed, after the commit: a guest now sees only what is shared with them. Best effort. */
+  roleChanged(homeId: string, userId: string): Promise<void>;
 }

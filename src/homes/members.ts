@@ -70,6 +70,7 @@ export class HomeMembers {
       from: previous.role,
       to: role,
     });
+    if (previous.role !== role) await this.deps.membership?.roleChanged(homeId, memberId);
     return this.memberView({ ...previous, role }, true);
   }
 

@@ -67,6 +67,9 @@ export class HomeService implements HomeAccess {
         memberLeft: async (homeId, userId) => {
           for (const hook of this.membershipHooks) await hook.memberLeft(homeId, userId);
         },
+        roleChanged: async (homeId, userId) => {
+          for (const hook of this.membershipHooks) await hook.roleChanged(homeId, userId);
+        },
       },
     });
     this.invitations = new HomeInvitations({
@@ -82,7 +85,10 @@ export class HomeService implements HomeAccess {
     this.hooks.push(hook);
   }
 
-  /** Registers work to do once a person left a home or was removed (their assistant links to it end). */
+  /**
+   * Registers work to do once a person left a home or was removed (their assistant links to it end), or
+   * their role changed (their links show only what the new role sees).
+   */
   onMemberLeft(hook: HomeMembershipHook): void {
     this.membershipHooks.push(hook);
   }

@@ -135,7 +135,10 @@ export async function buildHttpServer(
     eventUpdates,
   });
   await app.register(scaleRoutes, { scale: services.scale });
-  await app.register(assistantRoutes, { assistants: services.assistants });
+  await app.register(assistantRoutes, {
+    assistants: services.assistants,
+    allowedMethods: (path) => allowedMethods.forPath(path),
+  });
   await app.register(adminSessionRoutes, { operators: services.operators });
   const { incidents, incidentJobs } = services;
   await app.register(adminIncidentRoutes, { incidents, incidentJobs });

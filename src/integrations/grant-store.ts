@@ -171,6 +171,16 @@ export class GrantStore {
     return row ? toGrant(row) : undefined;
   }
 
+  /** The person's live grants to the home. */
+  async listLiveOf(userId: string, homeId: string): Promise<GrantRow[]> {
+    const rows = await this.liveGrants()
+      .where('g.user_id', '=', userId)
+      .where('g.home_id', '=', homeId)
+      .orderBy('g.id')
+      .execute();
+    return rows.map(toGrant);
+  }
+
   /** The live grants of the home that include devices paired later. */
   async listLiveFollowing(homeId: string): Promise<GrantRow[]> {
     const rows = await this.liveGrants()

@@ -39,7 +39,13 @@ export type ExposureListener = (change: ExposureChange) => Promise<void>;
 
 export interface ExposureChange {
   grant: LinkedGrant;
-  reason: 'linked' | 'changed-by-user' | 'device-paired' | 'device-removed' | 'device-renamed';
+  reason:
+    | 'linked'
+    | 'changed-by-user'
+    | 'device-paired'
+    | 'device-removed'
+    | 'device-renamed'
+    | 'access-changed';
   updated: readonly string[];
   removed: readonly string[];
 }
@@ -334,6 +340,54 @@ export class IntegrationGrants implements DeviceIntegrationsHook, HomeDeletionHo
           reason: error instanceof Error ? error.message : typeof error,
         },
         'A new device was not added to the links that include new devices',
+      );
+    }
+  }
+
+  /**
+   * A device was shared with a guest or the share withdrawn. Withdrawn, it leaves the guest's links to the
+   * home. Shared, it joins none: "devices I pair later" are new devices, and the guest picks a shared one
+   * in the link themselves.
+   */
+  async deviceShareChanged(device: { id: string; homeId: string }, guestId: string): Promise<void> {
+    await this.matchLinksToSight(device.homeId, guestId);
+  }
+
+  /** A member's role changed: a member made a guest stops showing the devices not shared with them. */
+  async roleChanged(homeId: string, userId: string): Promise<void> {
+    await this.matchLinksToSight(homeId, userId);
+  }
+
+  /**
+   * The person's live links to the home lose the devices they may no longer see. Nothing here fails the
+   * change that caused it: a failure is logged with ids only; the providers are told without waiting, as
+   * for a pairing.
+   */
+  private async matchLinksToSight(homeId: string, userId: string): Promise<void> {
+    try {
+      const grants = await this.#store.listLiveOf(userId, homeId);
+      if (grants.length === 0) return;
+      const visible = new Set(
+        linkableDevices(await this.deps.directory.devicesOf(userId, homeId)).map((device) => device.id),
+      );
+      const changes: ExposureChange[] = [];
+      for (const grant of grants) {
+        const removed = grant.deviceIds.filter((id) => !visible.has(id));
+        if (removed.length === 0) continue;
+        const deviceIds = grant.deviceIds.filter((id) => visible.has(id));
+        await this.#store.replaceDevices(grant.id, deviceIds);
+        changes.push({
+          grant: linked({ ...grant, deviceIds }),
+          reason: 'access-changed',
+          updated: [],
+          removed,
+        });
+      }
+      this.tellExposureLater(changes);
+    } catch (error) {
+      this.deps.logger?.warn(
+        { home: homeId, user: userId, reason: error instanceof Error ? error.message : typeof error },
+        'A link was not matched to what its owner may see',
       );
     }
   }

@@ -493,7 +493,11 @@ export class AuthorizationServer {
           await store.insertTokens({ ...pair, grantId: rotating.grantId });
         }
         const { refreshTokenExpiresAt: _ignored, ...rest } = token;
-        return { ...rest, client, user };
+        // The library answers `expires_in` as the whole seconds left, rounded down, so a fresh hour would
+        // read 3599; half a second more makes it the nearest second instead. Only the answer: the stored
+        // expiry is the hour.
+        const answered = new Date(accessExpiresAt.getTime() + 500);
+        return { ...rest, accessTokenExpiresAt: answered, client, user };
       },
     };
   }

@@ -1,5 +1,6 @@
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { makeDirectory } from '../make-directory.js';
 
 /** Who holds a data directory: written into the lock file so another process can name it. */
 export interface LockHolder {
@@ -39,7 +40,7 @@ export class DataDirLockedError extends Error {
  * The directory is created owner-only, since it holds the key file and the database.
  */
 export async function acquireDataDirLock(dataDir: string, command: string): Promise<DataDirLock> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dataDir, 'the data directory (HEARTH_DATA_DIR)');
   const file = path.join(dataDir, LOCK_FILE);
   const mine: LockHolder = { pid: process.pid, command, since: new Date().toISOString() };
   // Each round either creates the lock, fails on a live holder, or removes one stale lock and tries again.

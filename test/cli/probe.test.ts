@@ -1,6 +1,8 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseKind } from '../helpers/database.js';
-import { cleanUp, errorLines, hearth, migratedCliEnv } from './harness.js';
+import { cleanUp, errorLines, hearth, makeTempDir, migratedCliEnv } from './harness.js';
 
 /** `hearth move` given destinations an operator can mistype: each refused as bad usage, saying why. */
 describe(`hearth move with a wrong destination (${testDatabaseKind})`, () => {
@@ -80,4 +82,56 @@ describe(`hearth backup verify and restore given a directory that is not there (
       ]);
     }
   });
+});
+
+/** Paths where no directory can be made: /proc (where Node's own `mkdir -p` never returns), /sys, a file. */
+describe(`hearth given a directory it cannot create (${testDatabaseKind})`, () => {
+  let env: Record<string, string>;
+  let dropSchema: (() => Promise<void>) | undefined;
+  let file: string;
+
+  beforeAll(async () => {
+    ({ env, drop: dropSchema } = await migratedCliEnv('mkdir-probe'));
+    file = path.join(await makeTempDir('mkdir-probe'), 'a-file');
+    await writeFile(file, 'not a directory\n');
+  });
+  afterAll(async () => {
+    await cleanUp();
+    await dropSchema?.();
+  });
+
+  it('backup create says which directory refused and why, as bad usage', async () => {
+    const cases = [
+      ['/proc/hearth-probe/backup', '/proc refused it (that directory takes no new directories)'],
+      [`${file}/backup`, `${file} is a file, not a directory`],
+    ] as const;
+    for (const [destination, why] of cases) {
+      const result = await hearth(['backup', 'create', '--to', destination], env);
+      expect(result.code, destination).toBe(2);
+      expect(
+        errorLines(result).filter((line) => line.startsWith('hearth:')),
+        destination,
+      ).toEqual([`hearth: Cannot create the backup directory ${destination}: ${why}; choose another path`]);
+    }
+  });
+
+  it('serve names the key file’s directory when it cannot be made', async () => {
+    const result = await hearth(['serve'], { ...env, HEARTH_KEY_FILE: '/proc/hearth-probe/keys/master.key' });
+    expect(result.code).toBe(2);
+    expect(errorLines(result).filter((line) => line.startsWith('hearth:'))).toEqual([
+      'hearth: Cannot create the key file’s directory /proc/hearth-probe/keys: /proc refused it (that directory takes no new directories); choose another path',
+    ]);
+  });
+
+  // On PostgreSQL the data directory holds no database, and serve makes it only when it needs it.
+  it.runIf(testDatabaseKind === 'pglite')(
+    'serve names HEARTH_DATA_DIR when the data directory cannot be made',
+    async () => {
+      const result = await hearth(['serve'], { ...env, HEARTH_DATA_DIR: '/proc/hearth-probe/data' });
+      expect(result.code).toBe(2);
+      expect(errorLines(result).filter((line) => line.startsWith('hearth:'))).toEqual([
+        'hearth: Cannot create the data directory (HEARTH_DATA_DIR) /proc/hearth-probe/data: /proc refused it (that directory takes no new directories); choose another path',
+      ]);
+    },
+  );
 });

@@ -233,6 +233,7 @@ describe('device registry', () => {
       integrations: {
         devicePaired: async () => {},
         deviceRenamed: async () => {},
+        deviceShareChanged: async () => {},
         deviceRemoved: async (device) => {
           steps.push(`integrations ${device.id} ${device.homeId}`);
           const stillThere = await services.devices.verify(

@@ -188,6 +188,66 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
     await page.close();
   });
 
+  it('fills in what happened while the live stream was down, however much, without a gap', async () => {
+    const { http, baseUrl } = harness;
+    const { owner, headers, home } = await ownerWithHome('Rhea Reconnect', 'Pier house', 'Europe/Lisbon');
+    const door = await connect(
+      await harness.pair(headers, home.id, 'contact-sensor', { nickname: 'Back door', room: 'Kitchen' }),
+    );
+    const now = Date.now();
+    for (let i = 1; i <= 5; i++) await door.event('contact-open', new Date(now - i * 60 * MINUTE));
+    await until(async () => (await count(http, headers, home.id)) === 5 + 1);
+
+    const page = await signIn(owner);
+    await page.goto(`${baseUrl}/homes/${home.id}/events`);
+    await page.getByText('Live: new events appear as they happen.').waitFor();
+    await until(async () => (await page.locator('.timeline li').count()) === 6);
+
+    // The stream drops (every open connection to the server is cut) and cannot come back while the door
+    // opens and closes 45 times: more than two pages.
+    await page.route('**/live', (route) => route.abort());
+    http.app.server.closeAllConnections();
+    await page.getByText('Connection lost; reconnecting…').waitFor();
+    const downAt = Date.now() - 100;
+    for (let i = 1; i <= 45; i++) {
+      await door.event(i % 2 ? 'contact-open' : 'contact-closed', new Date(downAt + i * 2));
+    }
+    await until(async () => (await count(http, headers, home.id)) === 51);
+    await page.unroute('**/live');
+    await page.getByText('Live: new events appear as they happen.').waitFor({ timeout: 20_000 });
+
+    await until(async () => (await page.locator('.timeline li').count()) === 51);
+    const shown = await shownEvents(page);
+    expect(shown.slice(0, 2)).toEqual(['Back door opened', 'Back door closed']);
+    expect(shown[45]).toBe('Back door came online');
+    expect(shown.slice(46)).toEqual(Array(5).fill('Back door opened'));
+    expect(await page.getByText('No older events.').count()).toBe(1);
+
+    // More than the catch-up reads (5 pages): the list starts again from the newest, and scrolling goes on
+    // from there down to the oldest, with nothing missing and nothing twice.
+    await page.route('**/live', (route) => route.abort());
+    http.app.server.closeAllConnections();
+    await page.getByText('Connection lost; reconnecting…').waitFor();
+    const againAt = Date.now() - 300;
+    for (let i = 1; i <= 110; i++) await door.event('contact-closed', new Date(againAt + i * 2));
+    await until(async () => (await count(http, headers, home.id)) === 161);
+    await page.unroute('**/live');
+    await page.getByText('Live: new events appear as they happen.').waitFor({ timeout: 20_000 });
+    await until(async () => (await page.locator('.timeline li').count()) === 100);
+    expect(new Set(await shownEvents(page))).toEqual(new Set(['Back door closed']));
+    while (await page.getByRole('button', { name: 'Load more' }).count()) {
+      await page.getByRole('button', { name: 'Load more' }).evaluate((button: HTMLElement) => button.click());
+      await page.waitForTimeout(100);
+    }
+    await page.getByText('No older events.').waitFor();
+    const all = await shownEvents(page);
+    expect(all).toHaveLength(161);
+    expect(all.slice(0, 110)).toEqual(Array(110).fill('Back door closed'));
+    expect(all.slice(110)).toEqual(shown);
+    expect(harness.pageErrors).toEqual([]);
+    await page.close();
+  });
+
   it('shows a guest only the events of devices shared with them, and offers only those devices', async () => {
     const { http } = harness;
     const { owner, headers, home } = await ownerWithHome('Olga Owner', 'Annex', 'America/New_York');
@@ -361,17 +421,25 @@ describe.skipIf(!CHROMIUM)('the console timeline and scale in chromium', { timeo
   });
 });
 
+/** How many events the API lists for the home, every page. */
 async function count(
   http: ConsoleHarness['http'],
   headers: { authorization: string },
   homeId: string,
 ): Promise<number> {
-  const response = await http.app.inject({
-    method: 'GET',
-    url: `/v1/homes/${homeId}/events?limit=100`,
-    headers,
-  });
-  return (response.json() as { items: unknown[] }).items.length;
+  let total = 0;
+  let cursor: string | null = null;
+  do {
+    const response = await http.app.inject({
+      method: 'GET',
+      url: `/v1/homes/${homeId}/events?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      headers,
+    });
+    const page = response.json() as { items: unknown[]; next: string | null };
+    total += page.items.length;
+    cursor = page.next;
+  } while (cursor);
+  return total;
 }
 
 async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {

@@ -249,6 +249,21 @@ describe('assistant endpoints over HTTP', () => {
       ).toBe(401);
       expect((await asIfttt('POST', '/ifttt/v1/actions/explode', { actionFields: {} })).statusCode).toBe(404);
     });
+
+    it('answers a path or method it lacks under /ifttt/v1 in IFTTT’s error format', async () => {
+      const missing = await withKey('GET', '/ifttt/v1/no/such/endpoint');
+      expect(missing.statusCode).toBe(404);
+      expect(missing.headers['content-type']).toMatch(/^application\/json/);
+      expect(missing.json()).toEqual({ errors: [{ message: 'Hearth has no such IFTTT endpoint.' }] });
+      const wrongMethod = await withKey('POST', '/ifttt/v1/status');
+      expect(wrongMethod.statusCode).toBe(405);
+      expect(wrongMethod.headers.allow).toBe('GET, HEAD');
+      expect(wrongMethod.json()).toEqual({ errors: [{ message: 'This endpoint answers GET, HEAD only.' }] });
+      // Elsewhere, problem+json as before.
+      expect((await withKey('GET', '/v1/no/such/endpoint')).headers['content-type']).toMatch(
+        /^application\/problem\+json/,
+      );
+    });
   });
 
   describe('Alexa and Google', () => {

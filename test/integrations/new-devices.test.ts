@@ -340,6 +340,60 @@ describe('new devices and linked assistants', () => {
     expect(unticked?.includeNewDevices).toBe(false);
   });
 
+  it('a share withdrawn, or a member made a guest, takes what they no longer see out of their links', async () => {
+    const { owner, homeId, lamp } = await household();
+    const { deviceId: plug } = await pair(http, owner, homeId, hardware('plug'));
+    const guest = await caller(http);
+    await join(http, owner, homeId, guest, 'guest');
+    for (const device of [lamp, plug]) {
+      const shared = await http.app.inject({
+        method: 'PUT',
+        url: `/v1/devices/${device}/shares/${guest.id}`,
+        headers: owner.headers,
+      });
+      expect(shared.statusCode, shared.body).toBeLessThan(300);
+    }
+    const member = await caller(http);
+    await join(http, owner, homeId, member, 'member');
+    const guestsAlexa = await linked(guest, 'alexa', {});
+    const membersGoogle = await linked(member, 'google', {});
+    const ownersAlexa = await linked(owner, 'alexa', {});
+    expect(await discovered(guestsAlexa.token)).toEqual([lamp, plug].sort());
+    forget();
+
+    const unshared = await http.app.inject({
+      method: 'DELETE',
+      url: `/v1/devices/${plug}/shares/${guest.id}`,
+      headers: owner.headers,
+    });
+    expect(unshared.statusCode, unshared.body).toBe(204);
+    await http.services.grants.idle();
+    // Alexa is told to forget it (before, it stayed in the guest's Alexa app, answering errors).
+    expect(alexaEndpoints('DeleteReport')).toEqual([plug]);
+    expect((await links(guest))[0]?.exposedDevices.map((device) => device.id)).toEqual([lamp]);
+    expect(await discovered(guestsAlexa.token)).toEqual([lamp]);
+
+    forget();
+    const demoted = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/homes/${homeId}/members/${member.id}`,
+      headers: owner.headers,
+      payload: { role: 'guest' },
+    });
+    expect(demoted.statusCode, demoted.body).toBe(200);
+    await http.services.grants.idle();
+    expect(requestSyncs().map((request) => request.body.agentUserId)).toEqual([
+      http.services.assistants.agentUserIdOf(member.id),
+    ]);
+    expect((await links(member))[0]?.exposedDevices).toEqual([]);
+    expect(await synced(membersGoogle.token)).toEqual([]);
+    // The link itself stays: sharing a device with them and choosing it there shows it again.
+    expect(await http.services.grants.authenticateAccessToken(membersGoogle.token)).not.toBeNull();
+    // Nobody else's link changed.
+    expect(gateway.requests).toEqual([]);
+    expect(await discovered(ownersAlexa.token)).toEqual([lamp, plug].sort());
+  });
+
   it('a member removed from the home, or leaving it, loses their links: Alexa forgets, the token is refused', async () => {
     const { owner, homeId, lamp } = await household();
     const member = await caller(http);

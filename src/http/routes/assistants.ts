@@ -58,11 +58,28 @@ function answerRefusal(error: FastifyError, request: FastifyRequest, reply: Fast
  * The providers' endpoints. Each authenticates on its own terms (the token inside Alexa's envelope, a
  * Google bearer token, IFTTT's service key or bearer token), so all are `public` to the route guard.
  */
-export const assistantRoutes: FastifyPluginAsyncZod<{ assistants: Assistants }> = async (
-  app,
-  { assistants },
-) => {
+export const assistantRoutes: FastifyPluginAsyncZod<{
+  assistants: Assistants;
+  /** The methods a path answers (the app's 405 check), for IFTTT's own not-found answer. */
+  allowedMethods: (path: string) => string[];
+}> = async (app, { assistants, allowedMethods }) => {
   app.setErrorHandler(answerRefusal);
+  // An endpoint IFTTT asks for that Hearth lacks is told in IFTTT's format too, not as problem+json.
+  await app.register(
+    async (scope) => {
+      scope.setNotFoundHandler((request, reply) => {
+        const allowed = allowedMethods(request.url.split('?', 1)[0] ?? '');
+        if (allowed.length > 0) {
+          return reply
+            .code(405)
+            .header('allow', allowed.join(', '))
+            .send({ errors: [{ message: `This endpoint answers ${allowed.join(', ')} only.` }] });
+        }
+        return reply.code(404).send({ errors: [{ message: 'Hearth has no such IFTTT endpoint.' }] });
+      });
+    },
+    { prefix: '/ifttt/v1' },
+  );
   // IFTTT sends Content-Type: application/json on every request, also the body-less ones (status, test
   // set-up, trigger identity deletion); in this scope an empty JSON body is no body rather than an error.
   parseJsonAllowingEmpty(app, () => true);

@@ -17,6 +17,7 @@ import type { Device } from './home';
 import type { Home } from './homes';
 
 type TimelineEvent = LiveEvent;
+type EventPage = { items: TimelineEvent[]; next: string | null };
 
 /** What the address's query keeps (ids, event types and calendar days only: nothing personal). */
 interface Filters {
@@ -28,6 +29,8 @@ interface Filters {
 }
 
 const PAGE_SIZE = 20;
+/** Pages read after a reconnect to reach the events already shown. */
+const CATCH_UP_PAGES = 5;
 const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NO_FILTERS: Filters = { type: null, device: null, from: null, to: null };
 
@@ -146,7 +149,7 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
       if (to) query.set('to', to.toISOString());
       if (cursor) query.set('cursor', cursor);
       const path = deviceId ? `/v1/devices/${deviceId}/events` : `/v1/homes/${homeId}/events`;
-      return api<{ items: TimelineEvent[]; next: string | null }>('GET', `${path}?${query}`);
+      return api<EventPage>('GET', `${path}?${query}`);
     },
     [filters, timeZone, homeId, deviceId],
   );
@@ -193,15 +196,32 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
     }
   }, [next, readPage]);
 
-  /** The newest page again, for whatever the stream did not carry; older pages stay as they are. */
+  /**
+   * Whatever the stream did not carry (it replays nothing after a reconnect): the newest pages again, down to
+   * the events already shown, so an outage leaves no gap. When more happened than CATCH_UP_PAGES hold, the
+   * list starts again from the newest, and scrolling goes on from there.
+   */
   const readNewest = useCallback(async () => {
     const reading = generation.current;
-    const page = await readPage(null).catch(() => null);
-    if (!page || reading !== generation.current) return;
-    setEvents((shown) => (shown === null ? shown : merge(shown, page.items)));
+    const newestShown = latest.current.events?.[0];
+    const read: TimelineEvent[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < CATCH_UP_PAGES; pages++) {
+      const page: EventPage | null = await readPage(cursor).catch(() => null);
+      if (!page || reading !== generation.current) return;
+      read.push(...page.items);
+      cursor = page.next;
+      const reached = !newestShown || page.items.some((event) => event.occurredAt <= newestShown.occurredAt);
+      if (reached || !cursor) {
+        setEvents((shown) => (shown === null ? shown : merge(shown, read)));
+        return;
+      }
+    }
+    setEvents((shown) => (shown === null ? shown : read));
+    setNext(cursor);
   }, [readPage]);
-  const latest = useRef({ filters, timeZone, loadOlder, readNewest });
-  latest.current = { filters, timeZone, loadOlder, readNewest };
+  const latest = useRef({ filters, timeZone, loadOlder, readNewest, events });
+  latest.current = { filters, timeZone, loadOlder, readNewest, events };
 
   // The live stream's handlers see the filters of the moment, without reopening the stream for each.
   useEffect(() => {
