@@ -95,7 +95,17 @@ export class EmbeddedBroker implements Broker {
           (error: AuthenticateError) => done(error, false),
         );
       },
-      authorizePublish: (client, packet, done) => done(this.publishRefusal(client, packet)),
+      authorizePublish: (client, packet, done) => {
+        const refusal = this.publishRefusal(client, packet);
+        // aedes' types leave out the client's will.
+        const will = (client as (Client & { will?: object | null }) | null)?.will;
+        if (refusal || !client || !shared || packet !== will) return done(refusal);
+        // The will of a connection closing here: stale if the device connected through another node since.
+        shared.holdsLatestWill(client.id).then(
+          (latest) => done(latest ? null : new Error('the device has connected elsewhere since')),
+          () => done(null), // Redis unreachable: the will goes out, as it would without Redis
+        );
+      },
       authorizeSubscribe: (client, subscription, done) => {
         const identity = this.identities.get(client);
         const allowed =

@@ -37,10 +37,13 @@ const FORGET_WILL_BROKER = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] t
  *   connect without a broker id (the library would look up `will:undefined:<client>`), so the broker holding
  *   each client's will is kept in a hash of its own.
  */
+/** aedes' broker as it is: its types leave out the connected clients by id, and each client's will. */
+type BrokerWithClients = Aedes & { clients: Record<string, { closed: boolean; will: object | null }> };
+
 class RedisPersistence extends AsyncRedisPersistence {
   /** The wills this broker claimed and is publishing, by identity (aedes emits the very packet it was given). */
   readonly claimedWills = new WeakSet<object>();
-  private broker: Aedes | null = null;
+  private broker: BrokerWithClients | null = null;
   private stopped = false;
   private round: Promise<void> | null = null;
 
@@ -53,7 +56,7 @@ class RedisPersistence extends AsyncRedisPersistence {
   }
 
   override async setup(broker: Aedes): Promise<void> {
-    this.broker = broker;
+    this.broker = broker as BrokerWithClients;
     await super.setup(broker);
   }
 
@@ -83,9 +86,23 @@ class RedisPersistence extends AsyncRedisPersistence {
       }
       return null;
     }
+    // A connection closed by a takeover here is cleaned up after its successor stored its own will under
+    // the same key: that one stays.
+    const successor = client.brokerId === this.brokerId ? this.broker?.clients[client.id] : undefined;
+    if (successor && !successor.closed && successor.will) return null;
     const will = await super.delWill(client);
     await this.db.eval(FORGET_WILL_BROKER, 1, WILL_BROKERS, client.id, client.brokerId);
     return will;
+  }
+
+  /**
+   * Whether the will this broker holds for a connection it is closing is still the device's latest: not
+   * when the device connected to another broker since (its connect there moved or deleted the will), as
+   * when it comes back through another node over a half-open connection here. aedes closes the old
+   * connection only when it hears of the new one, so that connection's "online" would come first.
+   */
+  async holdsLatestWill(clientId: string): Promise<boolean> {
+    return (await this.db.hget(WILL_BROKERS, clientId)) === this.brokerId;
   }
 
   /**
@@ -198,6 +215,8 @@ export interface SharedMqtt {
   persistence: RedisPersistence;
   /** Whether `packet` is a dead broker's will this broker claimed to publish. */
   isOrphanedWill(packet: object): boolean;
+  /** Whether this broker's will for the client is the device's latest (see RedisPersistence). */
+  holdsLatestWill(clientId: string): Promise<boolean>;
   /** Before aedes closes: ends the round of dead brokers' wills under way. */
   stopWills(): Promise<void>;
   /** After aedes closed (which closes `mq`): closes the persistence's connection once it is quiet. */
@@ -232,6 +251,7 @@ export async function connectSharedMqtt(
     mq: MQEmitterRedis({ subConn, pubConn }),
     persistence,
     isOrphanedWill: (packet) => persistence.claimedWills.has(packet),
+    holdsLatestWill: (clientId) => persistence.holdsLatestWill(clientId),
     stopWills: () => persistence.stopWills(),
     close: async () => {
       await store.settled(SETTLE_LIMIT_MS);
