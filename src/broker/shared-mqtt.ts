@@ -23,6 +23,9 @@ const SETTLE_LIMIT_MS = 5_000;
 /** Forgets a client's entry only while it still names the broker whose will is being deleted. */
 const FORGET_WILL_BROKER = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end return 0`;
 
+/** aedes' broker as it is: its types leave out the connected clients by id, and each client's will. */
+type BrokerWithClients = Aedes & { clients: Record<string, { closed: boolean; will: object | null }> };
+
 /**
  * aedes-persistence-redis with what several live brokers need of wills:
  * - aedes 1.2 pipes the retained messages a SUBSCRIBE matches (`stream.pipe`), while this class answers an
@@ -37,9 +40,6 @@ const FORGET_WILL_BROKER = `if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] t
  *   connect without a broker id (the library would look up `will:undefined:<client>`), so the broker holding
  *   each client's will is kept in a hash of its own.
  */
-/** aedes' broker as it is: its types leave out the connected clients by id, and each client's will. */
-type BrokerWithClients = Aedes & { clients: Record<string, { closed: boolean; will: object | null }> };
-
 class RedisPersistence extends AsyncRedisPersistence {
   /** The wills this broker claimed and is publishing, by identity (aedes emits the very packet it was given). */
   readonly claimedWills = new WeakSet<object>();
@@ -138,7 +138,7 @@ class RedisPersistence extends AsyncRedisPersistence {
     }
   }
 
-  /** Never rejects: a will that cannot be published is reported (and lost, as the library loses it). */
+  /** Never rejects: a will that cannot be published is reported, not retried (the claim took it off the list). */
   private async publishClaimedWill(clientId: string, brokerId: string): Promise<void> {
     try {
       const will = await super.delWill({ id: clientId, brokerId });
@@ -148,8 +148,8 @@ class RedisPersistence extends AsyncRedisPersistence {
           ...will,
           cmd: 'publish' as const,
           dup: false,
-          qos: will.qos === 1 ? 1 : 0,
-          retain: false,
+          qos: (will.qos ?? 0) as 0 | 1 | 2,
+          retain: will.retain ?? false,
         } as const;
         this.claimedWills.add(packet);
         await new Promise<void>((resolve, reject) =>
@@ -163,12 +163,6 @@ class RedisPersistence extends AsyncRedisPersistence {
   }
 }
 
-/**
- * What makes several embedded brokers one MQTT service: messages travel between nodes through Redis
- * pub/sub (mqemitter-redis); subscriptions, sessions, queued QoS 1 messages and wills live in Redis
- * (aedes-persistence-redis), so a device connected to one node gets a command published on any other, and
- * the wills of a node that died are published by another.
- */
 export interface SharedMqttHooks {
   /** Whether a dead broker's will may be published (a device's will on its own status topic). */
   acceptOrphanedWill(will: StoredWill): boolean;
@@ -208,6 +202,12 @@ class SettlingRedis extends Redis {
   }
 }
 
+/**
+ * What makes several embedded brokers one MQTT service: messages travel between nodes through Redis
+ * pub/sub (mqemitter-redis); subscriptions, sessions, queued QoS 1 messages and wills live in Redis
+ * (aedes-persistence-redis), so a device connected to one node gets a command published on any other, and
+ * the wills of a node that died are published by another.
+ */
 export interface SharedMqtt {
   /** The id the broker must be created with: wills and heartbeats name it. */
   brokerId: string;
