@@ -76,7 +76,8 @@ export class EmbeddedBroker implements Broker {
             if (refusal) this.deps.logger.warn(`a dead node's will was dropped: ${refusal.message}`);
             return refusal === null;
           },
-          onError: (error) => this.deps.logger.error({ err: error }, "publishing a dead node's wills failed"),
+          onError: (error) =>
+            this.deps.logger.error({ err: error }, 'the MQTT state shared through Redis failed'),
         })
       : null;
     this.shared = shared;
