@@ -76,7 +76,8 @@ export class EmbeddedBroker implements Broker {
             if (refusal) this.deps.logger.warn(`a dead node's will was dropped: ${refusal.message}`);
             return refusal === null;
           },
-          onError: (error) => this.deps.logger.error({ err: error }, "publishing a dead node's wills failed"),
+          onError: (error) =>
+            this.deps.logger.error({ err: error }, 'the MQTT state shared through Redis failed'),
         })
       : null;
     this.shared = shared;
@@ -95,7 +96,17 @@ export class EmbeddedBroker implements Broker {
           (error: AuthenticateError) => done(error, false),
         );
       },
-      authorizePublish: (client, packet, done) => done(this.publishRefusal(client, packet)),
+      authorizePublish: (client, packet, done) => {
+        const refusal = this.publishRefusal(client, packet);
+        // aedes' types leave out the client's will.
+        const will = (client as (Client & { will?: object | null }) | null)?.will;
+        if (refusal || !client || !shared || packet !== will) return done(refusal);
+        // The will of a connection closing here: stale if the device connected through another node since.
+        shared.holdsLatestWill(client.id).then(
+          (latest) => done(latest ? null : new Error('the device has connected elsewhere since')),
+          () => done(null), // Redis unreachable: the will goes out, as it would without Redis
+        );
+      },
       authorizeSubscribe: (client, subscription, done) => {
         const identity = this.identities.get(client);
         const allowed =

@@ -207,6 +207,29 @@ export class KeyVault {
     return live;
   }
 
+  /**
+   * How many subjects the vault holds erased that `journalled` does not name (the doctor's check that this
+   * node's erasure journal has every erasure). Read in pages, by subject.
+   */
+  async countErasedOutside(journalled: ReadonlySet<string>): Promise<number> {
+    let outside = 0;
+    for (let after = ''; ; ) {
+      const rows = await this.db
+        .selectFrom('key_vault')
+        .select('subject')
+        .distinct()
+        .where('wrapped_dek', 'is', null)
+        .where('subject', '>', after)
+        .orderBy('subject')
+        .limit(KEYS_PER_QUERY)
+        .execute();
+      for (const { subject } of rows) if (!journalled.has(lowerCaseIds(subject))) outside++;
+      const last = rows.at(-1);
+      if (!last || rows.length < KEYS_PER_QUERY) return outside;
+      after = last.subject;
+    }
+  }
+
   /** Crypto-shreds a subject: every value sealed under its keys becomes unreadable for good. */
   async destroy(subject: string): Promise<{ keysDestroyed: number }> {
     assertSubject(subject);

@@ -115,12 +115,13 @@ export function deploymentContext(services: Services, now = new Date()): DoctorC
       path: config.erasureJournal,
       async read() {
         const reading = await new ErasureJournal(config.erasureJournal, services.keyring).read();
-        const subjects = [...new Set(reading.entries.map((entry) => entry.subject))];
+        const subjects = new Set(reading.entries.map((entry) => entry.subject));
         return {
           exists: reading.exists,
           entries: reading.entries.length,
           tampered: reading.tampered.length,
-          stillAlive: (await services.vault.liveAmong(subjects)).length,
+          stillAlive: (await services.vault.liveAmong([...subjects])).length,
+          unjournalled: await services.vault.countErasedOutside(subjects),
         };
       },
       erasedSubjects: async () => (await registry.countKeysByVersion()).erased,

@@ -195,6 +195,17 @@ export const erasureJournalCheck: DoctorCheck = {
         },
       ];
     }
+    if (journal.exists && journal.unjournalled > 0) {
+      return [
+        {
+          id: 'erasure-journal.incomplete',
+          severity: 'high',
+          title: 'The erasure journal lacks erasures the key vault records',
+          evidence: `${journal.unjournalled} subjects the key vault holds erased are not in ${erasureJournal.path}: they were erased through a node with a journal of its own, or this is an older copy. A restore with this journal would bring them back`,
+          fix: "Point every node's HEARTH_ERASURE_JOURNAL at one shared file, appending the other nodes' journals to it (each line carries its own MAC)",
+        },
+      ];
+    }
     const erased = await erasureJournal.erasedSubjects();
     if (journal.exists || erased === 0) return [];
     return [

@@ -103,7 +103,14 @@ export interface DoctorContext {
   /** The erasure journal a restore re-applies, and how many subjects the vault says were erased. */
   erasureJournal: {
     path: string;
-    read(): Promise<{ exists: boolean; entries: number; tampered: number; stillAlive: number }>;
+    read(): Promise<{
+      exists: boolean;
+      entries: number;
+      tampered: number;
+      stillAlive: number;
+      /** Subjects the key vault holds erased that the journal does not name. */
+      unjournalled: number;
+    }>;
     erasedSubjects(): Promise<number>;
   };
 }

@@ -1,10 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { deviceTopic } from '../../src/devices/topics.js';
 import {
   type Cluster,
   type ClusterDevice,
   type ClusterNode,
+  connectPlug,
   type Fleet,
   startCluster,
   stateBurst,
@@ -94,6 +96,41 @@ describe.runIf(testDatabaseKind === 'postgres')(
           (error: Error) => error.message,
         );
       expect(again).toMatch(/bad user ?name or password/i);
+    });
+
+    it('keeps a device online that reconnects to B over its half-open connection to A', async () => {
+      const plug = await cluster.provisionPlug(A, fleet.userId, fleet.homeId);
+      const status = deviceTopic(plug.id, 'status');
+      const will = { topic: status, payload: 'offline' };
+      const connected = async () =>
+        (
+          await A.services.database.db
+            .selectFrom('devices')
+            .select('connected')
+            .where('id', '=', plug.id)
+            .executeTakeFirstOrThrow()
+        ).connected;
+      const connections: ClusterDevice[] = [];
+      const connectTo = async (node: ClusterNode) => {
+        const device = await connectPlug(node.services.broker.deviceUrl(), plug.id, plug.password, will);
+        connections.push(device);
+        await device.publish('status', 'online');
+      };
+      try {
+        await connectTo(A);
+        await waitUntil(connected, 5_000);
+        for (let round = 0; round < 3; round++) {
+          // A never hears the old connection end; the device's new one, through another node of the load
+          // balancer, takes its session over. A closes the old one then: its will must not be published.
+          for (const node of [B, A]) {
+            await connectTo(node);
+            await new Promise((resolve) => setTimeout(resolve, 1_000));
+            expect(await connected(), `round ${round}, on ${node.name}`).toBe(true);
+          }
+        }
+      } finally {
+        await Promise.all(connections.map((device) => device.client.endAsync(true)));
+      }
     });
 
     it('drops a device whose removal A missed while its LISTEN link was down, once A listens again', async () => {

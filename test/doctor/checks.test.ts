@@ -253,11 +253,11 @@ describe('hearth doctor checks', () => {
     });
 
     it('a missing erasure journal fires high once subjects were erased; an edited one, or erased subjects back, fire high', async () => {
-      const journal = (exists: boolean, tampered: number, erased: number, stillAlive = 0) =>
+      const journal = (exists: boolean, tampered: number, erased: number, stillAlive = 0, unjournalled = 0) =>
         withParts({
           erasureJournal: {
             path: '/etc/hearth/erasure-journal.ndjson',
-            read: async () => ({ exists, entries: exists ? 2 : 0, tampered, stillAlive }),
+            read: async () => ({ exists, entries: exists ? 2 : 0, tampered, stillAlive, unjournalled }),
             erasedSubjects: async () => erased,
           },
         });
@@ -276,6 +276,12 @@ describe('hearth doctor checks', () => {
       expect(ids(await erasureJournalCheck.run(journal(true, 0, 3, 1)))).toEqual([
         'erasure-journal.erased-are-back:high',
       ]);
+      // Erased through another node that keeps a journal of its own.
+      const incomplete = await erasureJournalCheck.run(journal(true, 0, 3, 0, 2));
+      expect(ids(incomplete)).toEqual(['erasure-journal.incomplete:high']);
+      expect(incomplete[0]?.evidence).toBe(
+        '2 subjects the key vault holds erased are not in /etc/hearth/erasure-journal.ndjson: they were erased through a node with a journal of its own, or this is an older copy. A restore with this journal would bring them back',
+      );
     });
   });
 

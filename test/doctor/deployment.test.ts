@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encrypt } from '../../src/crypto/aead.js';
@@ -151,6 +152,32 @@ describe('GET /v1/admin/doctor', () => {
     expect(findingsOf(await doctor(), 'kek-age')).toEqual(['kek-age.too-old:medium']);
     await sql`update kek_versions set registered_at = now() where version = ${current}`.execute(db());
     expect(findingsOf(await doctor(), 'kek-age')).toEqual([]);
+  });
+
+  it('reports erasures this node’s journal lacks: made through a node with a journal of its own', async () => {
+    // Erased here: journalled here, so nothing to report.
+    await http.services.vault.destroy(`user:${randomUUID()}`);
+    expect(findingsOf(await doctor(), 'erasure-journal')).toEqual([]);
+
+    // Erased through another node, whose journal is its own file: the vault knows, this journal does not.
+    const elsewhere = `user:${randomUUID()}`;
+    await db()
+      .insertInto('key_vault')
+      .values({
+        subject: elsewhere,
+        dek_version: 1,
+        kek_version: null,
+        wrapped_dek: null,
+        destroyed_at: new Date(),
+      })
+      .execute();
+    try {
+      const report = await doctor();
+      expect(findingsOf(report, 'erasure-journal')).toEqual(['erasure-journal.incomplete:high']);
+      expect(report.ok).toBe(false);
+    } finally {
+      await db().deleteFrom('key_vault').where('subject', '=', elsewhere).execute();
+    }
   });
 
   it('reports a broken audit chain', async () => {

@@ -35,7 +35,7 @@ export function quietContext(): DoctorContext {
     migrations: { pending: async () => [] },
     erasureJournal: {
       path: '/etc/hearth/erasure-journal.ndjson',
-      read: async () => ({ exists: true, entries: 2, tampered: 0, stillAlive: 0 }),
+      read: async () => ({ exists: true, entries: 2, tampered: 0, stillAlive: 0, unjournalled: 0 }),
       erasedSubjects: async () => 2,
     },
   };
