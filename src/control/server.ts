@@ -2,7 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import net from 'node:net';
 import type { Services } from '../app.js';
 import type { Logger } from '../log.js';
-import { findNul } from '../schema/text.js';
+import { findUnstorableText } from '../schema/text.js';
 import { CommandFailedError, EXIT, InterruptedError, toErrorReport } from './errors.js';
 import { onLines } from './lines.js';
 import type { Operation } from './operation.js';
@@ -59,8 +59,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const request = requestSchema.safeParse(json);
     if (!request.success) return { problem: `Invalid control request: ${firstIssue(request.error)}` };
     const operation = operations.get(request.data.command) as Operation;
-    const [nul] = findNul(request.data.args);
-    if (nul) return { problem: `Invalid arguments for ${operation.name}: ${nul.pointer} ${nul.detail}` };
+    const [unstorable] = findUnstorableText(request.data.args);
+    if (unstorable)
+      return {
+        problem: `Invalid arguments for ${operation.name}: ${unstorable.pointer} ${unstorable.detail}`,
+      };
     const args = operation.args.safeParse(request.data.args);
     if (!args.success)
       return { problem: `Invalid arguments for ${operation.name}: ${firstIssue(args.error)}` };

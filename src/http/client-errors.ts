@@ -121,15 +121,28 @@ export function clientErrorAnswerer(log: Pick<FastifyBaseLogger, 'info'>) {
   };
 }
 
-/** Fastify's `frameworkErrors`: undecodable paths, over-long path parameters, failed route constraints. */
-export function answerFrameworkError(
-  error: FastifyError,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): void {
-  const problem = toProblem(error, request);
-  request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
-  sendProblem(reply.headers({ 'x-request-id': request.id, ...BARE_HEADERS }), problem);
+/** Answers a refusal in a protocol's own error format rather than as a problem. */
+export type RefusalAnswer = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => unknown;
+
+/**
+ * Fastify's `frameworkErrors`: undecodable paths, over-long path parameters, failed route constraints. These
+ * are raised before routing, so no scope's error handler sees them: a path under one of `ownFormats`'
+ * prefixes (IFTTT's, which reads only its `errors` list) is answered by that protocol's answerer, any other
+ * as a problem.
+ */
+export function frameworkErrorAnswerer(ownFormats: Record<string, RefusalAnswer> = {}) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    reply.headers({ 'x-request-id': request.id, ...BARE_HEADERS });
+    const problem = toProblem(error, request);
+    // Only refusals: the protocol answerers leave a 5xx to the app's handler, which this is in their stead.
+    const own = Object.entries(ownFormats).find(([prefix]) => request.url.startsWith(prefix));
+    if (own && problem.status < 500) {
+      own[1](error, request, reply);
+      return;
+    }
+    request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
+    sendProblem(reply, problem);
+  };
 }
 
 /**

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { findNul } from '../schema/text.js';
+import { findUnstorableText } from '../schema/text.js';
 import { type FieldError, HttpProblem, PROBLEM_TYPES } from './problem.js';
 
 /**
- * Refuses a NUL character (U+0000) anywhere in a request's path parameters, query string or JSON body, keys
- * included, before validation: such a value would otherwise fail deep in a store (a 500) or, sealed, be
- * stored where no client expects it. One hook for every route, so a route added later is covered too.
+ * Refuses a NUL character (U+0000) or an unpaired surrogate anywhere in a request's path parameters, query
+ * string or JSON body, keys included, before validation: such a value would otherwise fail deep in a store
+ * (a 500), or be stored other than given (see src/schema/text.ts). One hook for every route, so a route
+ * added later is covered too.
  */
 export function registerNulRefusal(app: FastifyInstance): void {
   app.addHook('preValidation', async (request: FastifyRequest) => {
@@ -14,13 +15,16 @@ export function registerNulRefusal(app: FastifyInstance): void {
       [request.query, 'query'],
       [request.body, 'body'],
     ];
-    const errors = parts.flatMap(([value, location]) =>
-      findNul(value).map((field) => ({ in: location, ...field })),
+    const found = parts.flatMap(([value, location]) =>
+      findUnstorableText(value).map((field) => ({ location, ...field })),
     );
-    if (errors.length > 0) {
-      throw new HttpProblem(400, 'Text may not contain the NUL character (U+0000); see errors.', {
+    if (found.length > 0) {
+      const summary = found.every((field) => field.nul)
+        ? 'Text may not contain the NUL character (U+0000); see errors.'
+        : 'Text may not contain the NUL character (U+0000) or an unpaired surrogate; see errors.';
+      throw new HttpProblem(400, summary, {
         type: PROBLEM_TYPES.invalidRequest,
-        errors,
+        errors: found.map(({ location, pointer, detail }) => ({ in: location, pointer, detail })),
       });
     }
   });

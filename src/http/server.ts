@@ -6,7 +6,7 @@ import { deploymentDoctor } from '../doctor/context.js';
 import { type Authenticators, enforceRouteAccess, type RouteAccess } from './access.js';
 import { AllowedMethods } from './allowed-methods.js';
 import { userAuthenticator } from './auth.js';
-import { answerFrameworkError, clientErrorAnswerer, registerProtocolChecks } from './client-errors.js';
+import { clientErrorAnswerer, frameworkErrorAnswerer, registerProtocolChecks } from './client-errors.js';
 import { deviceAuthenticator } from './device-auth.js';
 import { parseJsonAllowingEmpty } from './json-body.js';
 import { registerApiDocs, registerOpenApi } from './openapi.js';
@@ -21,7 +21,7 @@ import { adminIncidentProgressRoutes } from './routes/admin-incident-progress.js
 import { adminIncidentRoutes } from './routes/admin-incidents.js';
 import { adminOperatorRoutes } from './routes/admin-operators.js';
 import { adminSessionRoutes } from './routes/admin-sessions.js';
-import { assistantRoutes } from './routes/assistants.js';
+import { answerAssistantRefusal, assistantRoutes, IFTTT_PREFIX } from './routes/assistants.js';
 import { consoleFallback, consoleRoutes, loadConsoleBuild } from './routes/console.js';
 import { consoleSessionRoutes } from './routes/console-sessions.js';
 import { deviceRoutes } from './routes/devices.js';
@@ -68,8 +68,9 @@ export async function buildHttpServer(
     bodyLimit: services.config.bodyLimitBytes,
     // Unique across instances and restarts, so a request id quoted by a user finds one log line.
     genReqId: () => randomUUID(),
-    // Every error is a problem document (client-errors.ts): none answered in Fastify's or Node's own shape.
-    frameworkErrors: answerFrameworkError,
+    // Every error is a problem document (client-errors.ts), or IFTTT's own format under its prefix: none
+    // answered in Fastify's or Node's own shape.
+    frameworkErrors: frameworkErrorAnswerer({ [IFTTT_PREFIX]: answerAssistantRefusal }),
     clientErrorHandler: clientErrorAnswerer(services.logger),
     return503OnClosing: false,
     // HEARTH_TRUSTED_PROXY: only that proxy's X-Forwarded-For names the client; nobody else's is believed.

@@ -264,6 +264,29 @@ describe('assistant endpoints over HTTP', () => {
         /^application\/problem\+json/,
       );
     });
+
+    it('answers a path refused before routing (over-long segment, bad percent-encoding) in IFTTT’s format', async () => {
+      const cases = [
+        [`/ifttt/v1/triggers/${'s'.repeat(200)}`, 414],
+        [`/ifttt/v1/triggers/motion_detected/fields/${'f'.repeat(200)}/options`, 414],
+        ['/ifttt/v1/triggers/%ZZ', 400],
+        ['/ifttt/v1/triggers/motion_detected/trigger_identity/%E0%A4%A', 400],
+      ] as const;
+      for (const [url, status] of cases) {
+        const method = url.includes('trigger_identity') ? 'DELETE' : 'POST';
+        const response = await asIfttt(method, url, {});
+        expect(response.statusCode, url).toBe(status);
+        expect(response.headers['content-type'], url).toMatch(/^application\/json/);
+        expect(response.headers['x-request-id'], url).toBeTruthy();
+        const { errors } = response.json() as { errors: { message: string }[] };
+        expect(errors, url).toHaveLength(1);
+        expect(errors[0]?.message, url).toMatch(/path/);
+      }
+      // Elsewhere, problem+json as before.
+      const elsewhere = await asIfttt('GET', `/v1/homes/${'h'.repeat(200)}`);
+      expect(elsewhere.statusCode).toBe(414);
+      expect(elsewhere.headers['content-type']).toMatch(/^application\/problem\+json/);
+    });
   });
 
   describe('Alexa and Google', () => {

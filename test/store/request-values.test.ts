@@ -260,6 +260,62 @@ describe('forged cursors, out-of-range dates and NUL characters', () => {
     expectProblem(nested, { in: 'body', pointer: '/stores/1' }, '/problems/invalid-request');
   });
 
+  it('refuses an unpaired surrogate (JSON "\\ud800") in a body, naming the field; nothing is stored', async () => {
+    const home = () => http.app.inject({ method: 'GET', url: `/v1/homes/${homeId}`, headers: owner.headers });
+    const original = (await home()).json() as { name: string };
+    // Sealed, it would be stored as U+FFFD: a name that is not the one given.
+    const renamed = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/homes/${homeId}`,
+      headers: owner.headers,
+      payload: { name: 'Beach \ud800house' },
+    });
+    expectProblem(renamed, { in: 'body', pointer: '/name' }, '/problems/invalid-request');
+    expect(((await home()).json() as { name: string }).name).toBe(original.name);
+
+    // In jsonb, PostgreSQL refuses it: this was a 500.
+    const before = await http.app.inject({
+      method: 'GET',
+      url: '/v1/admin/incidents',
+      headers: operator.headers,
+    });
+    for (const stores of [
+      ['backups', 'lo\ud800gs'],
+      ['backups', 'logs\udc00'],
+    ]) {
+      const declared = await http.app.inject({
+        method: 'POST',
+        url: '/v1/admin/incidents',
+        headers: operator.headers,
+        payload: declaration({ stores }),
+      });
+      expectProblem(declared, { in: 'body', pointer: '/stores/1' }, '/problems/invalid-request');
+    }
+    const amended = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/admin/incidents/${incidentId}`,
+      headers: operator.headers,
+      payload: { stores: ['\udbff'] },
+    });
+    expectProblem(amended, { in: 'body', pointer: '/stores/0' }, '/problems/invalid-request');
+    const after = await http.app.inject({
+      method: 'GET',
+      url: '/v1/admin/incidents',
+      headers: operator.headers,
+    });
+    expect(after.json()).toEqual(before.json());
+
+    // A pair is text like any other.
+    const paired = await http.app.inject({
+      method: 'PATCH',
+      url: `/v1/homes/${homeId}`,
+      headers: owner.headers,
+      payload: { name: 'Beach house \ud83c\udfe0' },
+    });
+    expect(paired.statusCode, paired.body).toBe(200);
+    expect(((await home()).json() as { name: string }).name).toBe('Beach house 🏠');
+  });
+
   /** The providers' and OAuth's endpoints refuse in their own protocol's format, not as problem+json. */
   const NUL = 'Text may not contain the NUL character (U+0000).';
   const PROTOCOL_REFUSALS: {

@@ -29,13 +29,16 @@ async function ifttt(reply: FastifyReply, handler: () => Promise<unknown>) {
   }
 }
 
+/** Where IFTTT's endpoints live; the server also answers paths refused before routing there in its format. */
+export const IFTTT_PREFIX = '/ifttt/v1/';
+
 /**
  * A request refused before its handler ran (not JSON, not an object, too large, a NUL, a path too long),
  * answered in the format of the provider that sent it: Alexa reads an ErrorResponse (with 200, as every
  * directive failure; the skill's Lambda replaces any other status with BRIDGE_UNREACHABLE), Google a
  * protocolError, IFTTT its `errors` list. Unexpected errors go on to the app's handler.
  */
-function answerRefusal(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+export function answerAssistantRefusal(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const problem = toProblem(error, request);
   if (problem.status >= 500) throw error;
   request.log.info({ status: problem.status, errorCode: error.code }, 'request refused');
@@ -63,7 +66,7 @@ export const assistantRoutes: FastifyPluginAsyncZod<{
   /** The methods a path answers (the app's 405 check), for IFTTT's own not-found answer. */
   allowedMethods: (path: string) => string[];
 }> = async (app, { assistants, allowedMethods }) => {
-  app.setErrorHandler(answerRefusal);
+  app.setErrorHandler(answerAssistantRefusal);
   // An endpoint IFTTT asks for that Hearth lacks is told in IFTTT's format too, not as problem+json.
   await app.register(
     async (scope) => {
