@@ -7,6 +7,7 @@ import { connectSharedMqtt } from '../../src/broker/shared-mqtt.js';
 import { deviceTopic } from '../../src/devices/topics.js';
 import { deleteRedisKeys, TEST_REDIS_URL, waitUntil } from '../helpers/cluster.js';
 import { testDatabaseKind } from '../helpers/database.js';
+import { startSharedNode } from '../helpers/shared-mqtt.js';
 
 const HEARTBEAT_MS = 50;
 const DEAD_WILLS = 400;
@@ -129,43 +130,8 @@ describe.runIf(testDatabaseKind === 'postgres')('a round of a dead node’s will
   }
 
   /** A node on `url` with its heartbeat every 50 ms, hearing TOPIC. */
-  async function nodeOn(url: string, keyPrefix: string) {
-    const errors: unknown[] = [];
-    const heard: string[] = [];
-    const shared = await connectSharedMqtt(
-      { url, keyPrefix },
-      { acceptOrphanedWill: () => true, onError: (error) => errors.push(error) },
-    );
-    const broker = await Aedes.createBroker({
-      id: shared.brokerId,
-      mq: shared.mq,
-      persistence: shared.persistence,
-      heartbeatInterval: HEARTBEAT_MS,
-    });
-    await new Promise<void>((resolve) =>
-      broker.subscribe(
-        TOPIC,
-        (packet, done) => {
-          heard.push(packet.payload.toString());
-          done();
-        },
-        resolve,
-      ),
-    );
-    const publish = (text: string) =>
-      new Promise<void>((resolve) =>
-        broker.publish(
-          { cmd: 'publish', topic: TOPIC, payload: Buffer.from(text), qos: 0, retain: false, dup: false },
-          () => resolve(),
-        ),
-      );
-    const stop = async () => {
-      await shared.stopWills();
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await shared.close();
-    };
-    return { shared, errors, heard, publish, stop };
-  }
+  const nodeOn = (url: string, keyPrefix: string) =>
+    startSharedNode({ url, keyPrefix, topic: TOPIC, heartbeatMs: HEARTBEAT_MS });
 
   const heartbeats = (count: number) => new Promise((resolve) => setTimeout(resolve, count * HEARTBEAT_MS));
 

@@ -1,19 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Aedes, type PublishPacket } from 'aedes';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectSharedMqtt, type SharedMqtt } from '../../src/broker/shared-mqtt.js';
 import { deleteRedisKeys, TEST_REDIS_URL, waitUntil } from '../helpers/cluster.js';
 import { testDatabaseKind } from '../helpers/database.js';
+import { type SharedNode, startSharedNode } from '../helpers/shared-mqtt.js';
 
 const HEARTBEAT_MS = 50;
 const TOPIC = 'hearth/isolation-test';
-
-interface Node {
-  shared: SharedMqtt;
-  broker: Aedes;
-  heard: string[];
-}
 
 /**
  * Two deployments on one Redis, told apart by HEARTH_REDIS_KEY_PREFIX: Redis has one pub/sub channel space
@@ -23,59 +16,25 @@ interface Node {
  */
 describe.runIf(testDatabaseKind === 'postgres')('two deployments sharing one Redis', () => {
   const prefixes = [1, 2].map(() => `hearth-test-iso:${randomBytes(6).toString('hex')}:`);
-  const nodes: Node[] = [];
+  const nodes: SharedNode[] = [];
 
   afterAll(async () => {
-    for (const { shared, broker } of nodes) {
-      await shared.stopWills();
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await shared.close();
-    }
+    for (const node of nodes) await node.stop();
     for (const prefix of prefixes) await deleteRedisKeys(prefix);
   });
 
-  async function node(keyPrefix: string): Promise<Node> {
-    const shared = await connectSharedMqtt(
-      { url: TEST_REDIS_URL, keyPrefix },
-      { acceptOrphanedWill: () => true, onError: () => {} },
-    );
-    const broker = await Aedes.createBroker({
-      id: shared.brokerId,
-      mq: shared.mq,
-      persistence: shared.persistence,
-      heartbeatInterval: HEARTBEAT_MS,
+  async function node(keyPrefix: string): Promise<SharedNode> {
+    const started = await startSharedNode({
+      url: TEST_REDIS_URL,
+      keyPrefix,
+      topic: TOPIC,
+      heartbeatMs: HEARTBEAT_MS,
     });
-    const heard: string[] = [];
-    await new Promise<void>((resolve) =>
-      broker.subscribe(
-        TOPIC,
-        (packet, done) => {
-          heard.push(packet.payload.toString());
-          done();
-        },
-        resolve,
-      ),
-    );
-    const made = { shared, broker, heard };
-    nodes.push(made);
-    return made;
+    nodes.push(started);
+    return started;
   }
 
-  const publish = (from: Node, text: string) =>
-    new Promise<void>((resolve, reject) =>
-      from.broker.publish(
-        {
-          cmd: 'publish',
-          topic: TOPIC,
-          payload: Buffer.from(text),
-          qos: 0,
-          retain: false,
-          dup: false,
-        } as PublishPacket,
-        (error) => (error ? reject(error) : resolve()),
-      ),
-    );
-  const brokersHeard = (of: Node) => Object.keys((of.broker as unknown as { brokers: object }).brokers);
+  const brokersHeard = (of: SharedNode) => Object.keys((of.broker as unknown as { brokers: object }).brokers);
 
   it('delivers within a deployment only, and each hears only its own nodes’ heartbeats', async () => {
     const [prefixA, prefixB] = prefixes as [string, string];
@@ -83,9 +42,9 @@ describe.runIf(testDatabaseKind === 'postgres')('two deployments sharing one Red
     const a2 = await node(prefixA);
     const b1 = await node(prefixB);
 
-    await publish(a1, 'from A');
+    await a1.publish('from A');
     await waitUntil(async () => a2.heard.includes('from A'), 3_000);
-    await publish(b1, 'from B');
+    await b1.publish('from B');
     await waitUntil(async () => b1.heard.includes('from B'), 3_000);
     await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS));
     expect(a1.heard).toEqual(['from A']);
@@ -101,7 +60,7 @@ describe.runIf(testDatabaseKind === 'postgres')('two deployments sharing one Red
     subConn.disconnect(true);
     await reconnected;
     await waitUntil(async () => {
-      await publish(a1, 'again');
+      await a1.publish('again');
       return a2.heard.includes('again');
     }, 5_000);
     expect(b1.heard).toEqual(['from B']);
