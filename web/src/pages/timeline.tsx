@@ -217,7 +217,17 @@ export function TimelinePage({ homeId, deviceId }: { homeId: string; deviceId?: 
         return;
       }
     }
-    setEvents((shown) => (shown === null ? shown : read));
+    // Too much to fill in: what was shown before the outage goes (scrolling reads it again), but not what
+    // the stream added while these pages were read.
+    const oldestRead = read.at(-1)?.occurredAt ?? '';
+    setEvents((shown) =>
+      shown === null
+        ? shown
+        : merge(
+            shown.filter((event) => event.occurredAt > oldestRead),
+            read,
+          ),
+    );
     setNext(cursor);
   }, [readPage]);
   const latest = useRef({ filters, timeZone, loadOlder, readNewest, events });
